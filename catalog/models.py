@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Item(models.Model):
+    """One thing that can be recommended (a movie for MovieLens)."""
+
+    external_id = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=500)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True, default="")
+    genres = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    tags = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    links = models.JSONField(default=dict, blank=True, help_text='e.g. {"imdb": "https://..."}')
+    metadata = models.JSONField(default=dict, blank=True)
+
+    # Curation (staff): hidden items are never recommended nor listed; featured and pinned items
+    # are marked and placed by the recommender; boost is added to an item's rank score.
+    is_hidden = models.BooleanField("hidden", default=False)
+    is_featured = models.BooleanField("featured", default=False)
+    is_pinned = models.BooleanField("pinned", default=False)
+    boost = models.FloatField(default=0.0, help_text="Added to the ranking score; 0 = none.")
+
+    # Maintained by a database trigger (see migration 0002) from title, tags and description.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [
+            GinIndex(fields=["genres"], name="item_genres_gin"),
+            GinIndex(fields=["search_vector"], name="item_search_gin"),
+            models.Index(fields=["year"], name="item_year_idx"),
+            models.Index(
+                fields=["is_featured"], name="item_featured_idx", condition=Q(is_featured=True)
+            ),
+            models.Index(fields=["is_pinned"], name="item_pinned_idx", condition=Q(is_pinned=True)),
+            models.Index(fields=["is_hidden"], name="item_hidden_idx", condition=Q(is_hidden=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(year__isnull=True) | Q(year__gte=1800, year__lte=2200),
+                name="item_year_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    @property
+    def display_title(self) -> str:
+        return str(self)
+
+
+class Interaction(models.Model):
+    """One signal from a user about an item. A MovieLens rating is one ``rating`` interaction."""
+
+    class Kind(models.TextChoices):
+        RATING = "rating", "rating"
+        LIKE = "like", "like"
+        DISMISS = "dismiss", "not interested"
+        VIEW = "view", "view"
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "import"
+        WEB = "web", "web"
+        API = "api", "api"
+        CHAT = "chat", "chat"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interactions"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.FloatField(null=True, blank=True, help_text="The rating (0.5-5), else empty.")
+    timestamp = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        constraints = [
+            # One current signal of each kind per user and item; a new rating replaces the old.
+            models.UniqueConstraint(fields=["user", "item", "kind"], name="interaction_unique_kind"),
+            models.CheckConstraint(
+                condition=~Q(kind="rating") | Q(value__gte=0.5, value__lte=5.0),
+                name="interaction_rating_range",
+            ),
+        ]
+        indexes = [
+            # per-user history, newest first
+            models.Index(fields=["user", "-timestamp"], name="interaction_user_time_idx"),
+            # per-item counts and "who interacted with this" (admin, similar users)
+            models.Index(fields=["item", "kind"], name="interaction_item_kind_idx"),
+            # training reads everything ordered by id in batches; incremental reads by time
+            models.Index(fields=["timestamp"], name="interaction_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        value = f" {self.value:g}" if self.value is not None else ""
+        return f"{self.user} {self.kind}{value} {self.item}"
+
+
+class Tagging(models.Model):
+    """A user's free-text tag on an item (MovieLens tags.csv). ``Item.tags`` holds the distinct set."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="taggings")
+    tag = models.CharField(max_length=255)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "item", "tag"], name="tagging_unique"),
+        ]
+        indexes = [models.Index(fields=["item"], name="tagging_item_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.item_id}"

@@ -1,0 +1,96 @@
+"""Writes to the catalog: curation and interactions. Views, API, admin and tasks call these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from recsite.exceptions import ApplicationError
+
+from .models import Interaction, Item
+from .signals import interactions_changed, items_curated
+
+CURATION_FLAGS = {"is_hidden", "is_featured", "is_pinned"}
+
+
+def items_curate(*, items: QuerySet[Item] | Iterable[int], **changes: bool | float) -> int:
+    """Set curation flags (is_hidden / is_featured / is_pinned: bool, boost: float) on many items.
+
+    Returns the number of items changed. Serving reads these flags live, so the change shows in
+    every list at once, without retraining.
+    """
+    unknown = set(changes) - CURATION_FLAGS - {"boost"}
+    if unknown:
+        raise ApplicationError(f"unknown curation field(s): {', '.join(sorted(unknown))}")
+    if "boost" in changes:
+        boost = float(changes["boost"])
+        if not -10.0 <= boost <= 10.0:
+            raise ApplicationError("boost must be between -10 and 10")
+        changes["boost"] = boost
+    qs = items if isinstance(items, QuerySet) else Item.objects.filter(pk__in=list(items))
+    with transaction.atomic():
+        ids = list(qs.values_list("pk", flat=True))
+        changed = Item.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+        transaction.on_commit(lambda: items_curated.send(sender=Item, item_ids=ids))
+    return changed
+
+
+def item_curation_saved(*, item_id: int) -> None:
+    """Announce (after commit) that one item's curation flags were edited in a form."""
+    transaction.on_commit(lambda: items_curated.send(sender=Item, item_ids=[item_id]))
+
+
+def interaction_record(
+    *,
+    user,
+    item: Item,
+    kind: str,
+    value: float | None = None,
+    source: str = Interaction.Source.WEB,
+) -> Interaction:
+    """Record (or replace) the user's signal of this kind on this item.
+
+    A rating replaces the user's previous rating; liking removes a dismissal and dismissing
+    removes a like, since they contradict each other.
+    """
+    if kind not in Interaction.Kind.values:
+        raise ApplicationError(f"unknown interaction kind {kind!r}", {"field": "kind"})
+    if source not in Interaction.Source.values:
+        raise ApplicationError(f"unknown source {source!r}", {"field": "source"})
+    if kind == Interaction.Kind.RATING:
+        if value is None:
+            raise ApplicationError("a rating needs a value between 0.5 and 5", {"field": "value"})
+        value = round(float(value) * 2) / 2
+        if not 0.5 <= value <= 5.0:
+            raise ApplicationError("a rating must be between 0.5 and 5", {"field": "value"})
+    else:
+        value = None
+    if item.is_hidden:
+        raise ApplicationError("this item is not available", status=404)
+    with transaction.atomic():
+        interaction, _ = Interaction.objects.update_or_create(
+            user=user,
+            item=item,
+            kind=kind,
+            defaults={"value": value, "timestamp": timezone.now(), "source": source},
+        )
+        opposite = {Interaction.Kind.LIKE: Interaction.Kind.DISMISS}
+        opposite[Interaction.Kind.DISMISS] = Interaction.Kind.LIKE
+        if kind in opposite:
+            Interaction.objects.filter(user=user, item=item, kind=opposite[kind]).delete()
+        user_id = user.pk
+        transaction.on_commit(lambda: interactions_changed.send(sender=Interaction, user_id=user_id))
+    return interaction
+
+
+def interaction_delete(*, user, interaction_id: int) -> None:
+    """Delete one of the user's own interactions (a foreign id is 'not found', never a leak)."""
+    with transaction.atomic():
+        deleted, _ = Interaction.objects.filter(pk=interaction_id, user=user).delete()
+        if not deleted:
+            raise ApplicationError("interaction not found", status=404)
+        user_id = user.pk
+        transaction.on_commit(lambda: interactions_changed.send(sender=Interaction, user_id=user_id))

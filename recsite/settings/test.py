@@ -1,0 +1,15 @@
+"""Test settings: the same kind of database as production (PostgreSQL + pgvector), never SQLite."""
+
+from .base import *  # noqa: F403
+from .base import DATABASES, env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Parallel test runs on one machine (several checkouts, or a developer beside CI) each get their
+# own test database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_recsite_{env('RECSITE_TEST_DB', 'main')}"}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
