@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from pgvector.django import VectorField
+
+
+class ModelVersion(models.Model):
+    """One training run and, once trained, the model it produced.
+
+    A run writes its rows beside the active version and is activated in one transaction
+    (``services.version_activate``); a failed or killed run never touches what is served.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        TRAINING = "training", "training"
+        READY = "ready", "trained, not active"
+        ACTIVE = "active", "active"
+        RETIRED = "retired", "retired"
+        FAILED = "failed", "failed"
+
+    class Serving(models.TextChoices):
+        NEIGHBORS = "neighbors", "item-item neighbour lists"
+        FACTORS = "factors", "item/user vectors (pgvector)"
+
+    algorithm = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    serving = models.CharField(max_length=16, choices=Serving.choices, blank=True)
+    dimensions = models.PositiveIntegerField(null=True, blank=True)
+    indexed = models.BooleanField(default=False, help_text="HNSW index on the item vectors")
+
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=32, default="manual")
+
+    n_users = models.PositiveIntegerField(null=True, blank=True)
+    n_items = models.PositiveIntegerField(null=True, blank=True)
+    n_interactions = models.PositiveIntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    # small numpy state needed at serving time (e.g. ALS's Gram matrix for user fold-in), npz
+    artifact = models.BinaryField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="active"), name="one_active_model_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} {self.algorithm} ({self.status})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in {self.Status.PENDING, self.Status.TRAINING}
+
+
+class VersionItem(models.Model):
+    """An item as one model version serves it: popularity, and either its vector (factor models)
+    or its outgoing item-item weights (neighbour models: score(u, i) = sum over u's history h of
+    the weight of i in h's list)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    popularity = models.PositiveIntegerField(default=0)
+    vector = VectorField(null=True, blank=True)
+    neighbors = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    weights = ArrayField(models.FloatField(), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "item"], name="version_item_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["version", "-popularity"], name="version_item_pop_idx"),
+        ]
+
+
+class UserVector(models.Model):
+    """A user's vector for a factor model version, refreshed after each new interaction."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="users")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    vector = VectorField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "user"], name="user_vector_unique"),
+        ]

@@ -1,0 +1,95 @@
+"""The explanation contract (DESIGN.md) as dataclasses: what every recommendation carries.
+
+Pages, the API and the chat all receive these from ``recommender.selectors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from catalog.models import Item
+
+EvidenceKind = Literal["history_item", "shared_attribute", "similar_users", "query_match", "curated"]
+Source = Literal["cf", "semantic", "popular", "curated", "chat"]
+
+EVIDENCE_KINDS: tuple[str, ...] = (
+    "history_item",
+    "shared_attribute",
+    "similar_users",
+    "query_match",
+    "curated",
+)
+SOURCES: tuple[str, ...] = ("cf", "semantic", "popular", "curated", "chat")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One checked fact behind a recommendation.
+
+    kind: history_item (``item_id`` is an item of the user's history that contributed, ``weight``
+    its share of the score), shared_attribute (``label`` like "genre: Sci-Fi" or "tag: space",
+    ``weight`` how many history items share it), similar_users (``weight`` share of similar users
+    who liked it), query_match (what the query matched), curated (pinned / featured / boosted).
+    """
+
+    kind: EvidenceKind
+    label: str
+    weight: float = 0.0
+    item_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "label": self.label, "weight": round(self.weight, 4)}
+        if self.item_id is not None:
+            out["item_id"] = self.item_id
+        return out
+
+
+@dataclass
+class Recommendation:
+    item: Item
+    rank: int
+    score: float
+    source: Source
+    evidence: list[Evidence] = field(default_factory=list)
+    # a one-line reason a person reads at a glance, built only from ``evidence``
+    reason: str = ""
+
+    @property
+    def history_item_ids(self) -> set[int]:
+        return {e.item_id for e in self.evidence if e.kind == "history_item" and e.item_id}
+
+    def as_dict(self) -> dict[str, Any]:
+        item = self.item
+        return {
+            "item": {
+                "id": item.pk,
+                "external_id": item.external_id,
+                "title": item.title,
+                "year": item.year,
+                "genres": list(item.genres),
+                "is_featured": item.is_featured,
+                "is_pinned": item.is_pinned,
+            },
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "source": self.source,
+            "reason": self.reason,
+            "evidence": [e.as_dict() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Hard filters every selector honours."""
+
+    genres: tuple[str, ...] = ()  # item must have at least one of these
+    exclude_genres: tuple[str, ...] = ()  # item must have none of these
+    year_min: int | None = None
+    year_max: int | None = None
+    exclude_ids: frozenset[int] = frozenset()
+    include_ids: frozenset[int] | None = None  # restrict to these (e.g. a chat candidate set)
+
+    def is_empty(self) -> bool:
+        return self == Filters()
