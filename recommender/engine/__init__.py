@@ -1,0 +1,64 @@
+"""recsite's recommendation engine: pure Python (numpy, scipy, implicit, threadpoolctl).
+
+No Django imports: usable from a management command, a Celery task and ``benchmarks/``.
+This package is the only code in the project that imports ``implicit``, and it never hands
+out implicit's objects - only the dataclasses of :mod:`recommender.engine.base`.
+
+Typical use::
+
+    from recommender.engine import build_matrix, get_model, DEFAULT_MODEL
+    m = build_matrix(user_ids, item_ids)             # external ids -> CSR + id maps
+    model = get_model(DEFAULT_MODEL).fit(m.X, progress=report)
+    recs = model.recommend(m.history(user_item_ids), n=20, exclude=hidden_indices)
+    why = model.explain(m.history(user_item_ids), recs[0].item, top=5)
+    table = model.neighbour_table(k=200)             # -> SQL rows (item, neighbour, weight)
+"""
+
+from ._threads import blas_threads, implicit_threads, max_threads
+from .base import (
+    CatalogTooLargeError,
+    Contribution,
+    FactorRecommender,
+    ItemItemRecommender,
+    NeighbourTable,
+    NotFittedError,
+    Recommender,
+    Scored,
+    history_matrix,
+)
+from .data import InteractionMatrix, build_matrix
+from .ease import EASE, WeightedEDLAE, ease_weights
+from .factor import ALS, BPR
+from .knn import ItemKNN, RP3Beta
+from .popularity import Popularity
+from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
+
+__all__ = [
+    "ALS",
+    "BPR",
+    "CatalogTooLargeError",
+    "Contribution",
+    "DEFAULT_MODEL",
+    "DEFAULT_PARAMS",
+    "EASE",
+    "FactorRecommender",
+    "InteractionMatrix",
+    "ItemItemRecommender",
+    "ItemKNN",
+    "MODEL_NAMES",
+    "NeighbourTable",
+    "NotFittedError",
+    "Popularity",
+    "RP3Beta",
+    "Recommender",
+    "Scored",
+    "WeightedEDLAE",
+    "blas_threads",
+    "build_matrix",
+    "default_model",
+    "ease_weights",
+    "get_model",
+    "history_matrix",
+    "implicit_threads",
+    "max_threads",
+]

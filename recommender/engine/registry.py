@@ -1,0 +1,45 @@
+"""Model registry: ``get_model(name, **params)``, ``MODEL_NAMES``, ``DEFAULT_MODEL``."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from .base import Recommender
+from .ease import EASE, WeightedEDLAE
+from .factor import ALS, BPR
+from .knn import ItemKNN, RP3Beta
+from .popularity import Popularity
+
+__all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "DEFAULT_PARAMS", "get_model", "default_model"]
+
+_CLASSES: dict[str, type[Recommender]] = {
+    cls.name: cls for cls in (Popularity, ALS, BPR, ItemKNN, RP3Beta, EASE, WeightedEDLAE)
+}
+
+#: every name ``get_model`` accepts
+MODEL_NAMES: tuple[str, ...] = tuple(_CLASSES)
+
+#: the project's default recommender (see docs/MODELS.md for how it was chosen)
+DEFAULT_MODEL: str = WeightedEDLAE.name
+
+#: its default parameters (``get_model(DEFAULT_MODEL)`` uses exactly these)
+DEFAULT_PARAMS: MappingProxyType[str, Any] = MappingProxyType(
+    dict(lam=40.0, dropout=0.1, user_exponent=0.35, neighbours=None, max_items=20_000)
+)
+
+
+def get_model(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model. Unknown names raise ``ValueError``; unknown parameters
+    ``TypeError``. ``get_model(DEFAULT_MODEL)`` is the tuned default."""
+    try:
+        cls = _CLASSES[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
+    if name == DEFAULT_MODEL:
+        params = {**DEFAULT_PARAMS, **params}
+    return cls(**params)
+
+
+def default_model(**overrides: Any) -> Recommender:
+    return get_model(DEFAULT_MODEL, **overrides)
