@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from .models import Interaction, Item
 
@@ -32,3 +50,170 @@ def user_history(*, user, kinds: list[str] | None = None) -> QuerySet[Interactio
     if kinds:
         qs = qs.filter(kind__in=kinds)
     return qs.order_by("-timestamp", "-id")
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+SORTS = ("relevance", "popular", "newest", "oldest", "title")
+
+
+def catalog_search(
+    *,
+    query: str = "",
+    genre: str = "",
+    year_min: int | None = None,
+    year_max: int | None = None,
+    sort: str = "",
+) -> QuerySet[Item]:
+    """The catalog page: full-text search (websearch syntax on the trigger-maintained
+    ``search_vector``, ranked by ``SearchRank``) combined with a title substring match so short
+    or partial words ("ali" -> Alien) still find something; genre and year filters; a sort.
+
+    Without a query "relevance" means "popular". Hidden items never appear.
+    """
+    qs = Item.objects.filter(is_hidden=False)
+    query = (query or "").strip()
+    if genre:
+        qs = qs.filter(genres__contains=[genre])
+    if year_min is not None:
+        qs = qs.filter(year__gte=year_min)
+    if year_max is not None:
+        qs = qs.filter(year__lte=year_max)
+    if query:
+        search = SearchQuery(query, search_type="websearch", config="english")
+        title_hit = Q(title__icontains=query)
+        qs = qs.filter(Q(search_vector=search) | title_hit).annotate(
+            rank=SearchRank(F("search_vector"), search)
+            + Case(When(title_hit, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
+            + Case(
+                When(title__iexact=query, then=Value(1.0)),
+                default=Value(0.0),
+                output_field=FloatField(),
+            )
+        )
+    sort = sort if sort in SORTS else ""
+    if not sort:
+        sort = "relevance" if query else "popular"
+    if sort == "relevance" and not query:
+        sort = "popular"
+    if sort == "relevance":
+        return qs.order_by("-rank", "title", "id")
+    if sort == "popular":
+        return qs.annotate(popularity=_popularity_subquery()).order_by(
+            F("popularity").desc(nulls_last=True), "title", "id"
+        )
+    if sort == "newest":
+        return qs.order_by(F("year").desc(nulls_last=True), "title", "id")
+    if sort == "oldest":
+        return qs.order_by(F("year").asc(nulls_last=True), "title", "id")
+    return qs.order_by("title", "id")
+
+
+def _popularity_subquery() -> Subquery:
+    counts = (
+        Interaction.objects.filter(
+            item=OuterRef("pk"), kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE]
+        )
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Subquery(counts, output_field=IntegerField())
+
+
+def item_year_bounds() -> tuple[int | None, int | None]:
+    bounds = Item.objects.filter(is_hidden=False).aggregate(lo=Min("year"), hi=Max("year"))
+    return bounds["lo"], bounds["hi"]
+
+
+@dataclass
+class ItemState:
+    """What one user has said about one item, for the rate / like / dismiss buttons."""
+
+    rating: float | None = None
+    rating_id: int | None = None
+    like_id: int | None = None
+    dismiss_id: int | None = None
+
+    @property
+    def liked(self) -> bool:
+        return self.like_id is not None
+
+    @property
+    def dismissed(self) -> bool:
+        return self.dismiss_id is not None
+
+
+def user_item_states(*, user, item_ids: Iterable[int]) -> dict[int, ItemState]:
+    """Per item id, the user's rating / like / dismissal (every id gets an entry)."""
+    ids = list(item_ids)
+    states: dict[int, ItemState] = {i: ItemState() for i in ids}
+    if not ids or user is None or not user.is_authenticated:
+        return states
+    rows = Interaction.objects.filter(
+        user=user, item_id__in=ids, kind__in=["rating", "like", "dismiss"]
+    ).values_list("id", "item_id", "kind", "value")
+    for pk, item_id, kind, value in rows:
+        state = states[item_id]
+        if kind == Interaction.Kind.RATING:
+            state.rating, state.rating_id = value, pk
+        elif kind == Interaction.Kind.LIKE:
+            state.like_id = pk
+        else:
+            state.dismiss_id = pk
+    return states
+
+
+def user_interaction(*, user, item_id: int, kind: str) -> Interaction | None:
+    return Interaction.objects.filter(user=user, item_id=item_id, kind=kind).first()
+
+
+def user_has_history(*, user) -> bool:
+    return Interaction.objects.filter(user=user).exclude(kind=Interaction.Kind.VIEW).exists()
+
+
+def user_history_page(*, user, kind: str = "") -> QuerySet[Interaction]:
+    """The history page: ratings, likes and dismissals (views are not shown), newest first."""
+    kinds = [kind] if kind in {"rating", "like", "dismiss"} else ["rating", "like", "dismiss"]
+    return user_history(user=user, kinds=kinds).filter(item__is_hidden=False)
+
+
+def user_history_counts(*, user) -> dict[str, int]:
+    rows = (
+        Interaction.objects.filter(user=user, item__is_hidden=False)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["kind"]: row["n"] for row in rows}
+
+
+@dataclass
+class CurationState:
+    counts: dict[str, int]
+    pinned: list[Item]
+    featured: list[Item]
+    boosted: list[Item]
+    hidden: list[Item]
+
+
+def curation_state(*, limit: int = 12) -> CurationState:
+    """The staff dashboard's view of curation: counts and the first items of each kind."""
+    base = Item.objects.only(
+        "id", "title", "year", "boost", "is_hidden", "is_featured", "is_pinned"
+    )
+    counts = Item.objects.aggregate(
+        items=Count("id"),
+        hidden=Count("id", filter=Q(is_hidden=True)),
+        featured=Count("id", filter=Q(is_featured=True)),
+        pinned=Count("id", filter=Q(is_pinned=True)),
+        boosted=Count("id", filter=~Q(boost=0)),
+    )
+    return CurationState(
+        counts=counts,
+        pinned=list(base.filter(is_pinned=True).order_by("title")[:limit]),
+        featured=list(base.filter(is_featured=True).order_by("title")[:limit]),
+        boosted=list(base.exclude(boost=0).order_by("-boost", "title")[:limit]),
+        hidden=list(base.filter(is_hidden=True).order_by("-updated_at")[:limit]),
+    )

@@ -94,3 +94,15 @@ def interaction_delete(*, user, interaction_id: int) -> None:
             raise ApplicationError("interaction not found", status=404)
         user_id = user.pk
         transaction.on_commit(lambda: interactions_changed.send(sender=Interaction, user_id=user_id))
+
+
+def favourites_record(*, user, items: Iterable[Item], source: str = Interaction.Source.WEB) -> int:
+    """Onboarding (cold start): the user's picked favourites become ``like`` interactions."""
+    count = 0
+    with transaction.atomic():
+        for item in items:
+            interaction_record(user=user, item=item, kind=Interaction.Kind.LIKE, source=source)
+            count += 1
+    if not count:
+        raise ApplicationError("pick at least one favourite", {"field": "items"})
+    return count
