@@ -168,6 +168,16 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL")
 OPENAI_API_KEY = env("OPENAI_API_KEY")
 LLM_MODEL = env("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 20.0)
+# one layer of retries (timeouts, 429, 5xx, connection errors), then the built-in fallback
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
+LLM_RETRY_BACKOFF_SECONDS = env_float("LLM_RETRY_BACKOFF_SECONDS", 0.5)
+# wall-clock budget for all LLM calls of one chat turn; past it the turn falls back
+LLM_TURN_BUDGET_SECONDS = env_float("LLM_TURN_BUDGET_SECONDS", 45.0)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 900)
+LLM_CACHE_SECONDS = env_int("LLM_CACHE_SECONDS", 600)  # identical requests; 0 = off
+LLM_USE_TOOLS = env_bool("LLM_USE_TOOLS", True)  # let the LLM call the retrieval tools first
+CHAT_RESULTS = env_int("CHAT_RESULTS", 6)  # items per answer
+CHAT_CANDIDATES = env_int("CHAT_CANDIDATES", 40)  # candidate set size (kept out of the prompt)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,197 @@
+"""Retrieval tools (InteRecAgent style) and the candidate set kept outside the prompt.
+
+Each tool returns :class:`recommender.types.Recommendation` objects with evidence; the set is
+merged, labelled C1..Cn and ordered by a combined score: that order is the fallback ("CF order")
+the guard fills from. The LLM sees only short, labelled entries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import F
+
+from catalog.models import Item
+from recommender import selectors as rec_selectors
+from recommender.reasons import reason_for
+from recommender.selectors import History
+from recommender.types import Evidence, Filters, Recommendation
+
+from .intent import State
+
+TOOL_WEIGHTS = {"similar": 1.0, "cf": 0.6, "search": 0.5, "popular": 0.1}
+PREFER_BONUS = 0.3
+SEARCH_WORD_RE = re.compile(r"[a-z]{3,}")
+
+
+@dataclass
+class Candidate:
+    label: str
+    rec: Recommendation
+    tools: list[str] = field(default_factory=list)
+    combined: float = 0.0
+
+    @property
+    def item(self) -> Item:
+        return self.rec.item
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "item_id": self.item.pk,
+            "source": self.rec.source,
+            "tools": self.tools,
+        }
+
+
+@dataclass
+class CandidateSet:
+    candidates: list[Candidate]  # fallback order
+    filters: Filters
+    by_label: dict[str, Candidate] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_label = {c.label: c for c in self.candidates}
+
+    @property
+    def ids(self) -> set[int]:
+        return {c.item.pk for c in self.candidates}
+
+
+def filters_for(
+    *, state: State, history: History, standing_excludes: list[str], more: bool
+) -> Filters:
+    exclude_ids = set(history.excluded) | set(state.seen) | set(state.references)
+    if more:
+        exclude_ids |= set(state.shown)
+    return Filters(
+        genres=tuple(state.genres),
+        exclude_genres=tuple(dict.fromkeys(state.exclude_genres + standing_excludes)),
+        year_min=state.year_min,
+        year_max=state.year_max,
+        exclude_ids=frozenset(exclude_ids),
+    )
+
+
+def _filtered(filters: Filters):  # noqa: ANN202 - a QuerySet[Item]
+    qs = Item.objects.filter(is_hidden=False)
+    if filters.genres:
+        qs = qs.filter(genres__overlap=list(filters.genres))
+    if filters.exclude_genres:
+        qs = qs.exclude(genres__overlap=list(filters.exclude_genres))
+    if filters.year_min is not None:
+        qs = qs.filter(year__gte=filters.year_min)
+    if filters.year_max is not None:
+        qs = qs.filter(year__lte=filters.year_max)
+    if filters.exclude_ids:
+        qs = qs.exclude(pk__in=filters.exclude_ids)
+    return qs
+
+
+def tool_search(*, query: str, filters: Filters, n: int) -> list[Recommendation]:
+    """Full-text search (PostgreSQL, GIN-indexed) over title, tags, genres and description."""
+    words = list(dict.fromkeys(SEARCH_WORD_RE.findall(query.lower())))[:8]
+    if not words:
+        return []
+    tsquery = SearchQuery(" | ".join(words), search_type="raw", config="english")
+    qs = _filtered(filters)
+    rows = list(
+        qs.filter(search_vector=tsquery)
+        .annotate(rank=SearchRank(F("search_vector"), tsquery))
+        .order_by("-rank", "-year", "id")[:n]
+    )
+    if not rows:
+        return []
+    top = float(rows[0].rank) or 1.0
+    label = " ".join(words)[:60]
+    return [
+        Recommendation(
+            item=item,
+            rank=pos,
+            score=float(item.rank) / top,
+            source="chat",
+            evidence=[Evidence("query_match", label, round(float(item.rank) / top, 4))],
+        )
+        for pos, item in enumerate(rows, start=1)
+    ]
+
+
+def candidates_gather(
+    *,
+    user,
+    state: State,
+    filters: Filters,
+    history: History,
+    size: int,
+    tools: set[str] | None = None,
+) -> CandidateSet:
+    """Run the retrieval tools for this state and merge them into one labelled candidate set.
+
+    ``tools``: which optional tools to run (``search``); CF runs always, similar-items when the
+    state has reference items, popular items only to fill a short set.
+    """
+    pool: dict[int, Candidate] = {}
+
+    def add(recs: list[Recommendation], tool: str) -> None:
+        weight = TOOL_WEIGHTS[tool]
+        for rec in recs:
+            if rec.item.pk in filters.exclude_ids or rec.item.is_hidden:
+                continue
+            cand = pool.get(rec.item.pk)
+            if cand is None:
+                cand = pool[rec.item.pk] = Candidate(label="", rec=rec)
+            else:
+                known = {(e.kind, e.label, e.item_id) for e in cand.rec.evidence}
+                cand.rec.evidence.extend(
+                    e for e in rec.evidence if (e.kind, e.label, e.item_id) not in known
+                )
+                if tool == "similar" and cand.rec.source != "cf":
+                    cand.rec.source = rec.source
+            if tool not in cand.tools:
+                cand.tools.append(tool)
+            cand.combined += weight * max(float(rec.score), 0.0)
+
+    if state.references:
+        refs = {i.pk: i for i in Item.objects.filter(pk__in=state.references, is_hidden=False)}
+        per_ref = max(10, size // max(1, len(refs)))
+        for ref_id in state.references:
+            if ref_id in refs:
+                add(
+                    rec_selectors.similar_items(
+                        item=refs[ref_id], n=per_ref, user=user, filters=filters
+                    ),
+                    "similar",
+                )
+    add(rec_selectors.recommendations_for_user(user=user, n=size, filters=filters), "cf")
+    if state.query and (tools is None or "search" in tools):
+        add(tool_search(query=state.query, filters=filters, n=max(10, size // 3)), "search")
+    if len(pool) < size:
+        exclude = set(pool) | set(filters.exclude_ids)
+        add(
+            rec_selectors.popular_items(n=size - len(pool), filters=filters, exclude=exclude),
+            "popular",
+        )
+
+    for cand in pool.values():
+        preferred = [g for g in state.prefer_genres if g in cand.item.genres]
+        if preferred:
+            cand.combined += PREFER_BONUS
+            cand.rec.evidence.append(
+                Evidence(
+                    "query_match", f"{', '.join(preferred)}, as you asked", float(len(preferred))
+                )
+            )
+    ordered = sorted(pool.values(), key=lambda c: (-c.combined, c.item.pk))[:size]
+    for pos, cand in enumerate(ordered, start=1):
+        cand.label = f"C{pos}"
+        cand.rec.rank = pos
+        cand.rec.reason = reason_for(cand.rec)
+    return CandidateSet(ordered, filters)
+
+
+def candidates_for_question(*, user, item: Item) -> CandidateSet:
+    rec = rec_selectors.recommendation_for_item(user=user, item=item)
+    cand = Candidate(label="C1", rec=rec, tools=["explain"], combined=float(rec.score))
+    return CandidateSet([cand], Filters())

@@ -1,0 +1,261 @@
+"""The guard between the LLM and the user, and the incremental parser of its streamed JSON.
+
+Whatever the LLM answers, what leaves here names only candidates, each once, never a seen,
+dismissed or hidden item, with a reason that cites only the item's own evidence (else the
+template reason); a short list is filled back from the candidate order. Every repair is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from catalog.models import Item
+from recommender.reasons import reason_for
+from recommender.types import Recommendation
+
+from .candidates import Candidate, CandidateSet
+from .titles import title_key, title_mentions
+
+LABEL_RE = re.compile(r"\b([CHP])(\d{1,3})\b")
+MAX_REASON = 280
+
+
+@dataclass
+class Guard:
+    cset: CandidateSet
+    n: int
+    excluded: set[int]  # seen + dismissed (read fresh) + the conversation's own exclusions
+    dismissed: set[int]
+    hidden: set[int]
+    known_titles: dict[int, str]  # every item named in the prompt: {id: "Title (year)"}
+    history_labels: dict[str, int]  # "H1" -> item id
+    accepted: list[Recommendation] = field(default_factory=list)
+    repairs: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        cset: CandidateSet,
+        n: int,
+        excluded: set[int],
+        dismissed: set[int],
+        known_titles: dict[int, str],
+        history_labels: dict[str, int],
+    ) -> Guard:
+        hidden = set(
+            Item.objects.filter(pk__in=cset.ids, is_hidden=True).values_list("pk", flat=True)
+        )
+        return cls(cset, n, excluded, dismissed, hidden, known_titles, history_labels)
+
+    @property
+    def accepted_ids(self) -> set[int]:
+        return {r.item.pk for r in self.accepted}
+
+    def full(self) -> bool:
+        return len(self.accepted) >= self.n
+
+    def _allowed(self, cand: Candidate) -> bool:
+        pk = cand.item.pk
+        return pk not in self.accepted_ids and pk not in self.excluded and pk not in self.hidden
+
+    def accept(self, pick: Any) -> Recommendation | None:
+        """One pick of the LLM ({"label", "reason"}): the recommendation to show, or None."""
+        if not isinstance(pick, dict):
+            self.repairs["malformed_pick"] += 1
+            return None
+        label = pick.get("label")
+        cand = self.cset.by_label.get(label) if isinstance(label, str) else None
+        if cand is None:
+            key = (
+                "seen"
+                if isinstance(label, str) and label in self.history_labels
+                else "outside_candidates"
+            )
+            self.repairs[key] += 1
+            return None
+        pk = cand.item.pk
+        if pk in self.accepted_ids:
+            self.repairs["duplicate"] += 1
+            return None
+        if pk in self.hidden:
+            self.repairs["hidden"] += 1
+            return None
+        if pk in self.excluded:
+            self.repairs["dismissed" if pk in self.dismissed else "seen"] += 1
+            return None
+        if self.full():
+            self.repairs["over_limit"] += 1
+            return None
+        rec = replace(cand.rec, rank=len(self.accepted) + 1, evidence=list(cand.rec.evidence))
+        rec.reason = self._reason(cand, pick.get("reason"))
+        self.accepted.append(rec)
+        return rec
+
+    def _reason(self, cand: Candidate, reason: Any) -> str:
+        template = reason_for(cand.rec)
+        if not isinstance(reason, str) or not reason.strip():
+            self.repairs["empty_reason"] += 1
+            return template
+        reason = " ".join(reason.split())
+        if len(reason) > MAX_REASON:
+            self.repairs["long_reason"] += 1
+            reason = reason[:MAX_REASON].rsplit(" ", 1)[0] + "…"
+        allowed = {cand.item.pk} | cand.rec.history_item_ids
+        cited = title_mentions(reason, self.known_titles)
+        for kind, num in LABEL_RE.findall(reason):
+            label = f"{kind}{num}"
+            if kind == "C" and label in self.cset.by_label:
+                cited.add(self.cset.by_label[label].item.pk)
+            elif kind == "H" and label in self.history_labels:
+                cited.add(self.history_labels[label])
+            else:
+                cited.add(-1)  # a label that names nothing: not grounded
+        # a title that contains the candidate's own title ("Alien" inside "Aliens") is not a citation
+        own = f" {title_key(str(cand.item))} "
+        foreign = {
+            i
+            for i in cited - allowed
+            if i == -1 or f" {title_key(self.known_titles.get(i, ''))} " not in own
+        }
+        if foreign:
+            self.repairs["foreign_citation"] += 1
+            return template
+        return reason
+
+    def fill(self) -> list[Recommendation]:
+        """Fill a short list back from the candidate order, with template reasons."""
+        added: list[Recommendation] = []
+        for cand in self.cset.candidates:
+            if self.full():
+                break
+            if not self._allowed(cand):
+                continue
+            rec = replace(cand.rec, rank=len(self.accepted) + 1, evidence=list(cand.rec.evidence))
+            rec.reason = reason_for(rec)
+            self.accepted.append(rec)
+            added.append(rec)
+        if added:
+            self.repairs["filled_from_candidates"] += len(added)
+        return added
+
+
+class PicksParser:
+    """Reads a streamed ``{"intro": "...", "picks": [{...}, ...]}`` as it arrives: the intro's
+    characters as soon as they are complete, and each pick once its object closes."""
+
+    INTRO_RE = re.compile(r'"intro"\s*:\s*"')
+    PICKS_RE = re.compile(r'"picks"\s*:\s*\[')
+    ESCAPES = {
+        '"': '"',
+        "\\": "\\",
+        "/": "/",
+        "b": "\b",
+        "f": "\f",
+        "n": "\n",
+        "r": "\r",
+        "t": "\t",
+    }
+
+    def __init__(self) -> None:
+        self.buffer = ""
+        self.intro = ""
+        self._intro_pos: int | None = None
+        self._intro_done = False
+        self._picks_pos: int | None = None
+        self._picks_done = False
+        self.picks: list[Any] = []
+        self._decoder = json.JSONDecoder()
+
+    def feed(self, delta: str) -> tuple[str, list[Any]]:
+        """Add text; return (new intro text, newly completed picks)."""
+        self.buffer += delta
+        return self._intro(), self._picks()
+
+    def _intro(self) -> str:
+        if self._intro_done:
+            return ""
+        if self._intro_pos is None:
+            m = self.INTRO_RE.search(self.buffer)
+            if not m:
+                return ""
+            self._intro_pos = m.end()
+        out = []
+        pos = self._intro_pos
+        buf = self.buffer
+        while pos < len(buf):
+            ch = buf[pos]
+            if ch == '"':
+                self._intro_done = True
+                pos += 1
+                break
+            if ch == "\\":
+                if pos + 1 >= len(buf):
+                    break
+                esc = buf[pos + 1]
+                if esc == "u":
+                    if pos + 6 > len(buf):
+                        break
+                    try:
+                        out.append(chr(int(buf[pos + 2 : pos + 6], 16)))
+                    except ValueError:
+                        pass
+                    pos += 6
+                    continue
+                out.append(self.ESCAPES.get(esc, esc))
+                pos += 2
+                continue
+            out.append(ch)
+            pos += 1
+        self._intro_pos = pos
+        text = "".join(out)
+        self.intro += text
+        return text
+
+    def _picks(self) -> list[Any]:
+        if self._picks_done:
+            return []
+        if self._picks_pos is None:
+            m = self.PICKS_RE.search(self.buffer)
+            if not m:
+                return []
+            self._picks_pos = m.end()
+        found = []
+        buf = self.buffer
+        pos = self._picks_pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(buf):
+                break
+            if buf[pos] == "]":
+                self._picks_done = True
+                pos += 1
+                break
+            try:
+                obj, end = self._decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError:
+                break  # incomplete (or broken: the final parse decides)
+            found.append(obj)
+            pos = end
+        self._picks_pos = pos
+        self.picks.extend(found)
+        return found
+
+    def finish(self) -> tuple[bool, list[Any], str]:
+        """At the end of the answer: (valid JSON?, picks not yet returned, intro if not streamed)."""
+        try:
+            doc = json.loads(self.buffer)
+        except json.JSONDecodeError:
+            return False, [], ""
+        if not isinstance(doc, dict):
+            return False, [], ""
+        picks = doc.get("picks")
+        picks = picks if isinstance(picks, list) else []
+        rest = picks[len(self.picks) :] if picks[: len(self.picks)] == self.picks else []
+        intro = doc.get("intro") if isinstance(doc.get("intro"), str) and not self.intro else ""
+        return True, rest, intro or ""

@@ -1,0 +1,41 @@
+"""Reads of the chat: a user's conversations and messages (never another user's)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from recsite.exceptions import ApplicationError
+
+from . import llm
+from .models import ChatPreference, Conversation, Message
+
+
+def conversation_list(*, user) -> QuerySet[Conversation]:  # noqa: ANN001
+    return Conversation.objects.filter(user=user).order_by("-updated_at", "-id")
+
+
+def conversation_get(*, user, conversation_id: int) -> Conversation:  # noqa: ANN001
+    conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
+    if conversation is None:
+        raise ApplicationError("conversation not found", status=404)
+    return conversation
+
+
+def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.select_related("reply").order_by("created_at", "id")
+
+
+def message_get(*, user, message_id: int) -> Message:  # noqa: ANN001
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.conversation.user_id != user.pk:
+        raise ApplicationError("message not found", status=404)
+    return message
+
+
+def chat_preference_list(*, user) -> QuerySet[ChatPreference]:  # noqa: ANN001
+    return ChatPreference.objects.filter(user=user).order_by("kind", "value")
+
+
+def chat_mode() -> str:
+    """'llm' when an OpenAI-compatible endpoint is configured, else 'builtin'."""
+    return "llm" if llm.llm_configured() else "builtin"
