@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "recsite",
     "catalog",
     "recommender",
@@ -155,12 +156,45 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.CursorPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "recsite.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "recsite.api.throttles.AnonThrottle",
+        "recsite.api.throttles.UserThrottle",
+        "recsite.api.throttles.ScopedThrottle",
+    ],
+    # per client (user id, else IP); "scoped" rates apply on top of anon/user to some endpoints
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", "60/min"),
+        "user": env("API_THROTTLE_USER", "600/min"),
+        "auth": env("API_THROTTLE_AUTH", "10/min"),  # sign up, token: against password guessing
+        "chat": env("API_THROTTLE_CHAT", "30/min"),  # each message may call the LLM
+        "training": env("API_THROTTLE_TRAINING", "10/hour"),
+    },
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),  # trusted proxies for X-Forwarded-For
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+API_MAX_N = 100  # recommendations / similar items per request
 SPECTACULAR_SETTINGS = {
     "TITLE": "recsite API",
     "DESCRIPTION": "Explainable recommendations: catalog, history, recommendations with evidence, chat.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InteractionKindEnum": "catalog.models.Interaction.Kind",
+        "EvidenceKindEnum": "recommender.types.EVIDENCE_KINDS",
+    },
+    # swagger-ui and redoc from local static files (drf-spectacular-sidecar), never a CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "recsite.api.schema.add_error_responses",
+    ],
 }
 
 # --- LLM (chat) ---------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""API serializers of the catalog: items, interactions (history), curation, query parameters."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import Interaction, Item
+
+ITEM_ORDERINGS = ("relevance", "popular", "title", "-title", "year", "-year")
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = (
+            "id",
+            "external_id",
+            "title",
+            "year",
+            "description",
+            "genres",
+            "tags",
+            "links",
+            "is_featured",
+            "is_pinned",
+        )
+        read_only_fields = fields
+
+
+class ItemBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = ("id", "title", "year", "genres")
+        read_only_fields = fields
+
+
+class ItemCurationSerializer(serializers.ModelSerializer):
+    """Staff: an item with its curation flags; PATCH any of them."""
+
+    boost = serializers.FloatField(min_value=-10.0, max_value=10.0, required=False)
+
+    class Meta:
+        model = Item
+        fields = (
+            "id",
+            "title",
+            "year",
+            "is_hidden",
+            "is_featured",
+            "is_pinned",
+            "boost",
+            "updated_at",
+        )
+        read_only_fields = ("id", "title", "year", "updated_at")
+
+
+class ItemListQuery(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Full-text search (websearch syntax).",
+    )
+    genre = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    year_min = serializers.IntegerField(required=False, min_value=1800, max_value=2200)
+    year_max = serializers.IntegerField(required=False, min_value=1800, max_value=2200)
+    ordering = serializers.ChoiceField(
+        choices=ITEM_ORDERINGS,
+        required=False,
+        help_text="Default: relevance with a query, else popular.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        lo, hi = attrs.get("year_min"), attrs.get("year_max")
+        if lo is not None and hi is not None and lo > hi:
+            raise serializers.ValidationError({"year_max": "must not be before year_min"})
+        if attrs.get("ordering") == "relevance" and not (attrs.get("q") or "").strip():
+            raise serializers.ValidationError({"ordering": "relevance needs a query (q)"})
+        return attrs
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    item = ItemBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Interaction
+        fields = ("id", "item", "kind", "value", "timestamp", "source")
+        read_only_fields = fields
+
+
+class InteractionCreateSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
+    value = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.5, max_value=5.0, help_text="Ratings only."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["kind"] == Interaction.Kind.RATING and attrs.get("value") is None:
+            raise serializers.ValidationError({"value": "a rating needs a value between 0.5 and 5"})
+        if attrs["kind"] != Interaction.Kind.RATING and attrs.get("value") is not None:
+            raise serializers.ValidationError({"value": "only ratings have a value"})
+        return attrs
+
+
+class InteractionUpdateSerializer(serializers.Serializer):
+    value = serializers.FloatField(min_value=0.5, max_value=5.0)
+
+
+class HistoryQuery(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Interaction.Kind.choices, required=False)

@@ -1,0 +1,53 @@
+"""Account writes for API clients: sign up, issue and revoke tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
+
+from recsite.exceptions import ApplicationError
+
+User = get_user_model()
+
+
+def user_signup(*, username: str, password: str, email: str = ""):
+    """Create an account (Django's password validators apply) and return it."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApplicationError("that username is taken", {"field": "username"})
+    candidate = User(username=username, email=email)
+    try:
+        password_validation.validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise ApplicationError(
+            "the password is too weak", {"field": "password", "reasons": list(exc.messages)}
+        ) from exc
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, password=password, email=email)
+    except IntegrityError as exc:  # lost a race with another sign-up of the same name
+        raise ApplicationError("that username is taken", {"field": "username"}) from exc
+
+
+def token_issue(*, username: str, password: str, request=None) -> Token:
+    """The user's API token for these credentials (the same one until it is revoked).
+
+    A wrong username and a wrong password get the same answer.
+    """
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise ApplicationError("invalid username or password", status=400)
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def token_for(*, user) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def token_revoke(*, user) -> bool:
+    """Delete the user's token: every client using it is signed out. True if one existed."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

@@ -1,0 +1,59 @@
+"""/api/v1/: every endpoint of the REST API, its OpenAPI schema and interactive docs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from catalog import api as catalog_api
+from recommender import api as recommender_api
+
+from . import auth
+from .caching import conditional_get
+
+
+def _view(view_class, **initkwargs):
+    """A DRF view with ETag / If-None-Match handling on GET."""
+    return conditional_get(view_class.as_view(**initkwargs))
+
+
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+
+
+app_name = "api"
+urlpatterns = [
+    path("ping/", _view(auth.PingView), name="ping"),
+    # accounts
+    path("auth/signup/", _view(auth.SignupView), name="signup"),
+    path("auth/token/", _view(auth.TokenView), name="token"),
+    path("auth/me/", _view(auth.MeView), name="me"),
+    # catalog
+    path("items/", _view(catalog_api.ItemListView), name="item-list"),
+    path("items/<int:pk>/", _view(catalog_api.ItemDetailView), name="item-detail"),
+    path("items/<int:pk>/similar/", _view(recommender_api.SimilarItemsView), name="item-similar"),
+    path("genres/", _view(catalog_api.GenreListView), name="genres"),
+    # me
+    path(
+        "me/recommendations/", _view(recommender_api.MyRecommendationsView), name="recommendations"
+    ),
+    path("me/history/", _view(catalog_api.HistoryListView), name="history-list"),
+    path("me/history/<int:pk>/", _view(catalog_api.HistoryDetailView), name="history-detail"),
+    # staff
+    path("staff/items/<int:pk>/", _view(catalog_api.StaffItemView), name="staff-item"),
+    path("staff/training-runs/", _view(recommender_api.TrainingRunView), name="training-runs"),
+    path(
+        "staff/model-versions/", _view(recommender_api.ModelVersionListView), name="model-versions"
+    ),
+    path(
+        "staff/model-versions/<int:pk>/",
+        _view(recommender_api.ModelVersionDetailView),
+        name="model-version-detail",
+    ),
+    # schema and docs (swagger-ui / redoc from local static files)
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    re_path(r"^.*$", not_found),
+]

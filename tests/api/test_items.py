@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import pytest
+
+from .conftest import assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+def titles(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [r["title"] for r in response.json()["results"]]
+
+
+def test_list_excludes_hidden_and_orders_by_popularity(anon_client, catalog):
+    got = [t for t in titles(anon_client.get("/api/v1/items/?page_size=100")) if "Zorblax" in t]
+    # without a query: most liked first (MovieLens items, if loaded, are not Zorblax)
+    r = anon_client.get("/api/v1/items/", {"genre": "Zsci"})
+    assert titles(r) == ["Zorblax Space Odyssey", "Zorblax Alien Hunt", "Zorblax Aliens Return"]
+    assert "Zorblax Secret Cut" not in got
+
+
+def test_search_full_text_and_title_fallback(anon_client, catalog):
+    r = anon_client.get("/api/v1/items/", {"q": "alien"})
+    found = titles(r)
+    assert found[:2] == ["Zorblax Alien Hunt", "Zorblax Aliens Return"] or set(found[:2]) == {
+        "Zorblax Alien Hunt",
+        "Zorblax Aliens Return",
+    }
+    # a fragment only a substring match finds
+    assert titles(anon_client.get("/api/v1/items/", {"q": "Terr"})) == ["Zorblax Night Terror"]
+    # websearch syntax with quotes and minus never errors
+    assert anon_client.get("/api/v1/items/", {"q": '"laugh riot" -love or (('}).status_code == 200
+    # hidden items are not searchable
+    assert titles(anon_client.get("/api/v1/items/", {"q": "Secret Cut"})) == []
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"genre": "Zcomedy", "ordering": "title"}, ["Zorblax Laugh Riot", "Zorblax Love Laughs"]),
+        ({"genre": "Zcomedy", "ordering": "-title"}, ["Zorblax Love Laughs", "Zorblax Laugh Riot"]),
+        (
+            {"q": "zorblax", "year_min": 1980, "year_max": 2005, "ordering": "year"},
+            ["Zorblax Aliens Return", "Zorblax Laugh Riot", "Zorblax Love Laughs"],
+        ),
+        ({"genre": "Zdrama", "ordering": "year"}, ["Zorblax Lost Reel", "Zorblax Space Odyssey"]),
+        ({"genre": "Zdrama", "ordering": "-year"}, ["Zorblax Space Odyssey", "Zorblax Lost Reel"]),
+    ],
+)
+def test_filters_and_ordering(anon_client, catalog, params, expected):
+    assert titles(anon_client.get("/api/v1/items/", params)) == expected
+
+
+@pytest.mark.parametrize("ordering", ["title", "-title", "year", "-year", "popular", "relevance"])
+def test_cursor_pagination_walks_every_item_once(anon_client, catalog, ordering):
+    url = f"/api/v1/items/?q=zorblax&page_size=2&ordering={ordering}"
+    seen: list[str] = []
+    pages = 0
+    while url:
+        r = anon_client.get(url)
+        assert r.status_code == 200, r.content
+        body = r.json()
+        assert len(body["results"]) <= 2
+        seen += [i["title"] for i in body["results"]]
+        url = body["next"]
+        pages += 1
+        assert pages < 10
+    assert len(seen) == len(set(seen)) == 7
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"year_min": "abc"},
+        {"year_min": 1000},
+        {"year_min": 2000, "year_max": 1990},
+        {"ordering": "price"},
+        {"ordering": "relevance"},  # needs q
+        {"q": "x" * 201},
+    ],
+)
+def test_list_rejects_bad_parameters(anon_client, catalog, params):
+    body = assert_error(anon_client.get("/api/v1/items/", params), 400)
+    assert "fields" in body["extra"]
+
+
+def test_page_size_is_capped_and_bad_cursor_is_404(anon_client, catalog):
+    r = anon_client.get("/api/v1/items/", {"page_size": 100000, "genre": "Zsci"})
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+    assert_error(anon_client.get("/api/v1/items/", {"cursor": "garbage"}), 404)
+
+
+def test_detail_and_etag(anon_client, catalog):
+    item = catalog["space"]
+    r = anon_client.get(f"/api/v1/items/{item.pk}/")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["title"] == item.title and body["genres"] == ["Zsci", "Zdrama"]
+    assert "is_hidden" not in body and "boost" not in body
+    assert "max-age=60" in r["Cache-Control"] and "public" in r["Cache-Control"]
+    etag = r["ETag"]
+    again = anon_client.get(f"/api/v1/items/{item.pk}/", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and not again.content
+
+
+@pytest.mark.parametrize("who", ["anon", "owner", "staff"])
+def test_hidden_and_missing_items_are_404_for_everyone(clients, catalog, who):
+    assert_error(clients[who].get(f"/api/v1/items/{catalog['hidden'].pk}/"), 404)
+    assert_error(clients[who].get("/api/v1/items/999999999/"), 404)
+    assert_error(clients[who].get(f"/api/v1/items/{catalog['hidden'].pk}/similar/"), 404)
+
+
+def test_items_are_read_only(user_client, catalog):
+    assert_error(user_client.post("/api/v1/items/", {"title": "x"}), 405)
+    assert_error(user_client.delete(f"/api/v1/items/{catalog['space'].pk}/"), 405)
+
+
+def test_genres(anon_client, catalog):
+    genres = anon_client.get("/api/v1/genres/").json()["genres"]
+    assert {"Zsci", "Zcomedy", "Zhorror"} <= set(genres)
+    assert genres == sorted(genres)
+
+
+def test_similar_items_without_a_model_use_shared_genres(anon_client, user_client, user, catalog):
+    from catalog.models import Interaction
+
+    r = anon_client.get(f"/api/v1/items/{catalog['alien'].pk}/similar/", {"n": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert 1 <= body["count"] <= 3
+    ids = [rec["item"]["id"] for rec in body["results"]]
+    assert catalog["alien"].pk not in ids and catalog["hidden"].pk not in ids
+    for rec in body["results"]:
+        assert rec["evidence"], rec
+        assert set(rec["item"]) >= {"id", "title", "genres"}
+    # a signed-in user's seen items are left out
+    Interaction.objects.create(user=user, item=catalog["space"], kind="like")
+    mine = user_client.get(f"/api/v1/items/{catalog['alien'].pk}/similar/", {"n": 10}).json()
+    assert catalog["space"].pk not in [rec["item"]["id"] for rec in mine["results"]]
+
+
+def test_similar_items_validate_n(anon_client, catalog):
+    url = f"/api/v1/items/{catalog['alien'].pk}/similar/"
+    assert_error(anon_client.get(url, {"n": 0}), 400)
+    assert_error(anon_client.get(url, {"n": 101}), 400)
