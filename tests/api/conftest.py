@@ -82,7 +82,9 @@ def catalog(db) -> dict[str, Item]:
     """Eight items in made-up genres (unique names, so loaded MovieLens data never interferes)."""
     items = {
         "space": make_item("Zorblax Space Odyssey", 1968, ["Zsci", "Zdrama"], tags=["space"]),
-        "alien": make_item("Zorblax Alien Hunt", 1979, ["Zsci", "Zhorror"], tags=["space", "alien"]),
+        "alien": make_item(
+            "Zorblax Alien Hunt", 1979, ["Zsci", "Zhorror"], tags=["space", "alien"]
+        ),
         "aliens": make_item("Zorblax Aliens Return", 1986, ["Zsci", "Zaction"]),
         "comedy": make_item("Zorblax Laugh Riot", 1999, ["Zcomedy"]),
         "romcom": make_item("Zorblax Love Laughs", 2005, ["Zcomedy", "Zromance"]),
