@@ -1,0 +1,126 @@
+"""Server-side render time of the browser pages on ml-latest-small (target: p50 < 100 ms).
+
+Uses the development database (the embedded PostgreSQL under var/ unless DATABASE_URL is set),
+imports ml-latest-small into it if the catalog is empty and trains the default model if none is
+active, then requests every page with Django's test Client and prints p50 / p95 per page.
+
+    python benchmarks/bench_pages.py [--runs 30] [--data ../shared/data/ml-latest-small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
+os.environ.setdefault("DJANGO_DEBUG", "false")  # no query log, as in production
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from catalog.importers import movielens_import  # noqa: E402
+from catalog.models import Interaction, Item  # noqa: E402
+from recommender import selectors as rec_selectors  # noqa: E402
+
+
+def ensure_data(data: Path) -> None:
+    if not Item.objects.exists():
+        print(f"importing {data} ...", flush=True)
+        movielens_import(path=data)
+    if rec_selectors.version_active() is None:
+        from recommender import services
+
+        print("training the default model ...", flush=True)
+        version = services.training_start(trigger="benchmark")
+        services.model_train(version_id=version.pk)
+
+
+def timed(client: Client, url: str, runs: int, htmx: bool = False) -> list[float]:
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for _ in range(3):  # warm caches and connections
+        response = client.get(url, **headers)
+        assert response.status_code == 200, (url, response.status_code)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = client.get(url, **headers)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/ml-latest-small")
+    args = parser.parse_args()
+    ensure_data(args.data)
+
+    User = get_user_model()
+    # a MovieLens user with a long history (the heaviest "For you" and history pages)
+    user_id = (
+        Interaction.objects.filter(user__username__startswith="ml_")
+        .values("user")
+        .order_by("user")
+        .first()["user"]
+    )
+    user = User.objects.get(pk=user_id)
+    n_history = Interaction.objects.filter(user=user).count()
+    staff, _ = User.objects.get_or_create(
+        username="bench_staff", defaults={"is_staff": True, "is_superuser": True}
+    )
+    alien = Item.objects.filter(title="Alien").first() or Item.objects.first()
+
+    anonymous, member, admin = Client(), Client(), Client()
+    member.force_login(user)
+    admin.force_login(staff)
+    pages = [
+        ("home (anonymous, popular)", anonymous, "/", False),
+        (f"home For you ({user.username}, {n_history} ratings)", member, "/", False),
+        ("For you partial (htmx)", member, "/for-you/", True),
+        ("catalog, no query (popular)", member, "/items/", False),
+        ("catalog search 'star wars'", member, "/items/?q=star+wars", False),
+        ("catalog search 'ali' (partial word)", member, "/items/?q=ali", False),
+        (
+            "catalog Comedy 1990-1999 by title p3",
+            member,
+            "/items/?genre=Comedy&year_min=1990&year_max=1999&sort=title&page=3",
+            False,
+        ),
+        ("catalog results partial (htmx)", member, "/items/?q=space&sort=newest", True),
+        (f"item page ({alien})", member, f"/items/{alien.pk}/", False),
+        ("history", member, "/history/", False),
+        ("onboarding", member, "/welcome/", False),
+        ("staff dashboard", admin, "/staff/", False),
+    ]
+    version = rec_selectors.version_active()
+    print(
+        f"server-side render time, {args.runs} runs each after 3 warm-ups; "
+        f"{Item.objects.count()} items, {Interaction.objects.count()} interactions, "
+        f"model v{version.pk} {version.algorithm}"
+    )
+    print(f"{'page':<52}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
+    worst = 0.0
+    for name, client, url, htmx in pages:
+        samples = sorted(timed(client, url, args.runs, htmx))
+        p50 = statistics.median(samples)
+        p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+        worst = max(worst, p50)
+        print(f"{name:<52}{p50:>9.1f}{p95:>9.1f}{samples[-1]:>9.1f}")
+    verdict = "OK" if worst < 100 else "OVER"
+    print(f"target p50 < 100 ms on every page: {verdict} (worst p50 {worst:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
