@@ -18,7 +18,7 @@ from recommender.reasons import reason_for
 from recommender.types import Recommendation
 
 from .candidates import Candidate, CandidateSet
-from .titles import title_key, title_mentions
+from .titles import TitleIndex, title_key, title_mentions
 
 LABEL_RE = re.compile(r"\b([CHP])(\d{1,3})\b")
 MAX_REASON = 280
@@ -35,6 +35,7 @@ class Guard:
     history_labels: dict[str, int]  # "H1" -> item id
     accepted: list[Recommendation] = field(default_factory=list)
     repairs: Counter = field(default_factory=Counter)
+    index: TitleIndex | None = None
 
     @classmethod
     def create(
@@ -46,11 +47,12 @@ class Guard:
         dismissed: set[int],
         known_titles: dict[int, str],
         history_labels: dict[str, int],
+        index: TitleIndex | None = None,
     ) -> Guard:
         hidden = set(
             Item.objects.filter(pk__in=cset.ids, is_hidden=True).values_list("pk", flat=True)
         )
-        return cls(cset, n, excluded, dismissed, hidden, known_titles, history_labels)
+        return cls(cset, n, excluded, dismissed, hidden, known_titles, history_labels, index=index)
 
     @property
     def accepted_ids(self) -> set[int]:
@@ -105,8 +107,14 @@ class Guard:
         if len(reason) > MAX_REASON:
             self.repairs["long_reason"] += 1
             reason = reason[:MAX_REASON].rsplit(" ", 1)[0] + "…"
+        # the candidate itself, its history items, and any item its evidence names
         allowed = {cand.item.pk} | cand.rec.history_item_ids
+        allowed |= title_mentions(" | ".join(e.label for e in cand.rec.evidence), self.known_titles)
         cited = title_mentions(reason, self.known_titles)
+        if self.index is not None:  # any other catalog title of two words or more
+            for pk in self.index.mentions(reason) - cited:
+                cited.add(pk)
+                self.known_titles.setdefault(pk, self.index.titles[pk])
         for kind, num in LABEL_RE.findall(reason):
             label = f"{kind}{num}"
             if kind == "C" and label in self.cset.by_label:

@@ -89,7 +89,7 @@ RANGE_RE = re.compile(
     r"\b(?:between\s+)?(1[89]\d\d|20\d\d)\s*(?:-|–|to|and)\s*(1[89]\d\d|20\d\d)\b", re.I
 )
 AFTER_RE = re.compile(
-    r"\b(?P<op>after|since|newer than|not older than|no older than|from after|post|later than)\s+(?P<year>1[89]\d\d|20\d\d)\b",
+    r"\b(?P<op>after|since|newer than|not older than|no older than|nothing older than|from after|post|later than)\s+(?P<year>1[89]\d\d|20\d\d)\b",
     re.I,
 )
 BEFORE_RE = re.compile(

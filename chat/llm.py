@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import httpx
 import openai
 from django.conf import settings
 from django.core.cache import cache
@@ -91,7 +90,7 @@ def _client(base_url: str | None, api_key: str, timeout: float) -> openai.OpenAI
         base_url=base_url,
         api_key=api_key,
         max_retries=0,  # our own single layer of retries, below
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        timeout=openai.Timeout(timeout, connect=min(timeout, 5.0)),
     )
 
 
@@ -134,14 +133,15 @@ def _cache_key(req: dict[str, Any]) -> str:
 def _classify(exc: Exception) -> LLMError:
     if isinstance(exc, LLMError):
         return exc
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    transport = type(exc).__module__.split(".")[0].startswith("httpx")
+    if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
         return LLMError("timeout", str(exc))
     if isinstance(exc, openai.RateLimitError):
         return LLMError("rate_limited", str(exc))
     if isinstance(exc, openai.APIStatusError):
         kind = "server_error" if exc.status_code >= 500 else "bad_response"
         return LLMError(kind, f"HTTP {exc.status_code}")
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, openai.APIConnectionError) or transport:
         return LLMError("connection", str(exc))
     return LLMError("bad_response", f"{type(exc).__name__}: {exc}")
 
@@ -314,9 +314,10 @@ class LLMStream:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        if finish_reason is None:
-            self.usage.errors.append("stream_cut")
-            raise LLMError("stream_cut", "the stream ended without a finish reason")
+        if finish_reason is None:  # cut midway, or not a stream at all
+            kind = "stream_cut" if self.text else "bad_response"
+            self.usage.errors.append(kind)
+            raise LLMError(kind, "the stream ended without a finish reason")
         self.finished = True
         if self.text.strip() and settings.LLM_CACHE_SECONDS > 0:
             cache.set(key, {"content": self.text}, settings.LLM_CACHE_SECONDS)

@@ -284,6 +284,7 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
         dismissed=set(history.dismissed),
         known_titles=known_titles,
         history_labels={f"H{i}": item.pk for i, (item, _) in enumerate(prompt_history, start=1)},
+        index=index,
     )
 
     intro = ""

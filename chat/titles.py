@@ -49,6 +49,17 @@ class TitleIndex:
     exact: dict[str, list[int]]  # key -> ids, most popular first
     genres: list[str]  # every genre of a visible item
 
+    def mentions(self, text: str) -> set[int]:
+        """Catalog titles of two words or more written in ``text`` (n-gram lookups, fast)."""
+        words = without_article(normalise(text)).split()
+        found: set[int] = set()
+        for size in range(2, 7):
+            for start in range(0, len(words) - size + 1):
+                key = " ".join(words[start : start + size])
+                if len(key) >= 8 and key in self.exact:
+                    found.add(self.exact[key][0])
+        return found
+
 
 _lock = threading.Lock()
 _index: TitleIndex | None = None

@@ -1,0 +1,191 @@
+"""API endpoints of the chat: my conversations, posting a message (answered with grounded,
+guarded recommendations; also as a server-sent event stream), and my standing preferences.
+
+Every object is looked up through the requesting user (selectors), so another user's
+conversation, message or preference id is "not found".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, renderers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recsite.api.caching import cache_headers
+from recsite.api.permissions import IsOwner
+
+from . import selectors, services
+from .models import ChatPreference, Conversation
+from .pipeline import ChatEvent
+from .serializers import (
+    ChatPreferenceSerializer,
+    ConversationDetailSerializer,
+    ConversationSerializer,
+    MessageInput,
+    MessageSerializer,
+    TurnSerializer,
+)
+
+
+class ConversationListView(generics.ListCreateAPIView):
+    """My conversations, most recent first; POST starts a new one."""
+
+    serializer_class = ConversationSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    cursor_ordering = ("-updated_at", "-id")
+
+    def get_queryset(self) -> QuerySet[Conversation]:
+        return selectors.conversation_list(user=self.request.user)
+
+    @extend_schema(tags=["chat"])
+    @cache_headers(public=False)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(tags=["chat"], responses={201: ConversationSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        data = ConversationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create(
+            user=request.user, title=data.validated_data.get("title", "")
+        )
+        return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(APIView):
+    """One of my conversations with all its messages."""
+
+    permission_classes = [IsOwner]
+
+    @extend_schema(tags=["chat"], responses={200: ConversationDetailSerializer})
+    @cache_headers(public=False)
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=pk)
+        self.check_object_permissions(request, conversation)
+        data = ConversationSerializer(conversation).data
+        data["messages"] = MessageSerializer(
+            selectors.message_list(conversation=conversation), many=True
+        ).data
+        return Response(data)
+
+
+class MessagePostView(APIView):
+    """Post a message to my conversation and get the grounded answer (the whole turn)."""
+
+    permission_classes = [IsOwner]
+    throttle_scope = "chat"
+
+    def conversation(self, request: Request, pk: int) -> Conversation:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=pk)
+        self.check_object_permissions(request, conversation)
+        return conversation
+
+    @extend_schema(tags=["chat"], request=MessageInput, responses={201: TurnSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = self.conversation(request, pk)
+        data = MessageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        turn = services.message_post(
+            conversation=conversation, user=request.user, text=data.validated_data["text"]
+        )
+        body = {
+            "user_message": MessageSerializer(turn.user_message).data,
+            "message": MessageSerializer(turn.message).data,
+            "produced_by": turn.produced_by,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return _sse("error", data)
+
+
+def _sse(event: str, data) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
+    for ev in events:
+        if ev.kind == "rec" and ev.rec is not None:
+            yield _sse("rec", ev.rec.as_dict())
+        elif ev.kind in {"intro", "notice"}:
+            yield _sse(ev.kind, {"text": ev.text})
+        elif ev.kind == "done" and ev.turn is not None:
+            yield _sse("done", MessageSerializer(ev.turn.message).data)
+
+
+class MessageStreamView(MessagePostView):
+    """The same as posting a message, answered as server-sent events while it is produced:
+    ``intro`` / ``notice`` (``{"text"}``), ``rec`` (one recommendation with its evidence) and a
+    final ``done`` (the saved assistant message). Errors before the stream starts are JSON."""
+
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        tags=["chat"],
+        request=MessageInput,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description="event: intro|notice|rec|done, data: JSON"
+            )
+        },
+    )
+    def post(self, request: Request, pk: int) -> StreamingHttpResponse:  # type: ignore[override]
+        conversation = self.conversation(request, pk)
+        data = MessageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        events = services.message_post_stream(
+            conversation=conversation, user=request.user, text=data.validated_data["text"]
+        )
+        response = StreamingHttpResponse(_event_stream(events), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+
+
+# --- preferences ------------------------------------------------------------------------------------
+
+
+class PreferenceListView(generics.ListCreateAPIView):
+    """My standing preferences (also learnt from chat, e.g. "no more horror"); POST adds one."""
+
+    serializer_class = ChatPreferenceSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[ChatPreference]:
+        return selectors.chat_preference_list(user=self.request.user)
+
+    @extend_schema(tags=["me"])
+    @cache_headers(public=False)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(tags=["me"], responses={201: ChatPreferenceSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        data = ChatPreferenceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        preference = services.chat_preference_create(user=request.user, **data.validated_data)
+        return Response(ChatPreferenceSerializer(preference).data, status=status.HTTP_201_CREATED)
+
+
+class PreferenceDetailView(APIView):
+    permission_classes = [IsOwner]
+
+    @extend_schema(tags=["me"], responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.chat_preference_delete(user=request.user, preference_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

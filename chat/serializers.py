@@ -1,0 +1,72 @@
+"""API serializers of the chat: conversations, messages (with grounded results), preferences."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from recommender.serializers import RecommendationSerializer
+
+from .models import ChatPreference, Conversation, Message
+from .services import MAX_MESSAGE_CHARS
+
+
+class ChatRecommendationSerializer(RecommendationSerializer):
+    label = serializers.CharField(allow_blank=True, required=False)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    results = ChatRecommendationSerializer(many=True, read_only=True)
+    reply_to = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "role",
+            "text",
+            "status",
+            "reply_to",
+            "results",
+            "produced_by",
+            "notice",
+            "repairs",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ("id", "title", "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
+        extra_kwargs = {"title": {"required": False, "allow_blank": True, "max_length": 200}}
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    messages = MessageSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = (*ConversationSerializer.Meta.fields, "messages")
+
+
+class MessageInput(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_MESSAGE_CHARS)
+
+
+class TurnSerializer(serializers.Serializer):
+    """One answered turn: my message and the assistant's grounded answer."""
+
+    user_message = MessageSerializer()
+    message = MessageSerializer()
+    produced_by = serializers.ChoiceField(choices=["llm", "builtin"])
+
+
+class ChatPreferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChatPreference
+        fields = ("id", "kind", "value", "conversation", "created_at")
+        read_only_fields = ("id", "conversation", "created_at")
+        extra_kwargs = {"value": {"max_length": 200}}
+        # the (user, kind, value) uniqueness is enforced by the service, not a validator here
+        validators: list = []
