@@ -7,6 +7,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from catalog import api as catalog_api
+from chat import api as chat_api
 from recommender import api as recommender_api
 
 from . import auth
@@ -40,6 +41,27 @@ urlpatterns = [
     ),
     path("me/history/", _view(catalog_api.HistoryListView), name="history-list"),
     path("me/history/<int:pk>/", _view(catalog_api.HistoryDetailView), name="history-detail"),
+    path("me/preferences/", _view(chat_api.PreferenceListView), name="preference-list"),
+    path(
+        "me/preferences/<int:pk>/", _view(chat_api.PreferenceDetailView), name="preference-detail"
+    ),
+    # chat
+    path("conversations/", _view(chat_api.ConversationListView), name="conversation-list"),
+    path(
+        "conversations/<int:pk>/",
+        _view(chat_api.ConversationDetailView),
+        name="conversation-detail",
+    ),
+    path(
+        "conversations/<int:pk>/messages/",
+        _view(chat_api.MessagePostView),
+        name="conversation-messages",
+    ),
+    path(
+        "conversations/<int:pk>/messages/stream/",
+        chat_api.MessageStreamView.as_view(),
+        name="conversation-messages-stream",
+    ),
     # staff
     path("staff/items/<int:pk>/", _view(catalog_api.StaffItemView), name="staff-item"),
     path("staff/training-runs/", _view(recommender_api.TrainingRunView), name="training-runs"),

@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InteractionKindEnum": "catalog.models.Interaction.Kind",
         "EvidenceKindEnum": "recommender.types.EVIDENCE_KINDS",
+        "InteractionSourceEnum": "catalog.models.Interaction.Source",
+        "RecommendationSourceEnum": "recommender.types.SOURCES",
+        "ChatPreferenceKindEnum": "chat.models.ChatPreference.Kind",
+        "MessageStatusEnum": "chat.models.Message.Status",
+        "ModelVersionStatusEnum": "recommender.models.ModelVersion.Status",
     },
     # swagger-ui and redoc from local static files (drf-spectacular-sidecar), never a CDN
     "SWAGGER_UI_DIST": "SIDECAR",
