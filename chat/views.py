@@ -1,0 +1,178 @@
+"""Thin views: the chat page, sending a message, the answer as server-sent events, card feedback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from recsite.exceptions import ApplicationError
+
+from . import selectors, services
+from .models import Message
+from .pipeline import ChatEvent
+
+RATINGS = [x / 2 for x in range(1, 11)]
+
+
+def _error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return render(request, "partials/error.html", {"error": exc}, status=exc.status)
+
+
+def _page(request: HttpRequest, conversation=None) -> HttpResponse:  # noqa: ANN001
+    messages = list(selectors.message_list(conversation=conversation)) if conversation else []
+    return render(
+        request,
+        "chat/chat.html",
+        {
+            "conversation": conversation,
+            "conversations": selectors.conversation_list(user=request.user)[:30],
+            "thread": messages,
+            "mode": selectors.chat_mode(),
+            "ratings": RATINGS,
+        },
+    )
+
+
+@login_required
+def chat(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@login_required
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=pk)
+    except ApplicationError as exc:
+        return _error(request, exc)
+    return _page(request, conversation)
+
+
+@login_required
+@require_POST
+def send(request: HttpRequest) -> HttpResponse:
+    try:
+        conversation_id = request.POST.get("conversation")
+        if conversation_id:
+            conversation = selectors.conversation_get(
+                user=request.user, conversation_id=int(conversation_id)
+            )
+        else:
+            conversation = services.conversation_create(user=request.user)
+        message = services.message_create(
+            conversation=conversation, user=request.user, text=request.POST.get("text", "")
+        )
+    except (ApplicationError, ValueError) as exc:
+        if isinstance(exc, ValueError):
+            exc = ApplicationError("bad conversation id")
+        return _error(request, exc)
+    if not request.htmx:  # no JavaScript: answer now, then show the conversation
+        for _event in services.message_answer_stream(message=message, user=request.user):
+            pass
+        return redirect("chat-conversation", pk=conversation.pk)
+    return render(
+        request,
+        "chat/partials/exchange.html",
+        {
+            "conversation": conversation,
+            "user_message": message,
+            "new_conversation": not conversation_id,
+        },
+    )
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _card(request: HttpRequest, data: dict) -> str:
+    return render_to_string(
+        "chat/partials/card.html", {"r": data, "ratings": RATINGS}, request=request
+    )
+
+
+def _events(request: HttpRequest, message: Message) -> Iterator[str]:
+    yield ": " + " " * 2048 + "\n\n"  # defeat proxy buffering; EventSource ignores comments
+    yield "retry: 3000\n\n"
+    try:
+        events: Iterator[ChatEvent] = services.message_answer_stream(
+            message=message, user=request.user
+        )
+    except ApplicationError:  # answered already (a reconnect, a second tab): send the saved answer
+        message.refresh_from_db()
+        reply = getattr(message, "reply", None)
+        if reply is not None:
+            html = render_to_string(
+                "chat/partials/assistant.html", {"m": reply, "ratings": RATINGS}, request=request
+            )
+            yield _sse("done", {"html": html})
+        else:
+            yield _sse("wait", {})
+        return
+    labels: dict[int, str] = {}
+    for event in events:
+        if event.kind == "intro":
+            yield _sse("intro", {"text": event.text})
+        elif event.kind == "notice":
+            yield _sse("notice", {"text": event.text})
+        elif event.kind == "rec" and event.rec is not None:
+            yield _sse(
+                "card",
+                {
+                    "html": _card(
+                        request, {**event.rec.as_dict(), "label": labels.get(event.rec.item.pk, "")}
+                    )
+                },
+            )
+        elif event.kind == "done" and event.turn is not None:
+            html = render_to_string(
+                "chat/partials/assistant.html",
+                {"m": event.turn.message, "ratings": RATINGS},
+                request=request,
+            )
+            yield _sse("done", {"html": html})
+
+
+@login_required
+def stream(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        message = selectors.message_get(user=request.user, message_id=pk)
+    except ApplicationError as exc:
+        return _error(request, exc)
+    response = StreamingHttpResponse(_events(request, message), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@login_required
+@require_POST
+def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
+    kind = request.POST.get("kind", "")
+    value = request.POST.get("value")
+    try:
+        services.chat_feedback_record(
+            user=request.user, item_id=item_id, kind=kind, value=float(value) if value else None
+        )
+    except ValueError:
+        return _error(request, ApplicationError("a rating must be a number"))
+    except ApplicationError as exc:
+        return _error(request, exc)
+    if not request.htmx:
+        return redirect(request.POST.get("next") or reverse("chat"))
+    done = {
+        "rating": f"Rated {float(value):g} ★" if value else "Rated",
+        "like": "Liked ♥",
+        "dismiss": "Dismissed",
+    }[kind]
+    return render(
+        request,
+        "chat/partials/actions.html",
+        {"item_id": item_id, "done": done, "kind": kind, "ratings": RATINGS},
+    )
