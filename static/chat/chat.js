@@ -41,6 +41,8 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     if (e.target && e.target.id === "chat-form" && e.detail.successful) {
       e.target.querySelector("#chat-text").value = "";
+      var empty = document.querySelector(".chat-empty");
+      if (empty) { empty.remove(); }
     }
   });
 })();
