@@ -9,6 +9,7 @@ urlpatterns = [
     path("welcome/", views.onboarding, name="onboarding"),
     path("items/", views.item_list, name="item-list"),
     path("items/<int:pk>/", views.item_detail, name="item-detail"),
+    path("items/<int:pk>/why/", views.item_why, name="item-why"),
     path("items/<int:pk>/interact/", views.item_interact, name="item-interact"),
     path("history/", views.history, name="history"),
     path("history/<int:pk>/edit/", views.history_edit, name="history-edit"),

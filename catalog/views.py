@@ -8,9 +8,12 @@ works without JavaScript.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recommender import selectors as rec_selectors
+from recommender.types import Recommendation
 from recsite.exceptions import ApplicationError
 
 from . import selectors, services
@@ -26,6 +30,7 @@ from .forms import CatalogFilterForm, InteractionForm, OnboardingForm, RatingEdi
 from .models import Interaction
 
 FOR_YOU_SIZE = 24
+FOR_YOU_CACHE_SECONDS = 600
 CATALOG_PAGE_SIZE = 24
 HISTORY_PAGE_SIZE = 50
 INTERACTIONS_CHANGED = "interactions-changed"
@@ -87,10 +92,30 @@ def onboarding(request: HttpRequest) -> HttpResponse:
 # --- home: "For you" -----------------------------------------------------------------------------
 
 
+def _recommendations_for(user) -> list[Recommendation]:
+    """The user's list, cached until anything it depends on changes: the user's interactions,
+    any item (curation included) or the active model version. The key costs three indexed
+    aggregates; computing the list costs far more on a long history."""
+    version = rec_selectors.version_active()
+    parts = (
+        user.pk,
+        selectors.user_history_fingerprint(user=user),
+        selectors.catalog_fingerprint(),
+        version.pk if version else 0,
+        version.activated_at.timestamp() if version and version.activated_at else 0,
+    )
+    key = "for-you:" + hashlib.sha1(repr(parts).encode()).hexdigest()
+    recs = cache.get(key)
+    if recs is None:
+        recs = rec_selectors.recommendations_for_user(user=user, n=FOR_YOU_SIZE, version=version)
+        cache.set(key, recs, FOR_YOU_CACHE_SECONDS)
+    return recs
+
+
 def _for_you_context(request: HttpRequest) -> dict:
     user = request.user
     if user.is_authenticated:
-        recs = rec_selectors.recommendations_for_user(user=user, n=FOR_YOU_SIZE)
+        recs = _recommendations_for(user)
         states = selectors.user_item_states(user=user, item_ids=[r.item.pk for r in recs])
         return {"recs": recs, "states": states, "personal": True}
     recs = rec_selectors.popular_items(n=FOR_YOU_SIZE)
@@ -120,7 +145,7 @@ def for_you(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def item_list(request: HttpRequest) -> HttpResponse:
-    form = CatalogFilterForm(request.GET or None, genres=selectors.item_genres())
+    form = CatalogFilterForm(request.GET or None, genres=selectors.item_genres(cached=True))
     data = form.cleaned_data if form.is_valid() else {}
     items = selectors.catalog_search(
         query=data.get("q", ""),
@@ -155,13 +180,24 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "item": item,
         "similar": rec_selectors.similar_items(item=item, n=12, user=user),
         "state": selectors.user_item_states(user=user, item_ids=[item.pk])[item.pk],
+        # "why" takes the recommender a while on a long history: htmx loads it after the page,
+        # into reserved space; without JavaScript, ?why=1 renders it inline
         "why": (
             rec_selectors.recommendation_for_item(user=user, item=item)
-            if user.is_authenticated
+            if user.is_authenticated and request.GET.get("why")
             else None
         ),
     }
     return render(request, "catalog/item_detail.html", context)
+
+
+@login_required
+@require_GET
+def item_why(request: HttpRequest, pk: int) -> HttpResponse:
+    """Why this item would be recommended to this user: the item page's explanation box."""
+    item = get_object_or_404(selectors.item_list(), pk=pk)
+    why = rec_selectors.recommendation_for_item(user=request.user, item=item)
+    return render(request, "catalog/partials/item_why.html", {"item": item, "why": why})
 
 
 @login_required

@@ -144,3 +144,38 @@ def test_login_and_logout(client, user):
 @pytest.mark.parametrize("name", ["home", "item-list", "signup", "login"])
 def test_public_pages_render(client, catalog, name):
     assert client.get(reverse(name)).status_code == 200
+
+
+def test_item_why_partial_and_no_javascript_fallback(user_client, user, catalog):
+    Interaction.objects.create(user=user, item=catalog.aliens, kind="like")
+    page = _html(user_client.get(reverse("item-detail", args=[catalog.alien.pk])))
+    assert f'hx-get="{reverse("item-why", args=[catalog.alien.pk])}"' in page
+    assert '<a href="?why=1">Show why</a>' in page
+    partial = _html(user_client.get(reverse("item-why", args=[catalog.alien.pk]), **HTMX))
+    assert partial.lstrip().startswith('<section id="why"') and "<html" not in partial
+    assert 'class="reason"' in partial and 'class="evidence"' in partial
+    inline = _html(user_client.get(reverse("item-detail", args=[catalog.alien.pk]), {"why": 1}))
+    assert 'class="evidence"' in inline and "Gathering the evidence" not in inline
+    assert Client().get(reverse("item-why", args=[catalog.alien.pk])).status_code == 302
+
+
+def test_cached_list_follows_curation(user_client, user, catalog):
+    Interaction.objects.create(user=user, item=catalog.alien, kind="like")
+    first = _html(user_client.get(reverse("for-you"), **HTMX))
+    assert f'data-item-id="{catalog.up.pk}"' in first
+    from catalog.services import items_curate
+
+    items_curate(items=[catalog.up.pk], is_hidden=True)
+    again = _html(user_client.get(reverse("for-you"), **HTMX))
+    assert f'data-item-id="{catalog.up.pk}"' not in again
+
+
+def test_curated_items_are_marked(user_client, user, catalog):
+    Interaction.objects.create(user=user, item=catalog.alien, kind="like")
+    from catalog.services import items_curate
+
+    items_curate(items=[catalog.up.pk], is_pinned=True)
+    items_curate(items=[catalog.heat.pk], is_featured=True)
+    page = _html(user_client.get(reverse("home")))
+    assert '<span class="badge pinned"' in page and '<span class="badge featured"' in page
+    assert "Pinned by staff" in page
