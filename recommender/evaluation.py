@@ -311,7 +311,7 @@ ModelLike = Scorer | Callable[[], Scorer]
 
 
 def _instantiate(model: ModelLike) -> Scorer:
-    if hasattr(model, "fit") and hasattr(model, "score_users"):
+    if not isinstance(model, type) and hasattr(model, "fit") and hasattr(model, "score_users"):
         return model  # type: ignore[return-value]
     if callable(model):
         made = model()
@@ -397,14 +397,17 @@ def evaluate(
         r_idx, c_idx = X_rows.nonzero()
         scores[r_idx, c_idx] = -np.inf  # exclude training items
         top = _top_k(scores, k)
-        hits = np.isin(rows.astype(np.int64)[:, None] * n_items + top, truth_keys)
+        # a user with fewer than k candidates gets a shorter list: drop the masked items
+        valid = np.isfinite(np.take_along_axis(scores, top, axis=1))
+        hits = np.isin(rows.astype(np.int64)[:, None] * n_items + top, truth_keys) & valid
         recall_sum += float((hits.sum(axis=1) / np.minimum(k, nt)).sum())
-        dcg = (hits[:, :NDCG_K] * discounts).sum(axis=1)
+        head = hits[:, :NDCG_K]  # fewer than 10 columns only if the catalog is that small
+        dcg = (head * discounts[: head.shape[1]]).sum(axis=1)
         idcg = idcg_cum[np.minimum(NDCG_K, nt) - 1]
         ndcg_sum += float((dcg / idcg).sum())
-        np.add.at(exposure, top.ravel(), 1)
-        novelty_sum += float(pop_rank[top].sum())
-        n_slots += top.size
+        np.add.at(exposure, top[valid], 1)
+        novelty_sum += float(pop_rank[top[valid]].sum())
+        n_slots += int(valid.sum())
 
     n_users = len(tested)
     return {

@@ -33,6 +33,8 @@ from .base import CatalogTooLargeError, ItemItemRecommender, Progress, _prune_ro
 
 __all__ = ["EASE", "ease_weights", "WeightedEDLAE"]
 
+_RESTRICTED_DEFAULT_K = 1000
+
 
 def ease_weights(
     X: sp.csr_matrix,
@@ -139,20 +141,21 @@ class WeightedEDLAE(ItemItemRecommender):
       row and *the model scores with that sparse W*, so what is evaluated is what the SQL
       neighbour table serves. ``None`` keeps the dense matrix.
     - ``max_items``: with a larger catalog the model is fitted on the ``max_items`` most
-      popular items only; the others can still be in a history (they just add nothing) but
-      are never recommended by this model (score ``-inf``), the serving layer falls back to
-      popularity/semantic retrieval for them.
+      popular items only (fit time O(max_items^3), memory 4 * max_items^2 bytes); the others
+      can still be in a history (they just add nothing) but are never recommended by this
+      model (score ``-inf``): the serving layer falls back to popularity/semantic retrieval
+      for them. A restricted model keeps at most 1000 neighbours per item (sparse ``W``).
     """
 
     name = "wedlae"
 
     def __init__(
         self,
-        lam: float = 40.0,
+        lam: float = 20.0,
         dropout: float = 0.1,
-        user_exponent: float = 0.35,
+        user_exponent: float = 0.5,
         neighbours: int | None = None,
-        max_items: int = 20_000,
+        max_items: int = 10_000,
     ) -> None:
         self._params: dict[str, Any] = dict(
             lam=lam,
@@ -165,6 +168,7 @@ class WeightedEDLAE(ItemItemRecommender):
     def _fit(self, X: sp.csr_matrix, progress: Progress) -> None:
         p = self._params
         n_items = X.shape[1]
+        self._unscorable = None
         head: np.ndarray | None = None
         if n_items > p["max_items"]:
             pop = np.asarray(X.getnnz(axis=0))
@@ -180,7 +184,8 @@ class WeightedEDLAE(ItemItemRecommender):
         if p["neighbours"] is None and head is None:
             self._W = B
             return
-        k = p["neighbours"] or B.shape[1]
+        # a restricted (large) catalog is always stored sparse: at most 1000 per row
+        k = p["neighbours"] or min(B.shape[1], _RESTRICTED_DEFAULT_K)
         table = _prune_rows(B, k)
         del B
         rows, cols = table.item, table.neighbour

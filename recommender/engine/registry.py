@@ -25,7 +25,7 @@ DEFAULT_MODEL: str = WeightedEDLAE.name
 
 #: its default parameters (``get_model(DEFAULT_MODEL)`` uses exactly these)
 DEFAULT_PARAMS: MappingProxyType[str, Any] = MappingProxyType(
-    dict(lam=40.0, dropout=0.1, user_exponent=0.35, neighbours=None, max_items=20_000)
+    dict(lam=20.0, dropout=0.1, user_exponent=0.5, neighbours=None, max_items=10_000)
 )
 
 

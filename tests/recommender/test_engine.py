@@ -1,0 +1,314 @@
+"""recommender.engine: every model behind one interface, on a real slice of ml-latest-small
+and on a tiny synthetic matrix. No database needed."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.engine import (
+    DEFAULT_MODEL,
+    DEFAULT_PARAMS,
+    MODEL_NAMES,
+    CatalogTooLargeError,
+    Contribution,
+    FactorRecommender,
+    InteractionMatrix,
+    ItemItemRecommender,
+    NotFittedError,
+    Recommender,
+    Scored,
+    build_matrix,
+    get_model,
+    history_matrix,
+)
+from recommender.evaluation import evaluate, load_ratings_csv, split
+
+REPO = Path(__file__).resolve().parents[2]
+
+# fast but representative parameters for the slice
+FAST: dict[str, dict] = {
+    "als": {"iterations": 8},
+    "bpr": {"iterations": 30},
+}
+
+
+def make(name: str, **params) -> Recommender:
+    return get_model(name, **{**FAST.get(name, {}), **params})
+
+
+@pytest.fixture(scope="module")
+def ml_slice(movielens_dir: Path) -> InteractionMatrix:
+    """The first 150 users of ml-latest-small (~24k interactions, ~6k items)."""
+    d = load_ratings_csv(movielens_dir / "ratings.csv")
+    keep = d.users <= 150
+    return build_matrix(d.users[keep], d.items[keep])
+
+
+@pytest.fixture(scope="module")
+def fitted(ml_slice: InteractionMatrix) -> dict[str, Recommender]:
+    return {name: make(name).fit(ml_slice.X) for name in MODEL_NAMES}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> sp.csr_matrix:
+    rng = np.random.default_rng(3)
+    X = (rng.random((40, 25)) < 0.25).astype(np.float32)
+    X[:, 24] = 0.0  # an item nobody has
+    X[0, :3] = 1.0
+    return sp.csr_matrix(X)
+
+
+def _history(m: InteractionMatrix, row: int) -> np.ndarray:
+    return m.X[row].indices.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry() -> None:
+    assert set(MODEL_NAMES) == {
+        "popularity", "als", "bpr", "itemknn", "rp3beta", "ease", DEFAULT_MODEL,
+    }
+    assert get_model(DEFAULT_MODEL).params == dict(DEFAULT_PARAMS)
+    assert get_model("ease").params["lam"] == 300.0
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        get_model("nope")
+    with pytest.raises(TypeError):
+        get_model("ease", bogus=1)
+    with pytest.raises(NotFittedError):
+        get_model("ease").recommend(np.array([1]), n=5)
+
+
+# --------------------------------------------------------------------------- every model
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_tiny_matrix(name: str, tiny: sp.csr_matrix) -> None:
+    model = make(name, **({"K": 10} if name in ("itemknn", "rp3beta") else {})).fit(tiny)
+    scores = model.score_users(tiny)
+    assert scores.shape == tiny.shape and scores.dtype == np.float32
+    assert np.isfinite(scores).all()
+    recs = model.recommend(np.array([0, 1, 2]), n=30, exclude=np.array([3, 4]))
+    items = [r.item for r in recs]
+    assert not {0, 1, 2, 3, 4} & set(items)
+    assert len(items) == len(set(items)) and len(items) <= 25 - 5
+    assert all(isinstance(r, Scored) for r in recs)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_recommend_excludes_history_and_exclude(name: str, fitted, ml_slice) -> None:
+    model = fitted[name]
+    hist = _history(ml_slice, 7)
+    exclude = np.array([int(i) for i in np.argsort(-model._item_popularity)[:15]])
+    recs = model.recommend(hist, n=25, exclude=exclude)
+    items = np.array([r.item for r in recs])
+    assert len(items) == 25 and len(set(items.tolist())) == 25
+    assert not np.isin(items, hist).any()
+    assert not np.isin(items, exclude).any()
+    scores = [r.score for r in recs]
+    assert scores == sorted(scores, reverse=True)
+    # recommend is score_users restricted and sorted
+    full = model.score_users(history_matrix(hist, model.n_items))[0]
+    assert scores[0] == pytest.approx(float(full[items[0]]), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_similar_items_excludes_itself(name: str, fitted, ml_slice) -> None:
+    model = fitted[name]
+    item = int(np.argmax(model._item_popularity))  # a popular item has neighbours
+    sims = model.similar_items(item, n=10)
+    assert len(sims) == 10
+    assert item not in [s.item for s in sims]
+    assert [s.score for s in sims] == sorted((s.score for s in sims), reverse=True)
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "popularity"])
+def test_explain_uses_history_only(name: str, fitted, ml_slice) -> None:
+    model = fitted[name]
+    hist = _history(ml_slice, 3)
+    target = model.recommend(hist, n=1)[0]
+    why = model.explain(hist, target.item, top=5)
+    assert 1 <= len(why) <= 5
+    assert all(isinstance(c, Contribution) for c in why)
+    assert set(c.item for c in why) <= set(hist.tolist())
+    weights = [c.weight for c in why]
+    assert weights == sorted(weights, reverse=True)
+    every = model.explain(hist, target.item, top=len(hist))
+    total = sum(c.weight for c in every)
+    if name == "bpr":  # contributions explain the score minus the item's bias term
+        total += float(model.item_factors[target.item, -1])
+    if name in ("itemknn", "rp3beta"):  # exact, but zero-weight items are left out
+        assert total == pytest.approx(target.score, rel=1e-4)
+    else:
+        assert total == pytest.approx(target.score, rel=1e-3, abs=1e-4)
+
+
+def test_popularity_explains_nothing(fitted, ml_slice) -> None:
+    assert fitted["popularity"].explain(_history(ml_slice, 3), 0) == []
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def test_models_beat_popularity_on_a_holdout(movielens_dir: Path) -> None:
+    d = load_ratings_csv(movielens_dir / "ratings.csv")
+    keep = d.users <= 150
+    sub = type(d)(d.users[keep], d.items[keep], d.timestamps[keep], d.values[keep])
+    train, test = split(sub, "random", seed=0)
+    r = {n: evaluate(get_model(n), train, test) for n in ("popularity", "als", "ease", DEFAULT_MODEL)}
+    assert 0.12 < r["popularity"]["recall@20"] < 0.25
+    # (measured: popularity 0.162/0.176, ALS 0.219/0.195, EASE 0.303/0.301, default 0.305/0.311)
+    for n, margin in (("als", 0.02), ("ease", 0.05), (DEFAULT_MODEL, 0.05)):
+        assert r[n]["recall@20"] > r["popularity"]["recall@20"] + margin, n
+        assert r[n]["ndcg@10"] > r["popularity"]["ndcg@10"] + margin / 2, n
+    # the default is an EASE-family model: it must not fall behind EASE on this slice
+    assert r[DEFAULT_MODEL]["recall@20"] > r["ease"]["recall@20"] - 0.01
+
+
+# --------------------------------------------------------------------------- factor models
+
+
+def test_als_fold_in(fitted, ml_slice) -> None:
+    als = fitted["als"]
+    assert isinstance(als, FactorRecommender)
+    assert als.item_factors.shape == (ml_slice.X.shape[1], 64)
+    assert als.item_factors.dtype == np.float32
+    hist = _history(ml_slice, 11)[:10]
+    u = als.user_vector(hist)
+    before = [r.item for r in als.recommend(hist, n=10)]
+    # scores are exactly user_vector . item_factors (what pgvector serves)
+    s = als.score_users(history_matrix(hist, als.n_items))[0]
+    np.testing.assert_allclose(s, als.item_factors @ u, rtol=1e-4, atol=1e-5)
+    # add the top recommendations plus their neighbours to the history: a new user vector
+    more = np.unique(np.concatenate([hist, np.array(before[:5])]))
+    u2 = als.user_vector(more)
+    after = [r.item for r in als.recommend(more, n=10)]
+    assert np.linalg.norm(u2 - u) > 1e-3
+    assert after != before
+    assert not set(after) & set(more.tolist())
+    # a brand-new user with a single item still gets a vector and recommendations
+    assert len(als.recommend(np.array([int(np.argmax(als._item_popularity))]), n=5)) == 5
+
+
+def test_bpr_user_vector_layout(fitted, ml_slice) -> None:
+    bpr = fitted["bpr"]
+    u = bpr.user_vector(_history(ml_slice, 5))
+    assert u.shape == (bpr.item_factors.shape[1],) and u[-1] == 1.0  # bias slot
+
+
+# --------------------------------------------------------------------------- item-item
+
+
+def test_neighbour_table_reproduces_scores(ml_slice) -> None:
+    X = ml_slice.X
+    n = X.shape[1]
+    ease = make("ease").fit(X)
+    hist = _history(ml_slice, 20)
+    dense = ease.score_users(history_matrix(hist, n))[0]
+    full = ease.neighbour_table(k=n)  # nothing pruned: exact up to float32 rounding
+    np.testing.assert_allclose(full.score(hist), dense, rtol=1e-4, atol=1e-5)
+    # pruned table: <= k rows per item, no self pairs; K=200 keeps the top of the ranking
+    t = ease.neighbour_table(k=200)
+    assert np.bincount(t.item, minlength=n).max() <= 200
+    assert not (t.item == t.neighbour).any()
+    approx = t.score(hist)
+    approx[hist] = dense[hist] = -np.inf
+    top_dense = set(np.argsort(-dense)[:20].tolist())
+    top_table = set(np.argsort(-approx)[:20].tolist())
+    assert len(top_dense & top_table) >= 14
+    # the default with neighbours=K scores with exactly its table
+    m = make(DEFAULT_MODEL, neighbours=50).fit(X)
+    table = m.neighbour_table(k=50)
+    np.testing.assert_allclose(
+        table.score(hist), m.score_users(history_matrix(hist, n))[0], rtol=1e-5, atol=1e-6
+    )
+    assert len(table) <= 50 * n
+
+
+def test_explain_contributions_are_table_weights(fitted, ml_slice) -> None:
+    model = fitted[DEFAULT_MODEL]
+    assert isinstance(model, ItemItemRecommender)
+    hist = _history(ml_slice, 9)
+    item = model.recommend(hist, n=1)[0].item
+    W = model.weights
+    for c in model.explain(hist, item, top=3):
+        assert c.weight == pytest.approx(float(W[c.item, item]))
+
+
+def test_ease_refuses_large_catalog(tiny) -> None:
+    with pytest.raises(CatalogTooLargeError, match=r"25 items exceed max_items=20"):
+        get_model("ease", max_items=20).fit(tiny)
+
+
+def test_default_restricts_large_catalog_to_popular_items(tiny) -> None:
+    model = get_model(DEFAULT_MODEL, max_items=10).fit(tiny)
+    pop = np.asarray(tiny.getnnz(axis=0))
+    head = set(np.argsort(-pop, kind="stable")[:10].tolist())
+    scores = model.score_users(tiny)
+    tail = sorted(set(range(25)) - head)
+    assert np.isneginf(scores[:, tail]).all()
+    assert np.isfinite(scores[:, sorted(head)]).all()
+    recs = model.recommend(np.array([0, 1, 2]), n=25)
+    assert {r.item for r in recs} <= head
+
+
+def test_ease_float32_matches_float64_reference(tiny) -> None:
+    X = tiny.toarray().astype(np.float64)
+    G = X.T @ X + 7.0 * np.eye(X.shape[1])
+    P = np.linalg.inv(G)
+    B = P / -np.diag(P)
+    np.fill_diagonal(B, 0.0)
+    for solver_users in (tiny, sp.csr_matrix(np.vstack([X, X, X]))):  # dual, then primal
+        Xs = solver_users.toarray().astype(np.float64)
+        G = Xs.T @ Xs + 7.0 * np.eye(Xs.shape[1])
+        P = np.linalg.inv(G)
+        B = P / -np.diag(P)
+        np.fill_diagonal(B, 0.0)
+        W = get_model("ease", lam=7.0).fit(solver_users).weights
+        np.testing.assert_allclose(W, B, atol=2e-5)
+
+
+def test_models_pickle(fitted, ml_slice) -> None:
+    hist = _history(ml_slice, 2)
+    for name in ("als", DEFAULT_MODEL, "itemknn"):
+        clone = pickle.loads(pickle.dumps(fitted[name]))
+        assert clone.recommend(hist, n=5) == fitted[name].recommend(hist, n=5)
+
+
+def test_build_matrix_maps_ids() -> None:
+    m = build_matrix([10, 10, 30, 20, 10], [7, 5, 7, 9, 7])
+    assert m.user_ids.tolist() == [10, 20, 30] and m.item_ids.tolist() == [5, 7, 9]
+    assert m.X.toarray().tolist() == [[1, 1, 0], [0, 0, 1], [0, 1, 0]]
+    assert m.history([9, 5, 404]).tolist() == [0, 2]
+    assert m.user_index([30, 99]).tolist() == [2, -1]
+
+
+def test_engine_is_pure_and_quiet() -> None:
+    """No Django import, and implicit's OpenBLAS-threads warning never fires."""
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import numpy as np, scipy.sparse as sp\n"
+        "import recommender.engine as e, recommender.evaluation\n"
+        "assert 'django' not in sys.modules, 'engine imported django'\n"
+        "assert 'implicit' not in sys.modules, 'implicit imported eagerly'\n"
+        "X = sp.random(60, 40, density=0.2, format='csr', random_state=0, dtype=np.float32)\n"
+        "X.data[:] = 1\n"
+        "for n in ('als', 'bpr', 'itemknn'):\n"
+        "    e.get_model(n, **({'iterations': 2} if n != 'itemknn' else {})).fit(X)\n"
+        "assert 'django' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert "OpenBLAS" not in out.stderr

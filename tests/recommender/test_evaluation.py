@@ -1,0 +1,205 @@
+"""The offline protocol (EVALUATION.md): metrics checked against hand arithmetic, split rules,
+CSV parsing, and the reference figures on ml-latest-small. No database needed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.evaluation import (
+    METRIC_KEYS,
+    Interactions,
+    collapse_duplicates,
+    evaluate,
+    evaluate_models,
+    gini,
+    load_ratings_csv,
+    n_test_for,
+    split,
+)
+
+
+def _inter(rows: list[tuple[int, int, int]]) -> Interactions:
+    """(user, item, timestamp) rows -> Interactions (value 1.0)."""
+    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return Interactions(a[:, 0], a[:, 1], a[:, 2], np.ones(len(a), dtype=np.float32))
+
+
+class FixedScores:
+    """Every user gets the same scores: column c (item id c + 1) scores 6 - c."""
+
+    def fit(self, X: sp.csr_matrix, progress=None) -> FixedScores:
+        self.n_items = X.shape[1]
+        return self
+
+    def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        return np.tile(np.arange(self.n_items, 0, -1, dtype=np.float32), (X_rows.shape[0], 1))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_metrics_match_hand_computation() -> None:
+    # Training: user 1 has items {1, 2}; user 2 has {1, 3}; user 3 has {4, 5, 6} (untested).
+    # Candidates = items 1..6. Scores rank item 1 > 2 > 3 > 4 > 5 > 6 for everyone.
+    train = _inter([(1, 1, 0), (1, 2, 0), (2, 1, 0), (2, 3, 0), (3, 4, 0), (3, 5, 0), (3, 6, 0)])
+    # Held out: user 1 -> {3, 5, 99} (99 never in training: can't be hit, still counts);
+    #           user 2 -> {2}.
+    test = _inter([(1, 3, 1), (1, 5, 1), (1, 99, 1), (2, 2, 1)])
+    r = evaluate(FixedScores(), train, test)
+
+    # user 1: list [3, 4, 5, 6]; hits at ranks 1 and 3; n_test = 3
+    #   recall = 2 / min(20, 3) = 0.666667
+    #   DCG = 1/log2(2) + 1/log2(4) = 1 + 0.5 = 1.5
+    #   IDCG(3) = 1 + 1/log2(3) + 1/log2(4) = 1 + 0.6309298 + 0.5 = 2.1309298
+    #   NDCG = 1.5 / 2.1309298 = 0.7039180
+    # user 2: list [2, 4, 5, 6]; hit at rank 1; n_test = 1 -> recall 1, NDCG 1
+    assert r["n_users_tested"] == 2
+    assert r["recall@20"] == pytest.approx((0.6666667 + 1.0) / 2, abs=1e-6)  # 0.8333333
+    assert r["ndcg@10"] == pytest.approx((0.7039180 + 1.0) / 2, abs=1e-6)  # 0.8519590
+    # items recommended to anyone: {2, 3, 4, 5, 6} of 6 candidates
+    assert r["coverage@20"] == pytest.approx(5 / 6)
+    # exposure sorted [0, 1, 1, 2, 2, 2] (item 1 never shown), n = 6, total = 8:
+    # sum((2i - n - 1) x_i) = -5*0 - 3*1 - 1*1 + 1*2 + 3*2 + 5*2 = 14; gini = 14 / (6*8)
+    assert r["gini@20"] == pytest.approx(14 / 48)
+    # popularity: item 1 has 2 interactions (rank 1), items 2..6 have 1 each and share
+    # ranks 2..6 (average 4). All 8 recommended slots are items 2..6 -> novelty 4.0
+    assert r["novelty"] == pytest.approx(4.0)
+    assert r["fit_seconds"] >= 0
+
+
+def test_gini_extremes() -> None:
+    assert gini(np.array([3, 3, 3, 3])) == pytest.approx(0.0)
+    # one item gets everything among 4: (2*4 - 4 - 1) * 1 / (4 * 1) = 3/4
+    assert gini(np.array([0, 0, 0, 1])) == pytest.approx(0.75)
+    assert gini(np.zeros(5)) == 0.0
+
+
+def test_evaluate_models_rows_have_exact_keys() -> None:
+    train = _inter([(1, 1, 0), (1, 2, 0), (2, 1, 0), (2, 3, 0)])
+    test = _inter([(1, 3, 1), (2, 2, 1)])
+    rows = evaluate_models({"a": FixedScores, "b": FixedScores()}, train, test, default="b")
+    assert [tuple(r) for r in rows] == [METRIC_KEYS, METRIC_KEYS]
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert [r["default"] for r in rows] == [False, True]
+
+
+# --------------------------------------------------------------------------- split rules
+
+
+def _user_rows(user: int, n: int, start_item: int = 1) -> list[tuple[int, int, int]]:
+    # item i at time 1000 - i: larger item ids are *older*
+    return [(user, start_item + i, 1000 - i) for i in range(n)]
+
+
+def test_n_test_rounding() -> None:
+    # round(0.2 n): 5->1, 7->1.4->1, 8->1.6->2, 12->2.4->2, 13->2.6->3, 20->4; <5 -> untested
+    assert [n_test_for(n) for n in (1, 4, 5, 7, 8, 12, 13, 20, 22, 23)] == [
+        0, 0, 1, 1, 2, 2, 3, 4, 4, 5,
+    ]
+    # 0.2 n is never exactly x.5 for an integer n, so banker's and half-up rounding agree
+    for n in range(5, 10_000):
+        assert n_test_for(n) == max(1, math.floor(0.2 * n + 0.5))
+
+
+@pytest.mark.parametrize("method", ["random", "time"])
+def test_split_counts_and_small_users(method: str) -> None:
+    rows = _user_rows(1, 4) + _user_rows(2, 5) + _user_rows(3, 8) + _user_rows(4, 13)
+    s = split(_inter(rows), method, seed=0)
+    test_counts = {u: int((s.test.users == u).sum()) for u in (1, 2, 3, 4)}
+    assert test_counts == {1: 0, 2: 1, 3: 2, 4: 3}
+    assert len(s.train) + len(s.test) == len(rows)
+    assert (s.train.users == 1).sum() == 4  # the 4-interaction user stays whole in training
+    # no (user, item) pair on both sides
+    tr = set(zip(s.train.users.tolist(), s.train.items.tolist(), strict=True))
+    te = set(zip(s.test.users.tolist(), s.test.items.tolist(), strict=True))
+    assert not tr & te
+
+
+def test_time_split_takes_latest() -> None:
+    # user 7: items 1..10 at time 1000 - item -> the latest two are items 1 and 2
+    s = split(_inter(_user_rows(7, 10)), "time")
+    assert sorted(s.test.items.tolist()) == [1, 2]
+    # ties on timestamp: the larger item id counts as later
+    tied = _inter([(5, i, 50) for i in range(1, 11)])
+    assert sorted(split(tied, "time").test.items.tolist()) == [9, 10]
+
+
+def test_random_split_seed_determinism() -> None:
+    rows = [r for u in range(1, 30) for r in _user_rows(u, 15 + u)]
+    data = _inter(rows)
+    a, b, c = split(data, "random", 0), split(data, "random", 0), split(data, "random", 1)
+    assert np.array_equal(a.test.items, b.test.items)
+    assert np.array_equal(a.test.users, b.test.users)
+    assert not np.array_equal(a.test.items, c.test.items)
+
+
+def test_duplicates_collapse_keep_latest() -> None:
+    data = Interactions(
+        users=np.array([1, 1, 1, 2]),
+        items=np.array([5, 5, 6, 5]),
+        timestamps=np.array([10, 30, 20, 1]),
+        values=np.array([1.0, 4.5, 2.0, 3.0], dtype=np.float32),
+    )
+    c = collapse_duplicates(data)
+    assert len(c) == 3
+    k = int(np.flatnonzero((c.users == 1) & (c.items == 5))[0])
+    assert c.timestamps[k] == 30 and c.values[k] == pytest.approx(4.5)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_load_csv_line_endings(tmp_path: Path, newline: str) -> None:
+    text = newline.join(["userId,movieId,rating,timestamp", "1,10,4.0,964982703", "2,20,0.5,5"])
+    p = tmp_path / "r.csv"
+    p.write_bytes((text + newline).encode())
+    d = load_ratings_csv(p)
+    assert d.users.tolist() == [1, 2]
+    assert d.items.tolist() == [10, 20]
+    assert d.timestamps.tolist() == [964982703, 5]
+    assert d.values.tolist() == [4.0, 0.5]
+
+
+def test_load_csv_bad_row_reports_line(tmp_path: Path) -> None:
+    p = tmp_path / "r.csv"
+    p.write_bytes(b"userId,movieId,rating,timestamp\r\n1,10,4.0,1\r\n1,11,4.0,2\r\n1,x,4.0,3\r\n")
+    with pytest.raises(ValueError, match=r"r\.csv:4: .*'1,x,4\.0,3'"):
+        load_ratings_csv(p)
+    p.write_bytes(b"userId,movieId,rating,timestamp\n1,10,4.0,1\n1,10,4.0\n")
+    with pytest.raises(ValueError, match=r"r\.csv:3: expected 4 comma-separated fields"):
+        load_ratings_csv(p)
+    p.write_bytes(b"user,movie,rating,time\n1,10,4.0,1\n")
+    with pytest.raises(ValueError, match=r"r\.csv:1: expected header"):
+        load_ratings_csv(p)
+
+
+# --------------------------------------------------------------------------- reference
+
+
+@pytest.fixture(scope="module")
+def ml_small(movielens_dir: Path) -> Interactions:
+    return load_ratings_csv(movielens_dir / "ratings.csv")
+
+
+def test_reference_counts(ml_small: Interactions) -> None:
+    s = split(ml_small, "random", seed=0)
+    assert len(ml_small) == 100_836
+    assert (s.train.n_users, ml_small.n_items, len(s.train)) == (610, 9_724, 80_672)
+    assert len(np.unique(s.test.users)) == 610
+
+
+def test_reference_figures(ml_small: Interactions) -> None:
+    """EVALUATION.md: popularity 0.178 / 0.188 and EASE(300) 0.355 / 0.364 (random, seed 0)."""
+    from recommender.engine import get_model
+
+    train, test = split(ml_small, "random", seed=0)
+    pop = evaluate(get_model("popularity"), train, test)
+    assert (round(pop["recall@20"], 3), round(pop["ndcg@10"], 3)) == (0.178, 0.188)
+    ease = evaluate(get_model("ease", lam=300.0), train, test)
+    assert (round(ease["recall@20"], 3), round(ease["ndcg@10"], 3)) == (0.355, 0.364)
