@@ -41,7 +41,7 @@ def site(django_db_setup, django_db_blocker, movielens_dir) -> Iterator[str]:
     from django.contrib.auth import get_user_model
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, connections
     from django.test.testcases import LiveServerThread
 
     if not connection.settings_dict["NAME"].startswith("test_"):
@@ -63,6 +63,7 @@ def site(django_db_setup, django_db_blocker, movielens_dir) -> Iterator[str]:
         finally:
             server.terminate()
             call_command("flush", interactive=False, verbosity=0)
+            connections.close_all()
 
 
 @pytest.fixture(scope="module")

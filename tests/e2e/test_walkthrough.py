@@ -172,7 +172,7 @@ def test_item_page_shows_details_rating_similar_items_and_why(page: Page, shots)
     expect(page.get_by_role("heading", name="Similar items")).to_be_visible()
     assert page.locator(".grid.small .card").count() >= 6
     expect(page.get_by_role("heading", name="Why this would be recommended to you")).to_be_visible()
-    page.get_by_role("button", name="Rate 4 out of 5").click()
+    page.locator(".yours").get_by_role("button", name="Rate 4 out of 5").click()
     expect(page.locator(".yours .rating-value")).to_have_text("4/5")
     page.screenshot(path=shots / "07-item.png", full_page=True)
 
@@ -204,7 +204,20 @@ def test_staff_hides_an_item_and_it_leaves_every_list(page: Page, staff_page: Pa
     assert page.goto(f"/items/{target}/").status == 404
 
 
-def test_staff_trains_a_new_version_and_watches_the_progress_bar(staff_page: Page, shots):
+@pytest.fixture
+def evaluate_on_train():
+    """Evaluate the run (recall@20, ndcg@10) so the dashboard's plot has a point for it."""
+    from django.conf import settings
+
+    before = getattr(settings, "RECOMMENDER_EVALUATE_ON_TRAIN", None)
+    settings.RECOMMENDER_EVALUATE_ON_TRAIN = True
+    yield
+    settings.RECOMMENDER_EVALUATE_ON_TRAIN = before
+
+
+def test_staff_trains_a_new_version_and_watches_the_progress_bar(
+    staff_page: Page, shots, evaluate_on_train
+):
     from recommender.selectors import version_active
 
     old = version_active()
@@ -219,6 +232,8 @@ def test_staff_trains_a_new_version_and_watches_the_progress_bar(staff_page: Pag
     new = version_active()
     assert new.pk != old.pk and new.status == "active"
     expect(staff_page.locator("#versions")).to_contain_text(f"Active: v{new.pk}")
+    assert "recall@20" in new.metrics
+    expect(staff_page.locator("#versions svg circle").first).to_be_attached()
     staff_page.screenshot(path=shots / "09-dashboard-trained.png", full_page=True)
 
 
