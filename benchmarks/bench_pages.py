@@ -27,6 +27,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from catalog.importers import movielens_import  # noqa: E402
@@ -46,13 +47,17 @@ def ensure_data(data: Path) -> None:
         services.model_train(version_id=version.pk)
 
 
-def timed(client: Client, url: str, runs: int, htmx: bool = False) -> list[float]:
+def timed(
+    client: Client, url: str, runs: int, htmx: bool = False, cold: bool = False
+) -> list[float]:
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     for _ in range(3):  # warm caches and connections
         response = client.get(url, **headers)
         assert response.status_code == 200, (url, response.status_code)
     samples = []
     for _ in range(runs):
+        if cold:  # the page's caches (For you list, popularity ranking, genres) start empty
+            cache.clear()
         start = time.perf_counter()
         response = client.get(url, **headers)
         samples.append((time.perf_counter() - start) * 1000)
@@ -86,23 +91,33 @@ def main() -> None:
     member.force_login(user)
     admin.force_login(staff)
     pages = [
-        ("home (anonymous, popular)", anonymous, "/", False),
-        (f"home For you ({user.username}, {n_history} ratings)", member, "/", False),
-        ("For you partial (htmx)", member, "/for-you/", True),
-        ("catalog, no query (popular)", member, "/items/", False),
-        ("catalog search 'star wars'", member, "/items/?q=star+wars", False),
-        ("catalog search 'ali' (partial word)", member, "/items/?q=ali", False),
+        ("home (anonymous, popular)", anonymous, "/", False, False),
+        (f"home For you ({user.username}, {n_history} ratings)", member, "/", False, False),
+        ("  same, cold (list computed every time)", member, "/", False, True),
+        ("For you partial (htmx)", member, "/for-you/", True, False),
+        ("catalog, no query (popular)", member, "/items/", False, False),
+        ("  same, cold (popularity ranking recomputed)", member, "/items/", False, True),
+        ("catalog search 'star wars'", member, "/items/?q=star+wars", False, False),
+        ("catalog search 'ali' (partial word)", member, "/items/?q=ali", False, False),
         (
-            "catalog Comedy 1990-1999 by title p3",
+            "catalog Comedy 1990-1999 by title, page 3",
             member,
             "/items/?genre=Comedy&year_min=1990&year_max=1999&sort=title&page=3",
             False,
+            False,
         ),
-        ("catalog results partial (htmx)", member, "/items/?q=space&sort=newest", True),
-        (f"item page ({alien})", member, f"/items/{alien.pk}/", False),
-        ("history", member, "/history/", False),
-        ("onboarding", member, "/welcome/", False),
-        ("staff dashboard", admin, "/staff/", False),
+        ("catalog results partial (htmx)", member, "/items/?q=space&sort=newest", True, False),
+        (f"item page ({alien})", member, f"/items/{alien.pk}/", False, False),
+        (
+            "  its 'why' partial (htmx, after the page)",
+            member,
+            f"/items/{alien.pk}/why/",
+            True,
+            False,
+        ),
+        ("history", member, "/history/", False, False),
+        ("onboarding", member, "/welcome/", False, False),
+        ("staff dashboard", admin, "/staff/", False, False),
     ]
     version = rec_selectors.version_active()
     print(
@@ -112,14 +127,16 @@ def main() -> None:
     )
     print(f"{'page':<52}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
     worst = 0.0
-    for name, client, url, htmx in pages:
-        samples = sorted(timed(client, url, args.runs, htmx))
+    for name, client, url, htmx, cold in pages:
+        samples = sorted(timed(client, url, args.runs, htmx, cold))
         p50 = statistics.median(samples)
         p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-        worst = max(worst, p50)
+        if not name.startswith("  "):
+            worst = max(worst, p50)
         print(f"{name:<52}{p50:>9.1f}{p95:>9.1f}{samples[-1]:>9.1f}")
     verdict = "OK" if worst < 100 else "OVER"
     print(f"target p50 < 100 ms on every page: {verdict} (worst p50 {worst:.1f} ms)")
+    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ SORT_CHOICES = [
     ("oldest", "Oldest first"),
     ("title", "Title A–Z"),
 ]
-RATING_CHOICES = [(v / 2, f"{v / 2:g}") for v in range(1, 11)]
+RATING_CHOICES = [(f"{v / 2:g}", f"{v / 2:g}") for v in range(1, 11)]
 
 
 class SignupForm(UserCreationForm):

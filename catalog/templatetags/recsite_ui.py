@@ -6,6 +6,7 @@ import zlib
 from typing import Any
 
 from django import template
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
@@ -39,17 +40,45 @@ def genre_hue(genre: str) -> int:
     return zlib.crc32(genre.encode()) % 360 if genre else 215
 
 
-@register.inclusion_tag("catalog/partials/cover.html")
-def cover(item: Any, size: str = "") -> dict[str, Any]:
+@register.simple_tag
+def cover(item: Any, size: str = "") -> str:
+    """A generated cover: title, year and genre on a gradient of the genres' hues. Fixed aspect
+    ratio (CSS), so nothing moves while a page loads. Decorative: the title is also in text."""
     genres = list(getattr(item, "genres", None) or [])
     primary = genres[0] if genres and genres[0] != "(no genres listed)" else ""
-    return {
-        "item": item,
-        "hue": genre_hue(primary),
-        "hue2": (genre_hue(genres[1]) if len(genres) > 1 else genre_hue(primary) + 40) % 360,
-        "genre": primary,
-        "size": size,
-    }
+    hue = genre_hue(primary)
+    hue2 = (genre_hue(genres[1]) if len(genres) > 1 else hue + 40) % 360
+    return format_html(
+        '<div class="cover{}" style="--h1: {}; --h2: {}" aria-hidden="true">'
+        '<span class="cover-genre">{}</span><span class="cover-title">{}</span>'
+        '<span class="cover-year">{}</span></div>',
+        f" cover-{size}" if size else "",
+        hue,
+        hue2,
+        primary or "Film",
+        item.title,
+        item.year or "",
+    )
+
+
+@register.simple_tag
+def star_buttons(item: Any, state: Any) -> str:
+    """Five submit buttons rating the item 1-5 (the form around them is in the template)."""
+    rating = getattr(state, "rating", None)
+    return format_html_join(
+        "",
+        '<button type="submit" name="value" value="{}" class="star{}" aria-label="Rate {} out of 5"'
+        ' aria-pressed="{}">★</button>',
+        (
+            (
+                v,
+                " on" if rating and rating >= v else "",
+                v,
+                "true" if rating == v else "false",
+            )
+            for v in range(1, 6)
+        ),
+    )
 
 
 @register.filter
@@ -66,5 +95,13 @@ def percent(value: float | None) -> int:
 
 
 @register.simple_tag
-def rating_values() -> list[float]:
-    return [v / 2 for v in range(1, 11)]
+def rating_options(current: float | None) -> str:
+    """The <option>s 0.5 .. 5 of a rating <select>, the current value selected."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (f"{v / 2:g}", " selected" if current == v / 2 else "", f"{v / 2:g}")
+            for v in range(1, 11)
+        ),
+    )

@@ -131,3 +131,12 @@ def test_someone_elses_interaction_is_not_found(user_client, catalog, django_use
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert theirs.value == 4.5
+
+
+@pytest.mark.parametrize("value", ["1", "3", "0.5", "5"])
+def test_history_edit_accepts_every_listed_value(user_client, user, catalog, value):
+    rating = Interaction.objects.create(user=user, item=catalog.alien, kind="rating", value=2.5)
+    response = user_client.post(reverse("history-edit", args=[rating.pk]), {"value": value}, **HTMX)
+    assert response.status_code == 200
+    rating.refresh_from_db()
+    assert rating.value == float(value)
