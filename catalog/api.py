@@ -4,7 +4,7 @@ history (interactions), and staff curation. Thin: validate, call selectors / ser
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet, Value
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -43,6 +43,20 @@ _ORDERINGS: dict[str, tuple[str, ...]] = {
 # --- items ------------------------------------------------------------------------------------
 
 
+def _popularity() -> Coalesce:
+    """Ratings + likes per item, as a correlated count (0 when none): a keyset-able sort key."""
+    counts = (
+        Interaction.objects.filter(
+            item=OuterRef("pk"), kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE]
+        )
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
 class ItemListView(generics.ListAPIView):
     """Items: full-text search (`q`), genre and year filters, ordering, cursor pagination."""
 
@@ -69,10 +83,10 @@ class ItemListView(generics.ListAPIView):
             genre=params.get("genre", ""),
             year_min=params.get("year_min"),
             year_max=params.get("year_max"),
-            sort="popular" if ordering[0] == "-pop_key" else "title",
+            sort="title",  # always a queryset; the cursor ordering replaces this sort
         )
         if ordering[0] == "-pop_key":
-            qs = qs.annotate(pop_key=Coalesce(F("popularity"), Value(0)))
+            qs = qs.annotate(pop_key=_popularity())
         elif ordering[0].lstrip("-") == "year_key":
             qs = qs.annotate(year_key=Coalesce(F("year"), Value(0)))
         return qs

@@ -134,6 +134,12 @@ class MessageStreamView(MessagePostView):
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        if isinstance(response, Response):  # an error: always the JSON error shape
+            request.accepted_renderer = renderers.JSONRenderer()
+            request.accepted_media_type = "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
     @extend_schema(
         tags=["chat"],
         request=MessageInput,

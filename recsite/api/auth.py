@@ -15,6 +15,8 @@ User = get_user_model()
 
 
 class UserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
+
     class Meta:
         model = User
         fields = ("id", "username", "email", "is_staff", "date_joined")

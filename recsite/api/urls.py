@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from catalog import api as catalog_api
@@ -14,11 +15,27 @@ from . import auth
 from .caching import conditional_get
 
 
+class IdConverter:
+    """A positive database id: at most 18 digits (fits a bigint), else the URL does not match."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "api_id")
+
+
 def _view(view_class, **initkwargs):
     """A DRF view with ETag / If-None-Match handling on GET."""
     return conditional_get(view_class.as_view(**initkwargs))
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
 
@@ -32,44 +49,48 @@ urlpatterns = [
     path("auth/me/", _view(auth.MeView), name="me"),
     # catalog
     path("items/", _view(catalog_api.ItemListView), name="item-list"),
-    path("items/<int:pk>/", _view(catalog_api.ItemDetailView), name="item-detail"),
-    path("items/<int:pk>/similar/", _view(recommender_api.SimilarItemsView), name="item-similar"),
+    path("items/<api_id:pk>/", _view(catalog_api.ItemDetailView), name="item-detail"),
+    path(
+        "items/<api_id:pk>/similar/", _view(recommender_api.SimilarItemsView), name="item-similar"
+    ),
     path("genres/", _view(catalog_api.GenreListView), name="genres"),
     # me
     path(
         "me/recommendations/", _view(recommender_api.MyRecommendationsView), name="recommendations"
     ),
     path("me/history/", _view(catalog_api.HistoryListView), name="history-list"),
-    path("me/history/<int:pk>/", _view(catalog_api.HistoryDetailView), name="history-detail"),
+    path("me/history/<api_id:pk>/", _view(catalog_api.HistoryDetailView), name="history-detail"),
     path("me/preferences/", _view(chat_api.PreferenceListView), name="preference-list"),
     path(
-        "me/preferences/<int:pk>/", _view(chat_api.PreferenceDetailView), name="preference-detail"
+        "me/preferences/<api_id:pk>/",
+        _view(chat_api.PreferenceDetailView),
+        name="preference-detail",
     ),
     # chat
     path("conversations/", _view(chat_api.ConversationListView), name="conversation-list"),
     path(
-        "conversations/<int:pk>/",
+        "conversations/<api_id:pk>/",
         _view(chat_api.ConversationDetailView),
         name="conversation-detail",
     ),
     path(
-        "conversations/<int:pk>/messages/",
+        "conversations/<api_id:pk>/messages/",
         _view(chat_api.MessagePostView),
         name="conversation-messages",
     ),
     path(
-        "conversations/<int:pk>/messages/stream/",
+        "conversations/<api_id:pk>/messages/stream/",
         chat_api.MessageStreamView.as_view(),
         name="conversation-messages-stream",
     ),
     # staff
-    path("staff/items/<int:pk>/", _view(catalog_api.StaffItemView), name="staff-item"),
+    path("staff/items/<api_id:pk>/", _view(catalog_api.StaffItemView), name="staff-item"),
     path("staff/training-runs/", _view(recommender_api.TrainingRunView), name="training-runs"),
     path(
         "staff/model-versions/", _view(recommender_api.ModelVersionListView), name="model-versions"
     ),
     path(
-        "staff/model-versions/<int:pk>/",
+        "staff/model-versions/<api_id:pk>/",
         _view(recommender_api.ModelVersionDetailView),
         name="model-version-detail",
     ),
