@@ -83,3 +83,22 @@ def test_running_version_shows_its_bar_on_the_dashboard(staff_client, db):
 def test_versions_partial(staff_client, versions):
     page = staff_client.get(reverse("dashboard-versions"), **HTMX).content.decode()
     assert page.lstrip().startswith('<section class="panel" id="versions"')
+
+
+def test_train_now_answers_with_a_polling_progress_bar(staff_client, db):
+    # inside the test's transaction the run is only enqueued on commit (as with a worker):
+    # the answer is the bar of the pending run, polling its row
+    response = staff_client.post(reverse("training-create"), **HTMX)
+    assert response.status_code == 200
+    version = ModelVersion.objects.get()
+    assert version.status == "pending" and version.requested_by.username == "qq_staff"
+    page = response.content.decode()
+    assert f'id="progress-{version.pk}"' in page and 'hx-trigger="every 500ms"' in page
+    # pressing again while it runs returns the same run, not a second one
+    staff_client.post(reverse("training-create"), **HTMX)
+    assert ModelVersion.objects.count() == 1
+
+
+def test_train_now_without_htmx_redirects_to_the_dashboard(staff_client, db):
+    response = staff_client.post(reverse("training-create"))
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
