@@ -58,6 +58,8 @@ def user_history(*, user, kinds: list[str] | None = None) -> QuerySet[Interactio
 # --- pages ------------------------------------------------------------------------------------
 
 SORTS = ("relevance", "popular", "newest", "oldest", "title")
+# what a catalog card never shows: left out of the page's query
+CARD_DEFERRED = ("search_vector", "description", "metadata", "links", "tags")
 POPULARITY_KINDS = [Interaction.Kind.RATING, Interaction.Kind.LIKE]
 
 
@@ -75,7 +77,7 @@ def catalog_search(  # noqa: C901
 
     Without a query "relevance" means "popular". Hidden items never appear.
     """
-    qs = Item.objects.filter(is_hidden=False)
+    qs = Item.objects.filter(is_hidden=False).defer(*CARD_DEFERRED)
     query = (query or "").strip()
     if genre:
         qs = qs.filter(genres__contains=[genre])
@@ -161,7 +163,7 @@ class ItemsInOrder(Sequence[Item]):
         if isinstance(index, int):
             return Item.objects.get(pk=self.ids[index])
         ids = self.ids[index]
-        items = Item.objects.in_bulk(ids)
+        items = Item.objects.defer(*CARD_DEFERRED).in_bulk(ids)
         return [items[i] for i in ids if i in items]
 
 
@@ -219,7 +221,11 @@ def user_has_history(*, user) -> bool:
 def user_history_page(*, user, kind: str = "") -> QuerySet[Interaction]:
     """The history page: ratings, likes and dismissals (views are not shown), newest first."""
     kinds = [kind] if kind in {"rating", "like", "dismiss"} else ["rating", "like", "dismiss"]
-    return user_history(user=user, kinds=kinds).filter(item__is_hidden=False)
+    return (
+        user_history(user=user, kinds=kinds)
+        .filter(item__is_hidden=False)
+        .defer("item__search_vector", "item__description", "item__metadata", "item__links")
+    )
 
 
 def user_history_counts(*, user) -> dict[str, int]:
