@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ._threads import implicit_threads
+from ._threads import implicit_threads, refresh
 
 __all__ = ["implicit_modules", "implicit_threads"]
 
@@ -24,4 +24,5 @@ def implicit_modules() -> dict[str, ModuleType]:
         _cache.update(
             als=implicit.cpu.als, bpr=implicit.cpu.bpr, nn=implicit.nearest_neighbours
         )
+        refresh()  # let threadpoolctl see the OpenMP runtime implicit brought in
     return dict(_cache)

@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from ._threads import blas_threads, threads_for
+
 __all__ = [
     "Progress",
     "Scored",
@@ -344,7 +346,8 @@ class FactorRecommender(Recommender):
 
     def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray:
         U = self.user_vectors(sp.csr_matrix(X_rows, dtype=np.float32))
-        return (U @ self.item_factors.T).astype(np.float32, copy=False)
+        with blas_threads(threads_for(U.shape[0])):
+            return (U @ self.item_factors.T).astype(np.float32, copy=False)
 
     def similar_items(self, item: int, n: int = 10) -> list[Scored]:
         """Cosine similarity of item factors."""
@@ -352,7 +355,8 @@ class FactorRecommender(Recommender):
         if not 0 <= item < self.n_items:
             raise IndexError(f"item index {item} out of range 0..{self.n_items - 1}")
         norms = np.linalg.norm(V, axis=1)
-        sims = (V @ V[item]) / np.maximum(norms * norms[item], 1e-12)
+        with blas_threads(1):
+            sims = (V @ V[item]) / np.maximum(norms * norms[item], 1e-12)
         sims = sims.astype(np.float32)
         sims[item] = -np.inf
         sims[norms == 0] = -np.inf

@@ -13,7 +13,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ._implicit import implicit_modules, implicit_threads
-from ._threads import max_threads
+from ._threads import blas_threads, max_threads, threads_for
 from .base import Contribution, FactorRecommender, Progress, history_matrix
 
 __all__ = ["ALS", "BPR"]
@@ -103,6 +103,7 @@ class ALS(FactorRecommender):
         self._require_fitted()
         Xw = self._weigh(X_rows)
         with implicit_threads():
+            self._model.num_threads = threads_for(Xw.shape[0])
             U = self._model.recalculate_user(np.arange(Xw.shape[0]), Xw)
         return np.asarray(U, dtype=np.float32).reshape(Xw.shape[0], -1)
 
@@ -112,8 +113,19 @@ class ALS(FactorRecommender):
         Xw = self._weigh(history_matrix(np.asarray(history), self.n_items))
         if Xw.nnz == 0:
             return []
-        with implicit_threads():
-            _total, contributions, _ = self._model.explain(0, Xw, int(item), N=max(1, top))
+        # implicit's explain builds the user's weighted Gram matrix with one np.outer per
+        # history item in Python; build it vectorised and hand it the Cholesky factor
+        # (its documented ``user_weights`` argument) - same numbers, ~50x faster.
+        p = self._params
+        conf = Xw.data.astype(np.float64) * p["alpha"]
+        V = self._model.item_factors[Xw.indices].astype(np.float64)
+        with implicit_threads():  # BLAS single-threaded: tiny products, see threads_for
+            A = self._model.YtY + p["regularization"] * np.eye(V.shape[1])
+            A += (V * (conf - 1.0)[:, None]).T @ V
+            user_weights = scipy.linalg.cho_factor(A)
+            _total, contributions, _ = self._model.explain(
+                0, Xw, int(item), user_weights=user_weights, N=max(1, top)
+            )
         out = [Contribution(int(i), float(s)) for i, s in contributions if int(i) != item]
         return out[: max(0, top)]
 
@@ -185,10 +197,11 @@ class BPR(FactorRecommender):
         X_rows = sp.csr_matrix(X_rows)
         a = self._params["fold_in_alpha"]
         out = np.ones((X_rows.shape[0], self.item_factors.shape[1]), dtype=np.float32)
-        for r in range(X_rows.shape[0]):
-            h = X_rows.indices[X_rows.indptr[r] : X_rows.indptr[r + 1]]
-            A, VH = self._system(h)
-            out[r, :-1] = scipy.linalg.solve(A, (1 + a) * VH.sum(axis=0), assume_a="pos")
+        with blas_threads(1):  # many tiny solves: threads only add wake-up latency
+            for r in range(X_rows.shape[0]):
+                h = X_rows.indices[X_rows.indptr[r] : X_rows.indptr[r + 1]]
+                A, VH = self._system(h)
+                out[r, :-1] = scipy.linalg.solve(A, (1 + a) * VH.sum(axis=0), assume_a="pos")
         return out
 
     def explain(self, history: np.ndarray, item: int, top: int = 5) -> list[Contribution]:
@@ -199,7 +212,10 @@ class BPR(FactorRecommender):
             return []
         A, VH = self._system(h)
         a = self._params["fold_in_alpha"]
-        w = scipy.linalg.solve(A, self.item_factors[item, :-1].astype(np.float64), assume_a="pos")
+        with blas_threads(1):
+            w = scipy.linalg.solve(
+                A, self.item_factors[item, :-1].astype(np.float64), assume_a="pos"
+            )
         contrib = (1 + a) * (VH @ w)
         keep = h != item
         h, contrib = h[keep], contrib[keep]
