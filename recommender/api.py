@@ -3,6 +3,12 @@ model versions. Every recommendation carries the full evidence of the explanatio
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -12,17 +18,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
+from catalog.signals import items_curated
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsStaff
 
 from . import selectors, services
 from .models import ModelVersion
 from .serializers import (
+    DEFAULT_N,
     FiltersQuery,
     ModelVersionSerializer,
     RecommendationListSerializer,
     TrainingStartSerializer,
 )
+from .types import Filters
 
 
 def _listing(recommendations, version_id: int | None) -> dict:
@@ -31,6 +40,65 @@ def _listing(recommendations, version_id: int | None) -> dict:
         "count": len(recommendations),
         "results": [r.as_dict() for r in recommendations],
     }
+
+
+# The active version and the catalog's fingerprint, shared by every request of this process for
+# API_SERVING_STATE_SECONDS (default 1 s; curation in this process clears it at once). Saves two
+# queries per request, one of them a scan of the items; other processes see a change within 1 s.
+_serving_state: dict = {"expires": 0.0, "value": None}
+_serving_lock = threading.Lock()
+
+
+def _serving_state_get() -> tuple[ModelVersion | None, str]:
+    ttl = float(getattr(settings, "API_SERVING_STATE_SECONDS", 0))
+    now = time.monotonic()
+    with _serving_lock:
+        if _serving_state["value"] is not None and now < _serving_state["expires"]:
+            return _serving_state["value"]
+    value = (selectors.version_active(), catalog_selectors.catalog_fingerprint())
+    with _serving_lock:
+        _serving_state.update(value=value, expires=now + ttl)
+    return value
+
+
+def _serving_state_forget(**kwargs) -> None:
+    with _serving_lock:
+        _serving_state.update(value=None, expires=0.0)
+
+
+items_curated.connect(_serving_state_forget, dispatch_uid="recommender.api.serving_state")
+
+
+def _my_recommendations(*, user, n: int, filters: Filters) -> dict:
+    """The user's list, cached until anything it depends on changes: their interactions, any
+    item (curation included), the active model version, or the request (n, filters). The key
+    costs two indexed aggregates; computing the list costs far more (scoring + evidence)."""
+    seconds = int(getattr(settings, "API_RECOMMENDATIONS_CACHE_SECONDS", 0))
+    if seconds <= 0:
+        version = selectors.version_active()
+        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
+        return _listing(recs, version.pk if version else None)
+    version, catalog_fingerprint = _serving_state_get()
+    parts = (
+        user.pk,
+        catalog_selectors.user_history_fingerprint(user=user),
+        catalog_fingerprint,
+        version.pk if version else 0,
+        version.activated_at.timestamp() if version and version.activated_at else 0,
+        n,
+        sorted(filters.genres),
+        sorted(filters.exclude_genres),
+        filters.year_min,
+        filters.year_max,
+        sorted(filters.exclude_ids),
+    )
+    key = "api:recs:" + hashlib.sha1(repr(parts).encode()).hexdigest()
+    listing = cache.get(key)
+    if listing is None:
+        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
+        listing = _listing(recs, version.pk if version else None)
+        cache.set(key, listing, seconds)
+    return listing
 
 
 class MyRecommendationsView(APIView):
@@ -43,13 +111,14 @@ class MyRecommendationsView(APIView):
     )
     @cache_headers(public=False)
     def get(self, request: Request) -> Response:
-        query = FiltersQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        version = selectors.version_active()
-        recs = selectors.recommendations_for_user(
-            user=request.user, n=query.validated_data["n"], filters=query.filters(), version=version
-        )
-        return Response(_listing(recs, version.pk if version else None))
+        if request.query_params:
+            query = FiltersQuery(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            n, filters = query.validated_data["n"], query.filters()
+        else:  # the common case: defaults, no validation needed
+            n, filters = DEFAULT_N, Filters()
+        listing = _my_recommendations(user=request.user, n=n, filters=filters)
+        return Response(listing)
 
 
 class SimilarItemsView(APIView):

@@ -9,6 +9,8 @@ from .engine import MODEL_NAMES
 from .models import ModelVersion
 from .types import EVIDENCE_KINDS, SOURCES, Filters
 
+DEFAULT_N = 20  # recommendations when the client does not say
+
 
 class EvidenceSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=EVIDENCE_KINDS)
@@ -47,7 +49,7 @@ class RecommendationListSerializer(serializers.Serializer):
 class FiltersQuery(serializers.Serializer):
     """Hard filters, as query parameters (repeat ``genre`` / ``exclude_genre`` for several)."""
 
-    n = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
+    n = serializers.IntegerField(required=False, default=DEFAULT_N, min_value=1, max_value=100)
     genre = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,

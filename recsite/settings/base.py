@@ -176,6 +176,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_N = 100  # recommendations / similar items per request
+# a user's list is cached until their history, the catalog or the model changes; 0 = off
+API_RECOMMENDATIONS_CACHE_SECONDS = env_int("API_RECOMMENDATIONS_CACHE_SECONDS", 300)
+# how long a process reuses the active model version and the catalog's fingerprint (see above)
+API_SERVING_STATE_SECONDS = env_float("API_SERVING_STATE_SECONDS", 1.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "recsite API",
     "DESCRIPTION": "Explainable recommendations: catalog, history, recommendations with evidence, chat.",

@@ -18,10 +18,15 @@ User = get_user_model()
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
-    """Throttle counters live in the cache: every test starts with none."""
+    """Throttle counters and cached lists live in the cache, the active version and catalog
+    fingerprint in a per-process memo: every test starts with none."""
+    from recommender.api import _serving_state_forget
+
     cache.clear()
+    _serving_state_forget()
     yield
     cache.clear()
+    _serving_state_forget()
 
 
 def _client_for(user) -> APIClient:

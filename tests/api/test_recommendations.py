@@ -96,3 +96,24 @@ def test_real_model_recommendations_carry_checked_evidence(trained_model, user_c
     sim = user_client.get(f"/api/v1/items/{alien.pk}/similar/", {"n": 10}).json()
     assert sim["count"] == 10
     assert not liked_ids & {rec["item"]["id"] for rec in sim["results"]}
+
+
+@pytest.mark.django_db
+def test_cached_list_follows_history_and_curation(
+    user_client, staff_client, catalog, django_capture_on_commit_callbacks
+):
+    def ids() -> list[int]:
+        r = user_client.get(URL, {"n": 100, "genre": ["Zsci", "Zcomedy"]})
+        return [rec["item"]["id"] for rec in r.json()["results"]]
+
+    first = ids()
+    assert catalog["space"].pk in first and ids() == first  # second read: from the cache
+    user_client.post("/api/v1/me/history/", {"item_id": catalog["space"].pk, "kind": "dismiss"})
+    assert catalog["space"].pk not in ids()  # my history changed
+    # curation sends items_curated after commit, which also clears the process's serving state
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.patch(f"/api/v1/staff/items/{catalog['comedy'].pk}/", {"is_hidden": True})
+    assert catalog["comedy"].pk not in ids()  # the catalog changed
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.patch(f"/api/v1/staff/items/{catalog['romcom'].pk}/", {"is_pinned": True})
+    assert ids()[0] == catalog["romcom"].pk  # curation shows at once

@@ -1,0 +1,271 @@
+"""REST API benchmark: /api/v1/me/recommendations/ against the framework's floor (/api/v1/ping/).
+
+    python benchmarks/bench_api.py [--seconds 5] [--clients 1,8,32] [--workers 2] [--threads 4]
+
+Starts gunicorn on 127.0.0.1 (a free port) against the embedded PostgreSQL (database
+``recsite_bench_api`` unless RECSITE_DB_NAME is set; ml-latest-small is loaded and the default
+model trained if missing), gives 32 MovieLens users an API token, and drives both endpoints with
+a small closed-loop load generator (threads, one keep-alive http.client connection each) at each
+concurrency level, for ``--seconds`` each, the two endpoints interleaved in short slices
+so that changes in the machine's load fall on both alike. Prints p50 / p99 latency and
+requests per second, and the ratio of the recommendations endpoint to the floor.
+
+Two server runs: the default configuration (a user's list cached until their history, the
+catalog or the model changes) and with that cache off (every request scores and explains).
+Throttling is lifted for the run (API_THROTTLE_*); everything stays on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
+os.environ.setdefault("RECSITE_DB_NAME", "recsite_bench_api")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["DJANGO_DEBUG"] = "false"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+HOST = "127.0.0.1"
+WARMUP_SECONDS = 0.3  # per slice: connections opened, each worker's caches warm
+N_USERS = 32
+
+
+def ensure_data() -> None:
+    call_command("migrate", verbosity=0)
+    from catalog.importers import movielens_import
+    from catalog.models import Interaction, Item
+    from recommender import services
+    from recommender.models import ModelVersion
+
+    data = Path(
+        os.environ.get("RECSITE_MOVIELENS_DIR", ROOT.parent / "shared" / "data" / "ml-latest-small")
+    )
+    if Item.objects.count() < 9000 or Interaction.objects.filter(source="import").count() < 100000:
+        print("loading ml-latest-small ...", flush=True)
+        movielens_import(path=data)
+    if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+        print("training the default model ...", flush=True)
+        version = services.training_start(trigger="benchmark")
+        services.model_train(version_id=version.pk)
+
+
+def tokens() -> list[str]:
+    """API tokens of N_USERS MovieLens users (real histories of varied length)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    users = list(
+        get_user_model().objects.filter(username__startswith="ml_").order_by("id")[:N_USERS]
+    )
+    assert len(users) == N_USERS, "MovieLens users missing"
+    return [Token.objects.get_or_create(user=u)[0].key for u in users]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, workers: int, threads: int, cache_seconds: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(
+        API_THROTTLE_ANON="100000000/min",
+        API_THROTTLE_USER="100000000/min",
+        API_RECOMMENDATIONS_CACHE_SECONDS=str(cache_seconds),
+        DB_CONN_MAX_AGE="600",
+    )
+    cmd = [
+        sys.executable, "-m", "gunicorn", "recsite.wsgi:application",
+        "--bind", f"{HOST}:{port}", "--workers", str(workers), "--worker-class", "gthread",
+        "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=2)
+            conn.request("GET", "/api/v1/ping/")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise SystemExit("gunicorn did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class Result:
+    latencies_ms: list[float]
+    errors: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def pct(self, q: float) -> float:
+        values = sorted(self.latencies_ms)
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def drive(port: int, path: str, keys: list[str], clients: int, seconds: float) -> Result:
+    """Closed loop: each client sends its next request when the previous answer is read."""
+    warmup_end = time.monotonic() + WARMUP_SECONDS
+    end = warmup_end + seconds
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    barrier = threading.Barrier(clients)
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        headers = {"Authorization": f"Token {keys[i % len(keys)]}"}
+        barrier.wait()
+        while True:
+            t0 = time.monotonic()
+            if t0 >= end:
+                break
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                ok = response.status == 200 and body
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=30)
+            t1 = time.monotonic()
+            if t0 >= warmup_end:
+                if ok:
+                    latencies[i].append((t1 - t0) * 1000)
+                else:
+                    errors[i] += 1
+        conn.close()
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return Result([x for per in latencies for x in per], sum(errors), seconds)
+
+
+def drive_interleaved(
+    port: int, paths: list[str], keys: list[str], clients: int, seconds: float, rounds: int
+) -> dict[str, Result]:
+    """The endpoints take turns in short slices, so a change in the machine's load (other
+    processes) falls on both alike; each endpoint gets ``seconds`` in all."""
+    merged = {p: Result([], 0, 0.0) for p in paths}
+    for _ in range(rounds):
+        for path in paths:
+            r = drive(port, path, keys, clients, seconds / rounds)
+            merged[path].latencies_ms.extend(r.latencies_ms)
+            merged[path].errors += r.errors
+            merged[path].seconds += r.seconds
+    return merged
+
+
+def check_payload(port: int, key: str) -> int:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    conn.request("GET", "/api/v1/me/recommendations/", headers={"Authorization": f"Token {key}"})
+    body = json.loads(conn.getresponse().read())
+    assert body["count"] == 20 and all(r["evidence"] for r in body["results"]), body
+    return body["count"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="measured seconds per endpoint and level"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per level")
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--no-uncached", action="store_true", help="skip the cache-off run")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.clients.split(",")]
+
+    ensure_data()
+    keys = tokens()
+    from django.db import connections
+
+    connections.close_all()
+    endpoints = [("floor  /api/v1/ping/", "/api/v1/ping/"), ("recs   /api/v1/me/recommendations/", "/api/v1/me/recommendations/")]  # fmt: skip
+    runs = [("default (per-user list cached)", 300)]
+    if not args.no_uncached:
+        runs.append(("cache off (score + explain every request)", 0))
+    print(
+        f"gunicorn gthread, {args.workers} workers x {args.threads} threads, 127.0.0.1; "
+        f"{os.cpu_count()} CPUs shared by server, PostgreSQL and load generator; "
+        f"{args.seconds:g} s per endpoint and level in {args.rounds} interleaved slices; "
+        f"n=20 per list, {N_USERS} users"
+    )
+    for title, cache_seconds in runs:
+        port = free_port()
+        proc = start_server(port, args.workers, args.threads, cache_seconds)
+        try:
+            check_payload(port, keys[0])
+            print(f"\n== {title}")
+            print(
+                f"{'endpoint':38} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6}"
+            )
+            table: dict[tuple[str, int], Result] = {}
+            for clients in levels:
+                # warm every user's list in both workers before measuring
+                drive(port, endpoints[1][1], keys, max(clients, 8), 1.0)
+                results = drive_interleaved(
+                    port, [p for _, p in endpoints], keys, clients, args.seconds, args.rounds
+                )
+                for name, path in endpoints:
+                    result = results[path]
+                    table[(path, clients)] = result
+                    print(
+                        f"{name:38} {clients:7d} {result.pct(0.5):8.2f} {result.pct(0.99):8.2f}"
+                        f" {result.rps:8.0f} {result.errors:6d}",
+                        flush=True,
+                    )
+            print("ratio recs / floor:")
+            for clients in levels:
+                floor = table[("/api/v1/ping/", clients)]
+                recs = table[("/api/v1/me/recommendations/", clients)]
+                print(
+                    f"  {clients:3d} clients: p50 x{recs.pct(0.5) / floor.pct(0.5):.2f}, "
+                    f"p99 x{recs.pct(0.99) / floor.pct(0.99):.2f}, "
+                    f"throughput x{recs.rps / floor.rps:.2f}"
+                )
+        finally:
+            stop_server(proc)
+
+
+if __name__ == "__main__":
+    main()
