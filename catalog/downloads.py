@@ -21,7 +21,9 @@ def _fetch(url: str, timeout: float) -> bytes:
         raise ApplicationError(f"download failed: {url}: {exc}") from exc
 
 
-def movielens_download(*, dest: Path, url: str = MOVIELENS_SMALL_URL, timeout: float = 60.0) -> Path:
+def movielens_download(
+    *, dest: Path, url: str = MOVIELENS_SMALL_URL, timeout: float = 60.0
+) -> Path:
     """Download ``url`` and ``url + '.md5'``, check the MD5, unzip into ``dest``.
 
     Returns the folder holding movies.csv. A checksum mismatch raises and keeps nothing.

@@ -215,6 +215,9 @@ def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
     with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+    # Temporary tables are never analyzed by autovacuum; without statistics the planner may
+    # pick nested loops over 100k x 100k rows.
+    cursor.execute(f"ANALYZE {table}")
 
 
 def _drop_temp(cursor, *tables: str) -> None:
@@ -226,9 +229,7 @@ def _drop_temp(cursor, *tables: str) -> None:
 
 def _ensure_users(cursor, usernames: set[str]) -> TableCounts:
     User = get_user_model()
-    existing = set(
-        User.objects.filter(username__in=usernames).values_list("username", flat=True)
-    )
+    existing = set(User.objects.filter(username__in=usernames).values_list("username", flat=True))
     new = sorted(usernames - existing)
     User.objects.bulk_create(
         [User(username=u, password=make_password(None)) for u in new],
@@ -277,7 +278,7 @@ def _upsert_items(cursor, rows: list[tuple], *, update_description: bool) -> Tab
         " metadata, is_hidden, is_featured, is_pinned, boost, created_at, updated_at)"
         " SELECT t.external_id, t.title, t.year, t.genres, t.links, t.description, t.tags,"
         " t.metadata, false, false, false, 0, now(), now() FROM tmp_item t"
-        " WHERE NOT EXISTS (SELECT 1 FROM catalog_item i WHERE i.external_id = t.external_id)"
+        " ON CONFLICT (external_id) DO NOTHING"
     )
     created = cursor.rowcount
     return TableCounts(created=created, updated=updated, unchanged=len(rows) - created - updated)
@@ -298,6 +299,10 @@ def _upsert_interactions(cursor, rows: list[tuple], source: str) -> TableCounts:
         " FROM tmp_interaction t JOIN auth_user u ON u.username = t.username"
         " JOIN catalog_item i ON i.external_id = t.external_id"
     )
+    # fresh statistics for both sides of the joins below (the target may have just been
+    # emptied or filled in this same transaction)
+    cursor.execute("ANALYZE tmp_interaction_ids")
+    cursor.execute("ANALYZE catalog_interaction")
     cursor.execute(
         "UPDATE catalog_interaction x SET value = t.value, timestamp = COALESCE(t.ts, x.timestamp)"
         " FROM tmp_interaction_ids t"
@@ -308,8 +313,7 @@ def _upsert_interactions(cursor, rows: list[tuple], source: str) -> TableCounts:
     cursor.execute(
         "INSERT INTO catalog_interaction (user_id, item_id, kind, value, timestamp, source)"
         " SELECT t.user_id, t.item_id, t.kind, t.value, COALESCE(t.ts, now()), %s"
-        " FROM tmp_interaction_ids t WHERE NOT EXISTS (SELECT 1 FROM catalog_interaction x"
-        " WHERE x.user_id = t.user_id AND x.item_id = t.item_id AND x.kind = t.kind)",
+        " FROM tmp_interaction_ids t ON CONFLICT (user_id, item_id, kind) DO NOTHING",
         [source],
     )
     created = cursor.rowcount
@@ -410,7 +414,9 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
             errors.add(file, line, str(exc))
             return None
         if movie_id not in known_ids:
-            errors.add(file, line, f"unknown movieId {movie_id} (not in movies.csv nor the catalog)")
+            errors.add(
+                file, line, f"unknown movieId {movie_id} (not in movies.csv nor the catalog)"
+            )
             return None
         return movie_id
 
@@ -460,7 +466,9 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
 
     taggings: dict[tuple[str, str, str], tuple] = {}
     if (path / "tags.csv").exists():
-        for line, row in read_csv(path / "tags.csv", ["userId", "movieId", "tag", "timestamp"], errors):
+        for line, row in read_csv(
+            path / "tags.csv", ["userId", "movieId", "tag", "timestamp"], errors
+        ):
             try:
                 user = MOVIELENS_USER_PREFIX + str(_int(row["userId"], "userId", minimum=1))
                 ts = _timestamp(row["timestamp"])
@@ -589,7 +597,9 @@ def catalog_csv_import(
                 errors.add(fname, line, "user must be 1-150 characters")
                 continue
             if kind not in kinds:
-                errors.add(fname, line, f"kind must be one of {', '.join(sorted(kinds))}, got {kind!r}")
+                errors.add(
+                    fname, line, f"kind must be one of {', '.join(sorted(kinds))}, got {kind!r}"
+                )
                 continue
             if item not in known:
                 errors.add(fname, line, f"unknown item {item!r} (not in items.csv nor the catalog)")

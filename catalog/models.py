@@ -89,7 +89,9 @@ class Interaction(models.Model):
         ordering = ["-timestamp", "-id"]
         constraints = [
             # One current signal of each kind per user and item; a new rating replaces the old.
-            models.UniqueConstraint(fields=["user", "item", "kind"], name="interaction_unique_kind"),
+            models.UniqueConstraint(
+                fields=["user", "item", "kind"], name="interaction_unique_kind"
+            ),
             models.CheckConstraint(
                 condition=~Q(kind="rating") | Q(value__gte=0.5, value__lte=5.0),
                 name="interaction_rating_range",

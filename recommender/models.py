@@ -37,6 +37,8 @@ class ModelVersion(models.Model):
     progress = models.FloatField(default=0.0)
     progress_message = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # "host:pid" of the process running it: a redelivered task can tell a dead owner from a live one
+    claimed_by = models.CharField(max_length=200, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

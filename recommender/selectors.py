@@ -75,7 +75,9 @@ def user_history_ids(*, user_id: int) -> History:
             dismissed.add(item_id)
         elif kind in POSITIVE_KINDS:
             seen.add(item_id)
-            positive = kind == Interaction.Kind.LIKE or (value is not None and value >= LIKED_RATING)
+            positive = kind == Interaction.Kind.LIKE or (
+                value is not None and value >= LIKED_RATING
+            )
             if positive and item_id not in weights:
                 liked.append(item_id)
                 weights[item_id] = 1.0
@@ -172,7 +174,7 @@ def _score_factors(version: ModelVersion, user_id: int, history: History, limit:
         rows = cursor.fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     scores = np.array([r[1] for r in rows], dtype=np.float64)
-    contributions = _factor_contributions(version, history, ids[: limit])
+    contributions = _factor_contributions(version, history, ids[:limit])
     return _Scored(ids, scores, contributions, "cf")
 
 
@@ -184,8 +186,9 @@ def _factor_contributions(
     if not liked or len(candidates) == 0:
         return {}
     rows = dict(
-        VersionItem.objects.filter(version=version, item_id__in=list(liked) + candidates.tolist())
-        .values_list("item_id", "vector")
+        VersionItem.objects.filter(
+            version=version, item_id__in=list(liked) + candidates.tolist()
+        ).values_list("item_id", "vector")
     )
     h_ids = [i for i in liked if rows.get(i) is not None]
     if not h_ids:
@@ -335,14 +338,18 @@ def _build(
     needed = set(history.liked[:300])
     for _item, _s, _src, contribs in ordered:
         needed.update(h for h, _ in contribs or [])
-    history_items = list(Item.objects.filter(pk__in=needed).only("id", "title", "year", "genres", "tags"))
+    history_items = list(
+        Item.objects.filter(pk__in=needed).only("id", "title", "year", "genres", "tags")
+    )
     titles = {i.pk: str(i) for i in history_items}
     liked_set = set(history.liked[:300])
     genres, tags = _attribute_profile([i for i in history_items if i.pk in liked_set])
     out: list[Recommendation] = []
     for rank, (item, score, source, contribs) in enumerate(ordered, start=1):
         evidence = _evidence_for(item, contribs, titles, genres, tags, source)
-        rec = Recommendation(item=item, rank=rank, score=float(score), source=source, evidence=evidence)
+        rec = Recommendation(
+            item=item, rank=rank, score=float(score), source=source, evidence=evidence
+        )
         rec.reason = reason_for(rec)
         out.append(rec)
     return out
@@ -359,7 +366,9 @@ def similar_items(
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version_active()
-    history = user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
+    history = (
+        user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
+    )
     excluded = {item.pk} | (history.excluded if history else set()) | set(filters.exclude_ids)
     pairs: list[tuple[int, float]] = []
     if version is not None:
@@ -376,9 +385,9 @@ def similar_items(
     candidates = [(i, w) for i, w in pairs if i not in excluded]
     allowed = _filtered(Item.objects.filter(pk__in=[i for i, _ in candidates]), filters).in_bulk()
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
-    ordered = [
-        (allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed
-    ][:n]
+    ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
+        :n
+    ]
     if len(ordered) < n:  # e.g. an item nobody has interacted with yet: same genres, popular
         same_genre = Filters(
             genres=tuple(item.genres) or filters.genres,
@@ -396,7 +405,11 @@ def similar_items(
         shared = sorted(set(rec.item.genres) & set(item.genres))
         if shared:
             rec.evidence.append(
-                Evidence("shared_attribute", f"same genre as {item}: {', '.join(shared)}", float(len(shared)))
+                Evidence(
+                    "shared_attribute",
+                    f"same genre as {item}: {', '.join(shared)}",
+                    float(len(shared)),
+                )
             )
         rec.reason = reason_for(rec)
     return recs
@@ -457,10 +470,14 @@ def recommendation_for_item(*, user, item: Item) -> Recommendation:
     if version is not None and history.liked:
         if version.serving == ModelVersion.Serving.FACTORS:
             vector = _user_vector(version, user.pk, history)
-            row = VersionItem.objects.filter(version=version, item=item).values_list("vector").first()
+            row = (
+                VersionItem.objects.filter(version=version, item=item).values_list("vector").first()
+            )
             if vector is not None and row and row[0] is not None:
                 score = float(np.dot(vector, np.asarray(row[0], dtype=np.float32)))
-            contributions = _factor_contributions(version, history, np.array([item.pk])).get(item.pk)
+            contributions = _factor_contributions(version, history, np.array([item.pk])).get(
+                item.pk
+            )
         else:
             scored = _score_neighbors(version, history, limit=10**6)
             hit = np.nonzero(scored.item_ids == item.pk)[0]

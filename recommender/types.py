@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from catalog.models import Item
 
-EvidenceKind = Literal["history_item", "shared_attribute", "similar_users", "query_match", "curated"]
+EvidenceKind = Literal[
+    "history_item", "shared_attribute", "similar_users", "query_match", "curated"
+]
 Source = Literal["cf", "semantic", "popular", "curated", "chat"]
 
 EVIDENCE_KINDS: tuple[str, ...] = (
@@ -40,7 +42,11 @@ class Evidence:
     item_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "label": self.label, "weight": round(self.weight, 4)}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "label": self.label,
+            "weight": round(self.weight, 4),
+        }
         if self.item_id is not None:
             out["item_id"] = self.item_id
         return out

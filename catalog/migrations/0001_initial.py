@@ -11,7 +11,6 @@ from pgvector.django import VectorExtension
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -22,60 +21,213 @@ class Migration(migrations.Migration):
         # pgvector: item and user vectors (recommender) and text embeddings live beside the catalog.
         VectorExtension(),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True)),
-                ('title', models.CharField(max_length=500)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('description', models.TextField(blank=True, default='')),
-                ('genres', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=64), blank=True, default=list, size=None)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=255), blank=True, default=list, size=None)),
-                ('links', models.JSONField(blank=True, default=dict, help_text='e.g. {"imdb": "https://..."}')),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('is_hidden', models.BooleanField(default=False, verbose_name='hidden')),
-                ('is_featured', models.BooleanField(default=False, verbose_name='featured')),
-                ('is_pinned', models.BooleanField(default=False, verbose_name='pinned')),
-                ('boost', models.FloatField(default=0.0, help_text='Added to the ranking score; 0 = none.')),
-                ('search_vector', django.contrib.postgres.search.SearchVectorField(editable=False, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=64, unique=True)),
+                ("title", models.CharField(max_length=500)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "genres",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=64),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=255),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "links",
+                    models.JSONField(
+                        blank=True, default=dict, help_text='e.g. {"imdb": "https://..."}'
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("is_hidden", models.BooleanField(default=False, verbose_name="hidden")),
+                ("is_featured", models.BooleanField(default=False, verbose_name="featured")),
+                ("is_pinned", models.BooleanField(default=False, verbose_name="pinned")),
+                (
+                    "boost",
+                    models.FloatField(
+                        default=0.0, help_text="Added to the ranking score; 0 = none."
+                    ),
+                ),
+                (
+                    "search_vector",
+                    django.contrib.postgres.search.SearchVectorField(editable=False, null=True),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['title', 'id'],
-                'indexes': [django.contrib.postgres.indexes.GinIndex(fields=['genres'], name='item_genres_gin'), django.contrib.postgres.indexes.GinIndex(fields=['search_vector'], name='item_search_gin'), models.Index(fields=['year'], name='item_year_idx'), models.Index(condition=models.Q(('is_featured', True)), fields=['is_featured'], name='item_featured_idx'), models.Index(condition=models.Q(('is_pinned', True)), fields=['is_pinned'], name='item_pinned_idx'), models.Index(condition=models.Q(('is_hidden', True)), fields=['is_hidden'], name='item_hidden_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('year__isnull', True), models.Q(('year__gte', 1800), ('year__lte', 2200)), _connector='OR'), name='item_year_plausible')],
+                "ordering": ["title", "id"],
+                "indexes": [
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["genres"], name="item_genres_gin"
+                    ),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["search_vector"], name="item_search_gin"
+                    ),
+                    models.Index(fields=["year"], name="item_year_idx"),
+                    models.Index(
+                        condition=models.Q(("is_featured", True)),
+                        fields=["is_featured"],
+                        name="item_featured_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("is_pinned", True)),
+                        fields=["is_pinned"],
+                        name="item_pinned_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("is_hidden", True)),
+                        fields=["is_hidden"],
+                        name="item_hidden_idx",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("year__isnull", True),
+                            models.Q(("year__gte", 1800), ("year__lte", 2200)),
+                            _connector="OR",
+                        ),
+                        name="item_year_plausible",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('rating', 'rating'), ('like', 'like'), ('dismiss', 'not interested'), ('view', 'view')], max_length=16)),
-                ('value', models.FloatField(blank=True, help_text='The rating (0.5-5), else empty.', null=True)),
-                ('timestamp', models.DateTimeField(default=django.utils.timezone.now)),
-                ('source', models.CharField(choices=[('import', 'import'), ('web', 'web'), ('api', 'api'), ('chat', 'chat')], default='web', max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='catalog.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("rating", "rating"),
+                            ("like", "like"),
+                            ("dismiss", "not interested"),
+                            ("view", "view"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "value",
+                    models.FloatField(
+                        blank=True, help_text="The rating (0.5-5), else empty.", null=True
+                    ),
+                ),
+                ("timestamp", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("import", "import"),
+                            ("web", "web"),
+                            ("api", "api"),
+                            ("chat", "chat"),
+                        ],
+                        default="web",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="catalog.item",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-timestamp', '-id'],
-                'indexes': [models.Index(fields=['user', '-timestamp'], name='interaction_user_time_idx'), models.Index(fields=['item', 'kind'], name='interaction_item_kind_idx'), models.Index(fields=['timestamp'], name='interaction_time_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'item', 'kind'), name='interaction_unique_kind'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'rating'), _negated=True), models.Q(('value__gte', 0.5), ('value__lte', 5.0)), _connector='OR'), name='interaction_rating_range')],
+                "ordering": ["-timestamp", "-id"],
+                "indexes": [
+                    models.Index(fields=["user", "-timestamp"], name="interaction_user_time_idx"),
+                    models.Index(fields=["item", "kind"], name="interaction_item_kind_idx"),
+                    models.Index(fields=["timestamp"], name="interaction_time_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "item", "kind"), name="interaction_unique_kind"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "rating"), _negated=True),
+                            models.Q(("value__gte", 0.5), ("value__lte", 5.0)),
+                            _connector="OR",
+                        ),
+                        name="interaction_rating_range",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Tagging',
+            name="Tagging",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tag', models.CharField(max_length=255)),
-                ('timestamp', models.DateTimeField(default=django.utils.timezone.now)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='taggings', to='catalog.item')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tag", models.CharField(max_length=255)),
+                ("timestamp", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="taggings",
+                        to="catalog.item",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['item'], name='tagging_item_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'item', 'tag'), name='tagging_unique')],
+                "indexes": [models.Index(fields=["item"], name="tagging_item_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "item", "tag"), name="tagging_unique")
+                ],
             },
         ),
     ]

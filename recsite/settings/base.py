@@ -134,6 +134,7 @@ REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -146,7 +147,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic retraining (beat): every RECOMMENDER_RETRAIN_MINUTES, only when interactions changed.
+CELERY_BEAT_SCHEDULE: dict = {
+    "retrain-recommender": {
+        "task": "recommender.model_train_scheduled_task",
+        "schedule": 60.0 * env_int("RECOMMENDER_RETRAIN_MINUTES", 360),
+    },
+}
+
+# --- Recommender --------------------------------------------------------------------------------
+RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept
+RECOMMENDER_HNSW_MIN_ITEMS = env_int("RECOMMENDER_HNSW_MIN_ITEMS", 20000)  # index vectors above
+RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
+RECOMMENDER_STALE_SECONDS = env_int("RECOMMENDER_STALE_SECONDS", 300)  # no heartbeat: failed
+RECOMMENDER_NEIGHBOURS = env_int("RECOMMENDER_NEIGHBOURS", 200)  # item-item weights kept per item
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -13,3 +13,4 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+RECOMMENDER_EVALUATE_ON_TRAIN = env("RECOMMENDER_EVALUATE_ON_TRAIN", "false") == "true"

@@ -11,7 +11,9 @@ from catalog.models import Interaction, Item
 @pytest.fixture
 def items(db, django_user_model):
     user = django_user_model.objects.create_user("viewer", password="x-Secret-123")
-    alien = Item.objects.create(external_id="a1", title="Alien", year=1979, genres=["Horror", "Sci-Fi"])
+    alien = Item.objects.create(
+        external_id="a1", title="Alien", year=1979, genres=["Horror", "Sci-Fi"]
+    )
     heat = Item.objects.create(external_id="h1", title="Heat", year=1995, genres=["Crime"])
     up = Item.objects.create(external_id="u1", title="Up", year=2009, genres=["Animation"])
     Interaction.objects.create(user=user, item=alien, kind="rating", value=5)

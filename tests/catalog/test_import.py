@@ -129,7 +129,10 @@ def _assert_rejected(path: Path, expected: list[str]) -> None:
         (
             "ratings.csv",
             "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,four,964981247\n2,1,9,1\n",
-            ["ratings.csv, line 3: rating must be a number", "ratings.csv, line 4: rating must be between"],
+            [
+                "ratings.csv, line 3: rating must be a number",
+                "ratings.csv, line 4: rating must be between",
+            ],
         ),
         (
             "ratings.csv",
@@ -161,8 +164,17 @@ def _assert_rejected(path: Path, expected: list[str]) -> None:
             ["ratings.csv, line 2: expected 4 fields, found 3"],
         ),
     ],
-    ids=["missing-column", "bad-number", "bad-user", "unknown-item", "unknown-item-tag",
-         "empty-file", "blank-file", "wrong-encoding", "short-row"],
+    ids=[
+        "missing-column",
+        "bad-number",
+        "bad-user",
+        "unknown-item",
+        "unknown-item-tag",
+        "empty-file",
+        "blank-file",
+        "wrong-encoding",
+        "short-row",
+    ],
 )
 def test_bad_files_are_rejected_with_line_numbers(empty_catalog, small_ml, file, content, expected):
     movielens_import(path=small_ml)  # an existing catalog must survive the failed import intact

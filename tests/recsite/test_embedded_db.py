@@ -77,7 +77,11 @@ def test_two_processes_start_one_server_and_share_it(pgdata):
     # the server outlives its clients: a third process reuses it
     third = subprocess.run(
         [sys.executable, "-c", PROBE, str(settings.BASE_DIR)],
-        env=_env(pgdata), capture_output=True, text=True, timeout=120, cwd=settings.BASE_DIR,
+        env=_env(pgdata),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
     )
     assert json.loads(third.stdout.strip().splitlines()[-1])["started"] == results[0]["started"]
 
@@ -101,7 +105,10 @@ def test_a_killed_client_leaves_the_database_consistent(pgdata):
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", writer, str(settings.BASE_DIR)],
-        env=_env(pgdata), stdout=subprocess.PIPE, text=True, cwd=settings.BASE_DIR,
+        env=_env(pgdata),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=settings.BASE_DIR,
     )
     assert proc.stdout.readline().strip() == "inserted"
     proc.send_signal(signal.SIGKILL)
@@ -120,7 +127,11 @@ def test_a_killed_client_leaves_the_database_consistent(pgdata):
     )
     out = subprocess.run(
         [sys.executable, "-c", reader, str(settings.BASE_DIR)],
-        env=_env(pgdata), capture_output=True, text=True, timeout=120, cwd=settings.BASE_DIR,
+        env=_env(pgdata),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "1"  # the committed row only

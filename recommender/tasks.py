@@ -1,0 +1,39 @@
+"""Celery entry points: thin wrappers that take ids and call the services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from . import services
+
+
+@shared_task(bind=True, name="recommender.model_train_task", acks_late=True)
+def model_train_task(self, version_id: int) -> dict:
+    """Train run ``version_id``. Safe to run twice: a finished run is not run again, and a run
+    whose worker died is taken over by the redelivered task."""
+
+    def report(fraction: float, message: str) -> None:
+        if self.request.id and not self.request.is_eager:
+            self.update_state(state="PROGRESS", meta={"progress": fraction, "message": message})
+
+    try:
+        version = services.model_train(version_id=version_id, on_progress=report)
+    except SoftTimeLimitExceeded:
+        services.versions_fail_stale()
+        raise
+    if version is None:
+        return {"version": version_id, "status": "missing"}
+    return {"version": version.pk, "status": version.status, "progress": version.progress}
+
+
+@shared_task(name="recommender.model_train_scheduled_task")
+def model_train_scheduled_task() -> dict:
+    """Beat: retrain when there are interactions newer than the active version."""
+    version = services.training_scheduled()
+    return {"version": version.pk if version else None}
+
+
+@shared_task(name="recommender.user_refresh_task", acks_late=True)
+def user_refresh_task(user_id: int) -> bool:
+    return services.user_refresh(user_id=user_id)

@@ -1,0 +1,163 @@
+"""Serving: recommendations with evidence, exclusions, curation, filters, similar items."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.models import Interaction, Item
+from catalog.services import interaction_record, items_curate
+from recommender import selectors
+from recommender.types import EVIDENCE_KINDS, SOURCES, Filters
+
+pytestmark = pytest.mark.django_db
+
+USERS = ["ml_1", "ml_68", "ml_414", "ml_600"]
+
+
+@pytest.fixture
+def users(trained_model, django_user_model):
+    return [django_user_model.objects.get(username=u) for u in USERS]
+
+
+def _ids(recs) -> list[int]:
+    return [r.item.pk for r in recs]
+
+
+def test_recommendations_exclude_seen_and_carry_grounded_evidence(users):
+    for user in users:
+        recs = selectors.recommendations_for_user(user=user, n=20)
+        assert len(recs) == 20
+        assert [r.rank for r in recs] == list(range(1, 21))
+        history = selectors.user_history_ids(user_id=user.pk)
+        assert not set(_ids(recs)) & history.seen  # nothing already seen
+        for rec in recs:
+            assert rec.source in SOURCES
+            assert rec.reason
+            for ev in rec.evidence:
+                assert ev.kind in EVIDENCE_KINDS
+            # every history item cited is in this user's own liked history
+            assert rec.history_item_ids <= set(history.liked), (user, rec.item, rec.evidence)
+        cf = [r for r in recs if r.source == "cf"]
+        assert len(cf) >= 15
+        assert all(r.history_item_ids for r in cf[:10])  # CF items say which history items
+
+
+def test_a_new_rating_changes_the_list_at_once(users):
+    user = users[1]
+    before = selectors.recommendations_for_user(user=user, n=10)
+    top = before[0].item
+    interaction_record(user=user, item=top, kind="rating", value=5.0)
+    after = selectors.recommendations_for_user(user=user, n=10)
+    assert top.pk not in _ids(after)
+    assert _ids(after) != _ids(before)
+    # the freshly rated item now shows up as evidence for something
+    assert any(
+        top.pk in r.history_item_ids for r in selectors.recommendations_for_user(user=user, n=30)
+    )
+
+
+def test_dismissed_items_are_gone_and_stay_gone(users):
+    user = users[0]
+    target = selectors.recommendations_for_user(user=user, n=5)[2].item
+    interaction_record(user=user, item=target, kind="dismiss")
+    for n in (5, 20, 100):
+        assert target.pk not in _ids(selectors.recommendations_for_user(user=user, n=n))
+
+
+def test_hidden_items_never_appear(users):
+    tops = {selectors.recommendations_for_user(user=u, n=3)[0].item.pk for u in users}
+    items_curate(items=list(tops), is_hidden=True)
+    for user in users:
+        recs = selectors.recommendations_for_user(user=user, n=100)
+        assert not tops & set(_ids(recs))
+        assert all(not r.item.is_hidden for r in recs)
+    for pk in tops:
+        sims = selectors.similar_items(item=Item.objects.get(external_id="1"), n=50)
+        assert pk not in _ids(sims)
+    assert not tops & set(_ids(selectors.popular_items(n=100)))
+
+
+def test_pinned_first_featured_and_boosted_move_up(users):
+    user = users[2]
+    recs = selectors.recommendations_for_user(user=user, n=30)
+    low = recs[-1].item
+    pin = (
+        Item.objects.exclude(pk__in=_ids(recs))
+        .exclude(pk__in=selectors.user_history_ids(user_id=user.pk).excluded)
+        .filter(year__gte=2000)
+        .first()
+    )
+    items_curate(items=[pin.pk], is_pinned=True)
+    items_curate(items=[low.pk], boost=5.0)
+    after = selectors.recommendations_for_user(user=user, n=30)
+    assert after[0].item == pin and after[0].source == "curated"
+    assert any(e.kind == "curated" for e in after[0].evidence)
+    assert _ids(after).index(low.pk) < 5
+    assert "Boosted" in " ".join(e.label for e in after[_ids(after).index(low.pk)].evidence)
+
+
+def test_hard_filters(users):
+    user = users[0]
+    recs = selectors.recommendations_for_user(
+        user=user, n=15, filters=Filters(genres=("Comedy",), year_min=1990, year_max=1999)
+    )
+    assert len(recs) == 15
+    for rec in recs:
+        assert "Comedy" in rec.item.genres and 1990 <= rec.item.year <= 1999
+    no_horror = selectors.recommendations_for_user(
+        user=user, n=30, filters=Filters(exclude_genres=("Horror",))
+    )
+    assert all("Horror" not in r.item.genres for r in no_horror)
+    excluded = frozenset(_ids(no_horror[:5]))
+    rest = selectors.recommendations_for_user(
+        user=user, n=30, filters=Filters(exclude_genres=("Horror",), exclude_ids=excluded)
+    )
+    assert not excluded & set(_ids(rest))
+
+
+def test_similar_items_of_alien_are_sci_fi_or_horror(trained_model):
+    alien = Item.objects.get(title="Alien", year=1979)
+    sims = selectors.similar_items(item=alien, n=10)
+    assert len(sims) == 10 and alien.pk not in _ids(sims)
+    titles = [r.item.title for r in sims]
+    assert "Aliens" in titles
+    assert (
+        sum(1 for r in sims if {"Sci-Fi", "Horror", "Thriller", "Action"} & set(r.item.genres)) >= 8
+    )
+    for rec in sims[:5]:
+        assert rec.history_item_ids == {alien.pk}
+
+
+def test_cold_start_user_gets_popular_items_then_personal_ones(trained_model, django_user_model):
+    user = django_user_model.objects.create_user("fresh", password="x-Secret-123")
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10 and all(r.source == "popular" for r in recs)
+    picks = selectors.onboarding_items(n=24)
+    assert len(picks) == 24 and len({p.genres[0] for p in picks if p.genres}) >= 5
+    alien = Item.objects.get(title="Alien", year=1979)
+    aliens = Item.objects.get(title="Aliens", year=1986)
+    for item in (alien, aliens):
+        interaction_record(user=user, item=item, kind="like")
+    personal = selectors.recommendations_for_user(user=user, n=10)
+    assert personal[0].source == "cf"
+    assert personal[0].reason.startswith("Because you liked")
+    assert personal[0].history_item_ids <= {alien.pk, aliens.pk}
+
+
+def test_explanation_for_an_item_page(users):
+    user = users[0]
+    top = selectors.recommendations_for_user(user=user, n=1)[0]
+    rec = selectors.recommendation_for_item(user=user, item=top.item)
+    assert rec.history_item_ids and rec.history_item_ids <= set(
+        selectors.user_history_ids(user_id=user.pk).liked
+    )
+    assert rec.score > 0
+
+
+def test_low_ratings_do_not_pull_similar_items(trained_model, django_user_model):
+    user = django_user_model.objects.create_user("picky", password="x-Secret-123")
+    alien = Item.objects.get(title="Alien", year=1979)
+    interaction_record(user=user, item=alien, kind="rating", value=1.0)
+    history = selectors.user_history_ids(user_id=user.pk)
+    assert alien.pk in history.seen and alien.pk not in history.liked
+    assert Interaction.objects.filter(user=user).count() == 1

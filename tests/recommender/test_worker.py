@@ -1,0 +1,52 @@
+"""A real Celery worker on Redis trains a version, and refreshes users after interactions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from recommender import services
+from recommender.models import ModelVersion
+from tests.worker import celery_worker, redis_available
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow]
+
+
+def _wait_for(predicate, timeout: float = 180.0, interval: float = 0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def test_worker_trains_and_activates_a_new_version(trained_model, django_db_blocker, tmp_path):
+    assert redis_available(), "Redis on 127.0.0.1:6379 is needed (RECSITE_TEST_REDIS_URL)"
+    with django_db_blocker.unblock(), celery_worker(log=tmp_path / "worker.log"):
+        old = ModelVersion.objects.get(status="active")
+        version = services.training_start(trigger="test-worker")  # enqueued on commit
+        seen_progress = set()
+
+        def finished():
+            v = ModelVersion.objects.get(pk=version.pk)
+            seen_progress.add(round(v.progress, 2))
+            return v if v.status in ("active", "failed") else None
+
+        done = _wait_for(finished)
+        assert done.status == "active", done.error
+        assert done.task_id, "the Celery task id is recorded"
+        assert done.claimed_by and ":" in done.claimed_by
+        old.refresh_from_db()
+        assert old.status == "retired"
+        assert max(seen_progress) == 1.0
+        # the same run enqueued again is a no-op (idempotent task)
+        from recommender.tasks import model_train_task
+
+        result = model_train_task.delay(version.pk).get(timeout=60)
+        assert result["status"] == "active"
+        assert ModelVersion.objects.filter(status="active").count() == 1
+    log = (tmp_path / "worker.log").read_text()
+    assert "model_train_task" in log and "succeeded" in log
