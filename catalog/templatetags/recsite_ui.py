@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from typing import Any
 
 from django import template
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -61,24 +63,21 @@ def cover(item: Any, size: str = "") -> str:
     )
 
 
+@lru_cache(maxsize=32)
+def _stars_html(rating: float | None) -> str:
+    return "".join(
+        f'<button type="submit" name="value" value="{v}" class="star{" on" if rating and rating >= v else ""}"'
+        f' aria-label="Rate {v} out of 5" aria-pressed="{"true" if rating == v else "false"}">★</button>'
+        for v in range(1, 6)
+    )
+
+
 @register.simple_tag
 def star_buttons(item: Any, state: Any) -> str:
-    """Five submit buttons rating the item 1-5 (the form around them is in the template)."""
+    """Five submit buttons rating the item 1-5 (the form around them is in the template).
+    Only numbers go into this HTML, so it is built once per rating value."""
     rating = getattr(state, "rating", None)
-    return format_html_join(
-        "",
-        '<button type="submit" name="value" value="{}" class="star{}" aria-label="Rate {} out of 5"'
-        ' aria-pressed="{}">★</button>',
-        (
-            (
-                v,
-                " on" if rating and rating >= v else "",
-                v,
-                "true" if rating == v else "false",
-            )
-            for v in range(1, 6)
-        ),
-    )
+    return mark_safe(_stars_html(float(rating) if rating is not None else None))
 
 
 @register.filter
@@ -94,14 +93,15 @@ def percent(value: float | None) -> int:
         return 0
 
 
+@lru_cache(maxsize=16)
+def _rating_options_html(current: float | None) -> str:
+    return "".join(
+        f'<option value="{v / 2:g}"{" selected" if current == v / 2 else ""}>{v / 2:g}</option>'
+        for v in range(1, 11)
+    )
+
+
 @register.simple_tag
 def rating_options(current: float | None) -> str:
-    """The <option>s 0.5 .. 5 of a rating <select>, the current value selected."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (f"{v / 2:g}", " selected" if current == v / 2 else "", f"{v / 2:g}")
-            for v in range(1, 11)
-        ),
-    )
+    """The <option>s 0.5 .. 5 of a rating <select>, the current value selected (numbers only)."""
+    return mark_safe(_rating_options_html(float(current) if current is not None else None))
