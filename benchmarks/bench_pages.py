@@ -1,8 +1,9 @@
 """Server-side render time of the browser pages on ml-latest-small (target: p50 < 100 ms).
 
-Uses the development database (the embedded PostgreSQL under var/ unless DATABASE_URL is set),
-imports ml-latest-small into it if the catalog is empty and trains the default model if none is
-active, then requests every page with Django's test Client and prints p50 / p95 per page.
+Uses the development database (the embedded PostgreSQL under var/ unless DATABASE_URL is set;
+RECSITE_DB_NAME picks another database on it), migrates it, imports ml-latest-small into it if
+the catalog is empty and trains the default model if none is active, then requests every page
+with Django's test Client and prints p50 / p95 wall clock and the CPU time per page.
 
     python benchmarks/bench_pages.py [--runs 30] [--data ../shared/data/ml-latest-small]
 """
@@ -28,6 +29,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.cache import cache  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from catalog.importers import movielens_import  # noqa: E402
@@ -36,6 +38,7 @@ from recommender import selectors as rec_selectors  # noqa: E402
 
 
 def ensure_data(data: Path) -> None:
+    call_command("migrate", interactive=False, verbosity=0)
     if not Item.objects.exists():
         print(f"importing {data} ...", flush=True)
         movielens_import(path=data)
