@@ -94,7 +94,9 @@ def latency(model, histories: list[np.ndarray]) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS)
     ap.add_argument("--sizes", default="100000,1000000,5000000")
     ap.add_argument("--users", type=int, default=300, help="users for the latency figures")
@@ -104,7 +106,9 @@ def main() -> None:
     d = load_ratings_csv(args.ratings)
     m = build_matrix(d.users, d.items)
     X = m.X
-    print(f"\n== fit on {args.ratings.name}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} interactions")
+    print(
+        f"\n== fit on {args.ratings.name}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} interactions"
+    )
     print(f"{'model':<14}{'fit s':>8}{'peak MB':>9}")
     fitted = {}
     for name in MODEL_NAMES:
@@ -134,10 +138,14 @@ def main() -> None:
         np.argpartition(-s, 20)[:20]
         times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1e3
-    print(f"{DEFAULT_MODEL + ' table k=500 (sparse)':<28}{np.percentile(ms, 50):>8.2f}{np.percentile(ms, 95):>8.2f}")
+    print(
+        f"{DEFAULT_MODEL + ' table k=500 (sparse)':<28}{np.percentile(ms, 50):>8.2f}{np.percentile(ms, 95):>8.2f}"
+    )
 
     print("\n== fit-time scaling on synthetic power-law data")
-    print(f"{'interactions':>12}{'users':>8}{'items':>7}  {'model':<8}{'fit s':>8}{'peak MB':>9}  note")
+    print(
+        f"{'interactions':>12}{'users':>8}{'items':>7}  {'model':<8}{'fit s':>8}{'peak MB':>9}  note"
+    )
     for n in (int(s) for s in args.sizes.split(",") if s):
         Xs = synthetic(n)
         for name in (DEFAULT_MODEL, "als"):
@@ -147,7 +155,9 @@ def main() -> None:
             elif name == DEFAULT_MODEL:
                 note = "dual (Woodbury)" if Xs.shape[0] < Xs.shape[1] else "primal (Cholesky)"
             _, secs, peak = timed_fit(name, Xs)
-            print(f"{Xs.nnz:>12,}{Xs.shape[0]:>8,}{Xs.shape[1]:>7,}  {name:<8}{secs:>8.2f}{peak:>9.0f}  {note}")
+            print(
+                f"{Xs.nnz:>12,}{Xs.shape[0]:>8,}{Xs.shape[1]:>7,}  {name:<8}{secs:>8.2f}{peak:>9.0f}  {note}"
+            )
 
 
 if __name__ == "__main__":

@@ -108,7 +108,9 @@ class Interactions:
         n = len(self.users)
         for name in ("items", "timestamps", "values"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"Interactions.{name} has {len(getattr(self, name))} rows, users has {n}")
+                raise ValueError(
+                    f"Interactions.{name} has {len(getattr(self, name))} rows, users has {n}"
+                )
 
     def __len__(self) -> int:
         return len(self.users)
@@ -192,7 +194,9 @@ def collapse_duplicates(interactions: Interactions) -> Interactions:
     if n == 0:
         return interactions
     # lexsort: last key is primary. Order by user, item, timestamp, input position.
-    order = np.lexsort((np.arange(n), interactions.timestamps, interactions.items, interactions.users))
+    order = np.lexsort(
+        (np.arange(n), interactions.timestamps, interactions.items, interactions.users)
+    )
     u = interactions.users[order]
     i = interactions.items[order]
     last = np.ones(n, dtype=bool)
@@ -278,7 +282,11 @@ def _lookup(sorted_ids: np.ndarray, external: np.ndarray) -> np.ndarray:
     external = np.asarray(external)
     pos = np.searchsorted(sorted_ids, external)
     pos_c = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-    ok = (pos < len(sorted_ids)) & (sorted_ids[pos_c] == external) if len(sorted_ids) else np.zeros(external.shape, bool)
+    ok = (
+        (pos < len(sorted_ids)) & (sorted_ids[pos_c] == external)
+        if len(sorted_ids)
+        else np.zeros(external.shape, bool)
+    )
     return np.where(ok, pos_c, -1)
 
 
@@ -392,7 +400,9 @@ def evaluate(
         X_rows = X[rows]
         scores = np.asarray(m.score_users(X_rows), dtype=np.float32)
         if scores.shape != (len(rows), n_items):
-            raise ValueError(f"score_users returned shape {scores.shape}, expected {(len(rows), n_items)}")
+            raise ValueError(
+                f"score_users returned shape {scores.shape}, expected {(len(rows), n_items)}"
+            )
         scores = scores.copy()
         r_idx, c_idx = X_rows.nonzero()
         scores[r_idx, c_idx] = -np.inf  # exclude training items
@@ -441,7 +451,7 @@ def evaluate_models(
     for name, model in items:
         cb = None
         if progress is not None:
-            cb = (lambda n: (lambda f: progress(n, f)))(name)  # noqa: B023 - bound per model
+            cb = (lambda n: lambda f: progress(n, f))(name)  # noqa: B023 - bound per model
         metrics = evaluate(model, train, test, progress=cb)
         row = {"name": name, "default": name == default}
         row.update(metrics)

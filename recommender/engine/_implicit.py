@@ -21,8 +21,6 @@ def implicit_modules() -> dict[str, ModuleType]:
         import implicit.cpu.bpr
         import implicit.nearest_neighbours
 
-        _cache.update(
-            als=implicit.cpu.als, bpr=implicit.cpu.bpr, nn=implicit.nearest_neighbours
-        )
+        _cache.update(als=implicit.cpu.als, bpr=implicit.cpu.bpr, nn=implicit.nearest_neighbours)
         refresh()  # let threadpoolctl see the OpenMP runtime implicit brought in
     return dict(_cache)

@@ -121,9 +121,7 @@ def history_matrix(histories: list[np.ndarray] | np.ndarray, n_items: int) -> sp
     )
 
 
-def top_n(
-    scores: np.ndarray, n: int, tiebreak: np.ndarray | None = None
-) -> list[Scored]:
+def top_n(scores: np.ndarray, n: int, tiebreak: np.ndarray | None = None) -> list[Scored]:
     """The ``n`` best finite scores, best first; ties by ``tiebreak`` (higher first), then index."""
     finite = np.flatnonzero(np.isfinite(scores))
     if n <= 0 or len(finite) == 0:

@@ -24,13 +24,15 @@ class ItemKNN(ItemItemRecommender):
     def __init__(
         self,
         K: int = 100,
-        similarity: Literal["cosine", "bm25", "tfidf"] = "bm25",
+        similarity: Literal["cosine", "bm25", "tfidf"] = "cosine",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
     ) -> None:
         if similarity not in ("cosine", "bm25", "tfidf"):
             raise ValueError(f"similarity must be cosine, bm25 or tfidf, got {similarity!r}")
-        self._params: dict[str, Any] = dict(K=K, similarity=similarity, bm25_k1=bm25_k1, bm25_b=bm25_b)
+        self._params: dict[str, Any] = dict(
+            K=K, similarity=similarity, bm25_k1=bm25_k1, bm25_b=bm25_b
+        )
 
     def _fit(self, X: sp.csr_matrix, progress: Progress) -> None:
         nn = implicit_modules()["nn"]

@@ -35,7 +35,9 @@ def get_model(name: str, **params: Any) -> Recommender:
     try:
         cls = _CLASSES[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
+        raise ValueError(
+            f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}"
+        ) from None
     if name == DEFAULT_MODEL:
         params = {**DEFAULT_PARAMS, **params}
     return cls(**params)

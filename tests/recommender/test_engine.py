@@ -73,9 +73,8 @@ def _history(m: InteractionMatrix, row: int) -> np.ndarray:
 
 
 def test_registry() -> None:
-    assert set(MODEL_NAMES) == {
-        "popularity", "als", "bpr", "itemknn", "rp3beta", "ease", DEFAULT_MODEL,
-    }
+    expected = {"popularity", "als", "bpr", "itemknn", "rp3beta", "ease", DEFAULT_MODEL}
+    assert set(MODEL_NAMES) == expected
     assert get_model(DEFAULT_MODEL).params == dict(DEFAULT_PARAMS)
     assert get_model("ease").params["lam"] == 300.0
     with pytest.raises(ValueError, match="unknown model 'nope'"):
@@ -162,7 +161,9 @@ def test_models_beat_popularity_on_a_holdout(movielens_dir: Path) -> None:
     keep = d.users <= 150
     sub = type(d)(d.users[keep], d.items[keep], d.timestamps[keep], d.values[keep])
     train, test = split(sub, "random", seed=0)
-    r = {n: evaluate(get_model(n), train, test) for n in ("popularity", "als", "ease", DEFAULT_MODEL)}
+    r = {
+        n: evaluate(get_model(n), train, test) for n in ("popularity", "als", "ease", DEFAULT_MODEL)
+    }
     assert 0.12 < r["popularity"]["recall@20"] < 0.25
     # (measured: popularity 0.162/0.176, ALS 0.219/0.195, EASE 0.303/0.301, default 0.305/0.311)
     for n, margin in (("als", 0.02), ("ease", 0.05), (DEFAULT_MODEL, 0.05)):
