@@ -129,6 +129,8 @@ class ItemAdmin(admin.ModelAdmin):
         curated = {"is_hidden", "is_featured", "is_pinned", "boost"} & set(form.changed_data)
         if change and curated:
             services.item_curation_saved(item_id=obj.pk)
+        if not change or services.ITEM_TEXT_FIELDS & set(form.changed_data):
+            services.items_changed_announce(item_ids=[obj.pk])
 
 
 @admin.register(Interaction)

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from recsite.exceptions import ApplicationError
 
 from .models import Interaction
+from .services import items_changed_announce
 
 Progress = Callable[[str], None]
 
@@ -507,6 +508,8 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
         )
         say("writing tags ...")
         report.tables["tags"] = _insert_taggings(cursor, list(taggings.values()))
+        if report.tables["items"].created or report.tables["items"].updated or taggings:
+            items_changed_announce(item_ids=None)
     return report
 
 
@@ -628,6 +631,8 @@ def catalog_csv_import(
             report.tables["items"] = _upsert_items(
                 cursor, list(items.values()), update_description=True
             )
+            if report.tables["items"].created or report.tables["items"].updated:
+                items_changed_announce(item_ids=None)
         if interactions:
             say("writing users ...")
             report.tables["users"] = _ensure_users(cursor, {k[0] for k in interactions})

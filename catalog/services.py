@@ -11,7 +11,7 @@ from django.utils import timezone
 from recsite.exceptions import ApplicationError
 
 from .models import Interaction, Item
-from .signals import interactions_changed, items_curated
+from .signals import interactions_changed, items_changed, items_curated
 
 CURATION_FLAGS = {"is_hidden", "is_featured", "is_pinned"}
 
@@ -41,6 +41,15 @@ def items_curate(*, items: QuerySet[Item] | Iterable[int], **changes: bool | flo
 def item_curation_saved(*, item_id: int) -> None:
     """Announce (after commit) that one item's curation flags were edited in a form."""
     transaction.on_commit(lambda: items_curated.send(sender=Item, item_ids=[item_id]))
+
+
+ITEM_TEXT_FIELDS = {"title", "year", "genres", "tags", "description", "metadata"}
+
+
+def items_changed_announce(*, item_ids: list[int] | None) -> None:
+    """Announce (after commit) that items were added or their text edited (None: any items)."""
+    ids = None if item_ids is None else list(item_ids)
+    transaction.on_commit(lambda: items_changed.send(sender=Item, item_ids=ids))
 
 
 def interaction_record(

@@ -6,3 +6,6 @@ from django.dispatch import Signal
 interactions_changed = Signal()
 # sent after commit with item_ids=[...]: curation flags changed
 items_curated = Signal()
+# sent after commit with item_ids=[...] (None: any item may have changed, e.g. after an import):
+# items were added or their text (title, year, genres, tags, description, metadata) edited
+items_changed = Signal()

@@ -108,3 +108,28 @@ class UserVector(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "user"], name="user_vector_unique"),
         ]
+
+
+class ItemEmbedding(models.Model):
+    """An item's text embedding in one backend's vector space (``recommender/embeddings``).
+
+    ``text_hash`` is the md5 of the exact text that was embedded (``embeddings.text.ITEM_TEXT_SQL``
+    computes that text inside PostgreSQL): serving compares it with the item's current text, so a
+    vector whose item has been edited since is never served. Vectors are L2-normalised (inner
+    product = cosine); an HNSW index per backend and size is created by the bulk refresh.
+    """
+
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    backend = models.CharField(max_length=100)
+    dims = models.PositiveIntegerField()
+    text_hash = models.CharField(max_length=32)
+    vector = VectorField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["backend", "item"], name="item_embedding_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} vector of item {self.item_id}"

@@ -27,7 +27,9 @@ def reason_for(rec: Recommendation) -> str:
         parts.append(curated[0].label)
     if queries:
         parts.append(f"Matches “{queries[0].label}”")
-    if history:
+    if history and rec.source == "semantic":  # a cold item, matched on its text
+        parts.append("Similar to " + _join([e.label for e in history[:2]]) + " in your history")
+    elif history:
         parts.append("Because you liked " + _join([e.label for e in history[:2]]))
     elif genres and genres[0].weight >= 1:
         genre = genres[0].label.removeprefix("genre: ")

@@ -314,6 +314,12 @@ def recommendations_for_user(
         have = {it.pk for it, *_ in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
             ranked.append((item, 0.5 / (pos + 2), "popular", None))
+    if history.liked:  # items CF cannot score yet, close in text to the user's favourites
+        from .embeddings.selectors import mix_cold_items
+
+        ranked = mix_cold_items(
+            ranked, liked=history.liked, excluded=excluded, filters=filters, version=version, n=n
+        )
 
     pinned = list(
         _filtered(Item.objects.filter(is_pinned=True), filters).exclude(pk__in=excluded)[:n]

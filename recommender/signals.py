@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
-from catalog.signals import interactions_changed
+from catalog.signals import interactions_changed, items_changed
 
 
 @receiver(interactions_changed)
@@ -16,3 +16,20 @@ def refresh_user(sender, user_id: int, **kwargs) -> None:
     version = version_active()
     if version is not None and version.serving == ModelVersion.Serving.FACTORS:
         user_refresh_task.delay(user_id)
+
+
+@receiver(items_changed)
+def refresh_item_embeddings(sender, item_ids: list[int] | None = None, **kwargs) -> None:
+    """Items were added or edited: re-embed them (the whole stale set after an import)."""
+    from django.conf import settings
+    from django.db import transaction
+
+    from .tasks import embeddings_refresh_task, item_embedding_refresh_task
+
+    if not settings.EMBEDDINGS_AUTO_REFRESH or settings.EMBEDDINGS_BACKEND == "none":
+        return
+    if item_ids is None:
+        transaction.on_commit(lambda: embeddings_refresh_task.delay())
+    else:
+        for item_id in item_ids:
+            transaction.on_commit(lambda i=item_id: item_embedding_refresh_task.delay(i))

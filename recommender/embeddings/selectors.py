@@ -1,0 +1,400 @@
+"""Reads over item embeddings: semantic and hybrid search, cold-start items and users.
+
+Every query joins the item and compares the stored ``text_hash`` with the md5 of the item's
+current text (``text.ITEM_HASH_SQL``), so a vector whose item was edited since it was embedded
+is never served; hidden items never appear. Search uses the backend's HNSW index when the bulk
+refresh built one (the catalog is large enough), exact search otherwise; a filtered index scan
+that returns too few rows is redone exactly (pgvector 0.6 filters after the index).
+
+Hybrid ranking: reciprocal-rank fusion (k = 60) of the full-text ranking
+(``catalog.selectors.catalog_search``) and the semantic one, so exact title/tag words and
+meaning both count and neither scale has to be calibrated against the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from catalog.models import Item
+
+from ..models import ModelVersion
+from ..reasons import reason_for
+from ..types import Evidence, Filters, Recommendation
+from .backends import EmbeddingBackend, EmbeddingError, get_backend
+from .services import index_exists, sql_literal, vector_literal
+from .text import ITEM_HASH_SQL
+
+RRF_K = 60
+FTS_WEIGHT = 1.0
+SEMANTIC_WEIGHT = 1.0
+QUERY_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Space:
+    """The configured backend and the size of its stored vectors."""
+
+    backend: EmbeddingBackend
+    dims: int
+    indexed: bool
+
+
+def embedding_space() -> Space | None:
+    """The configured backend if it has vectors stored (else None: callers fall back)."""
+    backend = get_backend()
+    if backend is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT dims FROM recommender_itemembedding WHERE backend = %s LIMIT 1", [backend.name]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    dims = int(row[0])
+    return Space(backend, dims, index_exists(backend.name, dims))
+
+
+_query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_query_lock = threading.Lock()
+
+
+def query_vector(*, text: str, space: Space) -> np.ndarray | None:
+    """The query's vector (cached per process); None if the backend fails."""
+    key = (space.backend.name, text.strip().lower())
+    with _query_lock:
+        if key in _query_cache:
+            _query_cache.move_to_end(key)
+            return _query_cache[key]
+    try:
+        vector = space.backend.embed_query(text.strip())
+    except EmbeddingError:
+        return None
+    with _query_lock:
+        _query_cache[key] = vector
+        while len(_query_cache) > QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return vector
+
+
+def _filter_sql(filters: Filters) -> tuple[str, list]:
+    sql, params = "", []
+    if filters.genres:
+        sql += " AND i.genres && %s::varchar[]"
+        params.append(list(filters.genres))
+    if filters.exclude_genres:
+        sql += " AND NOT (i.genres && %s::varchar[])"
+        params.append(list(filters.exclude_genres))
+    if filters.year_min is not None:
+        sql += " AND i.year >= %s"
+        params.append(filters.year_min)
+    if filters.year_max is not None:
+        sql += " AND i.year <= %s"
+        params.append(filters.year_max)
+    if filters.exclude_ids:
+        sql += " AND NOT (i.id = ANY(%s))"
+        params.append(sorted(filters.exclude_ids))
+    if filters.include_ids is not None:
+        sql += " AND i.id = ANY(%s)"
+        params.append(sorted(filters.include_ids))
+    return sql, params
+
+
+def _fresh_from(space: Space) -> str:
+    return (
+        "FROM recommender_itemembedding e JOIN catalog_item i ON i.id = e.item_id"
+        f" WHERE e.backend = {sql_literal(space.backend.name)} AND e.dims = {space.dims}"
+        f" AND NOT i.is_hidden AND e.text_hash = {ITEM_HASH_SQL}"
+    )
+
+
+def nearest_items(
+    *, vector: np.ndarray, space: Space, n: int, filters: Filters | None = None
+) -> list[tuple[int, float]]:
+    """(item id, cosine similarity) of the ``n`` fresh, visible items nearest ``vector``."""
+    filters = filters or Filters()
+    where, params = _filter_sql(filters)
+    d = space.dims
+    literal = vector_literal(vector)
+    sql = (
+        f"SELECT e.item_id, -(e.vector::vector({d}) <#> %s::vector({d})) {_fresh_from(space)}"
+        f"{where} ORDER BY e.vector::vector({d}) <#> %s::vector({d}) LIMIT %s"
+    )
+    args = [literal, *params, literal, n]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if space.indexed:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * n))}")
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+        if space.indexed and len(rows) < n and not filters.is_empty():
+            cursor.execute("SET LOCAL enable_indexscan = off")  # exact, after the filters
+            cursor.execute(sql, args)
+            rows = cursor.fetchall()
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def item_vectors(*, item_ids: Sequence[int], space: Space) -> dict[int, np.ndarray]:
+    """Fresh vectors of these items (stale or missing ones are left out)."""
+    if not item_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.item_id, e.vector {_fresh_from(space)} AND e.item_id = ANY(%s)",
+            [list(item_ids)],
+        )
+        return {int(i): np.asarray(v, dtype=np.float32) for i, v in cursor.fetchall()}
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def semantic_ranking(
+    *, query: str, n: int = 20, filters: Filters | None = None
+) -> list[tuple[int, float]]:
+    """(item id, similarity) by meaning alone; empty when there are no embeddings."""
+    query = (query or "").strip()
+    space = embedding_space() if query else None
+    if space is None:
+        return []
+    vector = query_vector(text=query, space=space)
+    if vector is None:
+        return []
+    return nearest_items(vector=vector, space=space, n=n, filters=filters)
+
+
+def fts_ranking(*, query: str, n: int, filters: Filters | None = None) -> list[int]:
+    """Item ids by the catalog's full-text ranking (websearch syntax + title match)."""
+    from catalog.selectors import catalog_search
+
+    from ..selectors import _filtered
+
+    if not (query or "").strip():
+        return []
+    qs = catalog_search(query=query, sort="relevance")
+    return list(_filtered(qs, filters or Filters()).values_list("id", flat=True)[:n])
+
+
+@dataclass
+class Hit:
+    item_id: int
+    score: float  # fused, best = 1.0
+    fts_rank: int | None  # 1-based position in the full-text ranking
+    similarity: float | None  # cosine similarity to the query
+
+
+def hybrid_ranking(
+    *,
+    query: str,
+    filters: Filters | None = None,
+    fts_limit: int = 200,
+    semantic_limit: int = 100,
+) -> list[Hit]:
+    """Full text and meaning fused by reciprocal rank (each list weighted, k = 60)."""
+    filters = filters or Filters()
+    fts = fts_ranking(query=query, n=fts_limit, filters=filters)
+    sem = semantic_ranking(query=query, n=semantic_limit, filters=filters)
+    hits: dict[int, Hit] = {}
+    for pos, item_id in enumerate(fts, start=1):
+        hits[item_id] = Hit(item_id, FTS_WEIGHT / (RRF_K + pos), pos, None)
+    for pos, (item_id, sim) in enumerate(sem, start=1):
+        hit = hits.setdefault(item_id, Hit(item_id, 0.0, None, None))
+        hit.score += SEMANTIC_WEIGHT / (RRF_K + pos)
+        hit.similarity = sim
+    ordered = sorted(hits.values(), key=lambda h: (-h.score, h.item_id))
+    top = ordered[0].score if ordered else 1.0
+    for hit in ordered:
+        hit.score /= top
+    return ordered
+
+
+def _as_recommendations(hits: Sequence[Hit], query: str, n: int) -> list[Recommendation]:
+    hits = list(hits)[:n]
+    items = Item.objects.in_bulk([h.item_id for h in hits])
+    label = " ".join(query.split())[:80]
+    out: list[Recommendation] = []
+    for hit in hits:
+        item = items.get(hit.item_id)
+        if item is None:
+            continue
+        evidence = [Evidence("query_match", label, round(hit.score, 4))]
+        if hit.similarity is not None and hit.fts_rank is None:
+            evidence = [Evidence("query_match", label, round(max(hit.similarity, 0.0), 4))]
+        rec = Recommendation(
+            item=item,
+            rank=len(out) + 1,
+            score=hit.score,
+            source="semantic" if hit.similarity is not None else "chat",
+            evidence=evidence,
+        )
+        rec.reason = reason_for(rec)
+        out.append(rec)
+    return out
+
+
+def semantic_search(
+    *, query: str, n: int = 20, filters: Filters | None = None
+) -> list[Recommendation]:
+    """Items by meaning alone ("a feel-good film about space"), with query_match evidence."""
+    pairs = semantic_ranking(query=query, n=n, filters=filters)
+    return _as_recommendations([Hit(i, s, None, s) for i, s in pairs], query, n)
+
+
+def hybrid_search(
+    *, query: str, n: int = 20, filters: Filters | None = None
+) -> list[Recommendation]:
+    """Full text + meaning (see :func:`hybrid_ranking`); full text alone without embeddings."""
+    n = max(1, min(int(n), 100))
+    hits = hybrid_ranking(
+        query=query, filters=filters, fts_limit=max(50, 3 * n), semantic_limit=max(50, 3 * n)
+    )
+    return _as_recommendations(hits, query, n)
+
+
+def recommendations_for_text(
+    *, text: str, user=None, n: int = 20, filters: Filters | None = None
+) -> list[Recommendation]:
+    """Cold-start users: what someone who only typed a wish gets. Hybrid search on the text,
+    without the user's seen or dismissed items when there is a user."""
+    filters = filters or Filters()
+    if user is not None and getattr(user, "is_authenticated", False):
+        from ..selectors import user_history_ids
+
+        history = user_history_ids(user_id=user.pk)
+        filters = Filters(
+            genres=filters.genres,
+            exclude_genres=filters.exclude_genres,
+            year_min=filters.year_min,
+            year_max=filters.year_max,
+            exclude_ids=frozenset(filters.exclude_ids | history.excluded),
+            include_ids=filters.include_ids,
+        )
+    return hybrid_search(query=text, n=n, filters=filters)
+
+
+# --- cold-start items ---------------------------------------------------------------------------
+
+COLD_POOL = 50  # cold items ranked by the centroid, then scored against each liked item
+HISTORY_USED = 50  # most recent liked items that describe the user
+
+
+@dataclass
+class ColdItem:
+    item_id: int
+    score: float  # mean of the best (up to 2) similarities to the user's liked items
+    neighbours: list[tuple[int, float]]  # (liked item, similarity), best first
+
+
+def cold_items_for_history(
+    *,
+    liked: Sequence[int],
+    filters: Filters | None = None,
+    version: ModelVersion | None = None,
+    n: int = 3,
+    min_similarity: float | None = None,
+) -> list[ColdItem]:
+    """Items CF cannot score yet (not in the active version's trained items; without a version:
+    no rating or like), whose text is close to the user's liked items.
+
+    Candidates are the cold items nearest the centroid of the liked items' vectors; each is
+    then scored by its similarity to the closest liked items, which become its evidence.
+    """
+    threshold = (
+        settings.EMBEDDINGS_COLD_MIN_SIMILARITY if min_similarity is None else min_similarity
+    )
+    if not liked or n <= 0:
+        return []
+    space = embedding_space()
+    if space is None:
+        return []
+    history = item_vectors(item_ids=list(liked)[:HISTORY_USED], space=space)
+    if not history:
+        return []
+    h_ids = list(history)
+    H = np.stack([history[i] for i in h_ids])
+    centroid = H.mean(axis=0)
+    where, params = _filter_sql(filters or Filters())
+    if version is not None:
+        cold = (
+            " AND NOT EXISTS (SELECT 1 FROM recommender_versionitem v WHERE v.version_id = %s"
+            " AND v.item_id = e.item_id AND v.popularity > 0)"
+        )
+        params.append(version.pk)
+    else:
+        cold = (
+            " AND NOT EXISTS (SELECT 1 FROM catalog_interaction x WHERE x.item_id = e.item_id"
+            " AND x.kind IN ('rating', 'like'))"
+        )
+    d = space.dims
+    with connection.cursor() as cursor:
+        # MATERIALIZED: rank the (few) cold items exactly, never through the index
+        cursor.execute(
+            f"WITH cold AS MATERIALIZED (SELECT e.item_id, e.vector {_fresh_from(space)}"
+            f"{where}{cold}) SELECT item_id, vector FROM cold"
+            f" ORDER BY vector::vector({d}) <#> %s::vector({d}) LIMIT %s",
+            [*params, vector_literal(centroid), COLD_POOL],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    ids = [int(r[0]) for r in rows]
+    C = np.stack([np.asarray(r[1], dtype=np.float32) for r in rows])
+    sims = C @ H.T  # cold x history
+    out: list[ColdItem] = []
+    for row, item_id in enumerate(ids):
+        order = np.argsort(-sims[row])[:2]
+        best = [(h_ids[j], float(sims[row, j])) for j in order]
+        score = float(np.mean([s for _, s in best]))
+        if best[0][1] >= threshold:
+            out.append(ColdItem(item_id, score, [(h, s) for h, s in best if s > 0]))
+    out.sort(key=lambda c: (-c.score, c.item_id))
+    return out[:n]
+
+
+def mix_cold_items(
+    ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]],
+    *,
+    liked: Sequence[int],
+    excluded: set[int],
+    filters: Filters,
+    version: ModelVersion | None,
+    n: int,
+) -> list[tuple[Item, float, str, list[tuple[int, float]] | None]]:
+    """``recommendations_for_user``'s hook: give up to ``EMBEDDINGS_COLD_ITEMS`` cold items a
+    place in the list (ranks 3, 6, 9, ... of the first ``n``), source "semantic", with the
+    liked items they resemble as ``history_item`` evidence."""
+    slots = int(settings.EMBEDDINGS_COLD_ITEMS)
+    if slots <= 0 or not liked:
+        return ranked
+    present = {entry[0].pk for entry in ranked}
+    skip = frozenset(set(filters.exclude_ids) | excluded | present)
+    cold_filters = Filters(
+        genres=filters.genres,
+        exclude_genres=filters.exclude_genres,
+        year_min=filters.year_min,
+        year_max=filters.year_max,
+        exclude_ids=skip,
+        include_ids=filters.include_ids,
+    )
+    cold = cold_items_for_history(
+        liked=liked, filters=cold_filters, version=version, n=min(slots, max(1, n // 3))
+    )
+    if not cold:
+        return ranked
+    items = Item.objects.in_bulk([c.item_id for c in cold])
+    scores = sorted((entry[1] for entry in ranked), reverse=True)
+    out = list(ranked)
+    for j, c in enumerate(cold):
+        item = items.get(c.item_id)
+        if item is None:
+            continue
+        pos = 2 + 3 * j
+        anchor = scores[min(pos, len(scores) - 1)] if scores else c.score
+        out.append((item, anchor + 1e-6, "semantic", c.neighbours))
+    return out
