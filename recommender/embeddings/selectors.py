@@ -84,6 +84,12 @@ def query_vector(*, text: str, space: Space) -> np.ndarray | None:
     return vector
 
 
+def _vector(value) -> np.ndarray:  # noqa: ANN001 - raw cursors return pgvector's text form
+    if isinstance(value, str):
+        return np.array(value.strip("[]").split(","), dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
 def _filter_sql(filters: Filters) -> tuple[str, list]:
     sql, params = "", []
     if filters.genres:
@@ -149,7 +155,7 @@ def item_vectors(*, item_ids: Sequence[int], space: Space) -> dict[int, np.ndarr
             f"SELECT e.item_id, e.vector {_fresh_from(space)} AND e.item_id = ANY(%s)",
             [list(item_ids)],
         )
-        return {int(i): np.asarray(v, dtype=np.float32) for i, v in cursor.fetchall()}
+        return {int(i): _vector(v) for i, v in cursor.fetchall()}
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -344,7 +350,7 @@ def cold_items_for_history(
     if not rows:
         return []
     ids = [int(r[0]) for r in rows]
-    C = np.stack([np.asarray(r[1], dtype=np.float32) for r in rows])
+    C = np.stack([_vector(r[1]) for r in rows])
     sims = C @ H.T  # cold x history
     out: list[ColdItem] = []
     for row, item_id in enumerate(ids):
