@@ -4,7 +4,18 @@ history (interactions), and staff curation. Thin: validate, call selectors / ser
 
 from __future__ import annotations
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -13,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recommender.embeddings import selectors as emb_selectors
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner, IsStaff
 
@@ -85,6 +97,20 @@ class ItemListView(generics.ListAPIView):
             year_max=params.get("year_max"),
             sort="title",  # always a queryset; the cursor ordering replaces this sort
         )
+        if params.get("semantic") and (params.get("q") or "").strip():
+            hybrid = emb_selectors.hybrid_catalog_ids(
+                query=params["q"],
+                genre=params.get("genre", ""),
+                year_min=params.get("year_min"),
+                year_max=params.get("year_max"),
+            )
+            if hybrid:  # the fused score replaces the full-text rank
+                scores = [When(pk=item_id, then=Value(score)) for item_id, score in hybrid]
+                qs = (
+                    selectors.item_list()
+                    .filter(pk__in=[i for i, _ in hybrid])
+                    .annotate(rank=Case(*scores, default=Value(0.0), output_field=FloatField()))
+                )
         if ordering[0] == "-pop_key":
             qs = qs.annotate(pop_key=_popularity())
         elif ordering[0].lstrip("-") == "year_key":

@@ -69,6 +69,12 @@ class ItemListQuery(serializers.Serializer):
         required=False,
         help_text="Default: relevance with a query, else popular.",
     )
+    semantic = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="With q: rank by full text and meaning together (text embeddings), so "
+        '"a feel-good film about space" finds films without those words.',
+    )
 
     def validate(self, attrs: dict) -> dict:
         lo, hi = attrs.get("year_min"), attrs.get("year_max")

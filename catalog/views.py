@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recommender import selectors as rec_selectors
+from recommender.embeddings import selectors as emb_selectors
 from recommender.types import Recommendation
 from recsite.exceptions import ApplicationError
 
@@ -154,6 +155,15 @@ def item_list(request: HttpRequest) -> HttpResponse:
         year_max=data.get("year_max"),
         sort=data.get("sort", ""),
     )
+    if data.get("q") and data.get("sort", "") in ("", "relevance"):  # full text + meaning
+        hybrid = emb_selectors.hybrid_catalog_ids(
+            query=data["q"],
+            genre=data.get("genre", ""),
+            year_min=data.get("year_min"),
+            year_max=data.get("year_max"),
+        )
+        if hybrid is not None:
+            items = selectors.ItemsInOrder([item_id for item_id, _ in hybrid])
     page = Paginator(items, CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)

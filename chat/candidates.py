@@ -15,6 +15,7 @@ from django.db.models import F
 
 from catalog.models import Item
 from recommender import selectors as rec_selectors
+from recommender.embeddings import selectors as emb_selectors
 from recommender.reasons import reason_for
 from recommender.selectors import History
 from recommender.types import Evidence, Filters, Recommendation
@@ -91,7 +92,13 @@ def _filtered(filters: Filters):  # noqa: ANN202 - a QuerySet[Item]
 
 
 def tool_search(*, query: str, filters: Filters, n: int) -> list[Recommendation]:
-    """Full-text search (PostgreSQL, GIN-indexed) over title, tags, genres and description."""
+    """Hybrid search (full text fused with text embeddings: "a feel-good film about space")
+    when items are embedded; else full-text search (PostgreSQL, GIN-indexed) over title, tags,
+    genres and description."""
+    if emb_selectors.embedding_space() is not None:
+        hits = emb_selectors.hybrid_search(query=query, n=n, filters=filters)
+        if hits:
+            return hits
     words = list(dict.fromkeys(SEARCH_WORD_RE.findall(query.lower())))[:8]
     if not words:
         return []

@@ -404,3 +404,47 @@ def mix_cold_items(
         anchor = scores[min(pos, len(scores) - 1)] if scores else c.score
         out.append((item, anchor + 1e-6, "semantic", c.neighbours))
     return out
+
+
+def all_item_vectors(*, by: str = "id") -> dict[int, np.ndarray]:
+    """Every fresh vector of the configured backend, keyed by item id or by integer external id
+    (MovieLens movieId; other external ids are skipped). For offline evaluation."""
+    space = embedding_space()
+    if space is None:
+        return {}
+    key = "i.external_id" if by == "external_id" else "i.id"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {key}, e.vector {_fresh_from(space)}")
+        out: dict[int, np.ndarray] = {}
+        for k, v in cursor.fetchall():
+            try:
+                out[int(k)] = _vector(v)
+            except ValueError:
+                continue
+        return out
+
+
+def coldstart_report(*, data, seed: int = 0, by: str = "id") -> list[dict]:  # noqa: ANN001
+    """The cold-start protocol (``embeddings.evaluation``) on ``data`` with the stored vectors."""
+    from .evaluation import coldstart_evaluate, coldstart_split
+
+    return coldstart_evaluate(coldstart_split(data, seed=seed), all_item_vectors(by=by), seed=seed)
+
+
+def hybrid_catalog_ids(
+    *,
+    query: str,
+    genre: str = "",
+    year_min: int | None = None,
+    year_max: int | None = None,
+    limit: int = 500,
+) -> list[tuple[int, float]] | None:
+    """The catalog page's and the API's "relevance" order for a query: (item id, fused score),
+    full text and meaning fused. None when there are no embeddings (callers keep full text)."""
+    if not (query or "").strip() or embedding_space() is None:
+        return None
+    filters = Filters(genres=(genre,) if genre else (), year_min=year_min, year_max=year_max)
+    hits = hybrid_ranking(
+        query=query, filters=filters, fts_limit=limit, semantic_limit=min(100, limit)
+    )
+    return [(h.item_id, h.score) for h in hits[:limit]]

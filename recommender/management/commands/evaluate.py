@@ -29,12 +29,35 @@ class Command(BaseCommand):
             help="model to evaluate (repeatable); default: the served default plus baselines",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--protocol",
+            choices=["standard", "coldstart"],
+            default="standard",
+            help="coldstart: hold out 10%% of the items entirely and rank them for their users "
+            "by text embeddings (run `manage.py embed` first) vs popularity and random",
+        )
 
     def handle(self, *args, ratings, split, seed, model, json: bool = False, **options) -> None:
         try:
             data = evaluation.load_ratings_csv(ratings) if ratings else services.interactions_read()
         except (OSError, ValueError, ApplicationError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
+        if options.get("protocol") == "coldstart":
+            from recommender.embeddings import evaluation as cold
+            from recommender.embeddings import selectors as emb
+
+            rows = emb.coldstart_report(data=data, seed=seed, by="external_id" if ratings else "id")
+            if not rows or not rows[0]["cold_with_vectors"]:
+                raise CommandError("no item embeddings: run `manage.py embed` first")
+            if json:
+                import json as jsonlib
+
+                self.stdout.write(
+                    jsonlib.dumps({"protocol": "coldstart", "seed": seed, "rows": rows})
+                )
+            else:
+                self.stdout.write(cold.format_coldstart(rows))
+            return
         names = model or [
             engine.DEFAULT_MODEL,
             *[b for b in BASELINES if b != engine.DEFAULT_MODEL],
