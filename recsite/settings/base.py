@@ -251,6 +251,8 @@ LLM_CACHE_SECONDS = env_int("LLM_CACHE_SECONDS", 600)  # identical requests; 0 =
 LLM_USE_TOOLS = env_bool("LLM_USE_TOOLS", True)  # let the LLM call the retrieval tools first
 CHAT_RESULTS = env_int("CHAT_RESULTS", 6)  # items per answer
 CHAT_CANDIDATES = env_int("CHAT_CANDIDATES", 40)  # candidate set size (kept out of the prompt)
+# with an LLM: write a short profile of each new item (embedded with its text)
+CHAT_ITEM_PROFILES = env_bool("CHAT_ITEM_PROFILES", True)
 
 LOGGING = {
     "version": 1,
