@@ -64,6 +64,7 @@ __all__ = [
     "n_test_for",
     "split",
     "build_train_matrix",
+    "build_timestamp_matrix",
     "evaluate",
     "evaluate_models",
     "gini",
@@ -304,6 +305,23 @@ def build_train_matrix(train: Interactions) -> TrainMatrix:
     return TrainMatrix(X=X, user_ids=user_ids, item_ids=item_ids)
 
 
+def build_timestamp_matrix(train: Interactions, tm: TrainMatrix) -> sp.csr_matrix:
+    """float64 CSR with exactly the sparsity of ``tm.X``: the (latest) timestamp, in
+    seconds, of each training interaction. ``train`` must be deduplicated (as
+    :func:`split` returns it). Explicit zeros are kept, so a timestamp of 0 is not lost."""
+    rows = tm.user_index(train.users)
+    cols = tm.item_index(train.items)
+    T = sp.coo_matrix((train.timestamps.astype(np.float64), (rows, cols)), shape=tm.X.shape).tocsr()
+    # duplicates (if any) were summed: keep the latest stamp instead
+    if T.nnz != tm.X.nnz:
+        order = np.lexsort((train.timestamps, cols, rows))
+        r, c, t = rows[order], cols[order], train.timestamps[order]
+        last = np.r_[(r[1:] != r[:-1]) | (c[1:] != c[:-1]), True]
+        T = sp.csr_matrix((t[last].astype(np.float64), (r[last], c[last])), shape=tm.X.shape)
+    T.sort_indices()
+    return T
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -369,8 +387,13 @@ def evaluate(
     X = tm.X
     n_items = X.shape[1]
     m = _instantiate(model)
+    # models that declare ``uses_timestamps = True`` also get the aligned timestamp CSR
+    T = build_timestamp_matrix(train, tm) if getattr(m, "uses_timestamps", False) else None
     t0 = time.perf_counter()
-    m.fit(X, progress=progress)
+    if T is None:
+        m.fit(X, progress=progress)
+    else:
+        m.fit(X, progress=progress, timestamps=T)
     fit_seconds = time.perf_counter() - t0
 
     # held-out items per tested user; items unseen in training stay in n_test but can't hit
@@ -398,7 +421,11 @@ def evaluate(
         rows = tested[start : start + batch_size]
         nt = n_test[start : start + batch_size]
         X_rows = X[rows]
-        scores = np.asarray(m.score_users(X_rows), dtype=np.float32)
+        if T is None:
+            scores = m.score_users(X_rows)
+        else:
+            scores = m.score_users(X_rows, timestamps_rows=T[rows])
+        scores = np.asarray(scores, dtype=np.float32)
         if scores.shape != (len(rows), n_items):
             raise ValueError(
                 f"score_users returned shape {scores.shape}, expected {(len(rows), n_items)}"

@@ -144,6 +144,9 @@ class Recommender(abc.ABC):
     name: ClassVar[str] = "base"
     #: "item_item" (exports a neighbour table), "factor" (exports item factors) or "other"
     kind: ClassVar[str] = "other"
+    #: True if ``fit`` also accepts ``timestamps=`` (CSR, seconds, the sparsity of ``X``) and
+    #: ``score_users`` accepts ``timestamps_rows=``; evaluation then passes them
+    uses_timestamps: ClassVar[bool] = False
 
     n_users: int = 0
     n_items: int = 0

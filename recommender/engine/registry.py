@@ -10,11 +10,22 @@ from .ease import EASE, WeightedEDLAE
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta
 from .popularity import Popularity
+from .temporal import SessionEASE
 
 __all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "DEFAULT_PARAMS", "get_model", "default_model"]
 
 _CLASSES: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Popularity, ALS, BPR, ItemKNN, RP3Beta, EASE, WeightedEDLAE)
+    cls.name: cls
+    for cls in (
+        Popularity,
+        ALS,
+        BPR,
+        ItemKNN,
+        RP3Beta,
+        EASE,
+        WeightedEDLAE,
+        SessionEASE,
+    )
 }
 
 #: every name ``get_model`` accepts

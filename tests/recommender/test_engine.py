@@ -73,7 +73,16 @@ def _history(m: InteractionMatrix, row: int) -> np.ndarray:
 
 
 def test_registry() -> None:
-    expected = {"popularity", "als", "bpr", "itemknn", "rp3beta", "ease", DEFAULT_MODEL}
+    expected = {
+        "popularity",
+        "als",
+        "bpr",
+        "itemknn",
+        "rp3beta",
+        "ease",
+        "session_ease",
+        DEFAULT_MODEL,
+    }
     assert set(MODEL_NAMES) == expected
     assert get_model(DEFAULT_MODEL).params == dict(DEFAULT_PARAMS)
     assert get_model("ease").params["lam"] == 300.0
