@@ -237,6 +237,7 @@ def _ensure_users(cursor, usernames: set[str]) -> TableCounts:
         batch_size=2000,
         ignore_conflicts=True,
     )
+    cursor.execute("ANALYZE auth_user")
     return TableCounts(created=len(new), unchanged=len(existing))
 
 
@@ -282,6 +283,7 @@ def _upsert_items(cursor, rows: list[tuple], *, update_description: bool) -> Tab
         " ON CONFLICT (external_id) DO NOTHING"
     )
     created = cursor.rowcount
+    cursor.execute("ANALYZE catalog_item")  # later statements join it; see _copy
     return TableCounts(created=created, updated=updated, unchanged=len(rows) - created - updated)
 
 
@@ -337,6 +339,7 @@ def _insert_taggings(cursor, rows: list[tuple]) -> TableCounts:
         " ON CONFLICT (user_id, item_id, tag) DO NOTHING"
     )
     created = cursor.rowcount
+    cursor.execute("ANALYZE catalog_tagging")
     # Item.tags: distinct tags, most used first, case-insensitively deduplicated.
     cursor.execute(
         "WITH agg AS (SELECT item_id, array_agg(tag ORDER BY n DESC, tag)::varchar[] AS tags FROM ("
