@@ -124,24 +124,37 @@ def _fresh_from(space: Space) -> str:
 def nearest_items(
     *, vector: np.ndarray, space: Space, n: int, filters: Filters | None = None
 ) -> list[tuple[int, float]]:
-    """(item id, cosine similarity) of the ``n`` fresh, visible items nearest ``vector``."""
+    """(item id, cosine similarity) of the ``n`` fresh, visible items nearest ``vector``.
+
+    Two stages: the nearest ``k`` vectors of the backend (one table: the HNSW index when there
+    is one, else one sequential pass), then the freshness check, hidden flag and filters on those
+    ``k`` only. When fewer than ``n`` survive, the exact query over every row answers instead.
+    """
     filters = filters or Filters()
     where, params = _filter_sql(filters)
     d = space.dims
     literal = vector_literal(vector)
-    sql = (
+    k = min(2000, 2 * n + 20 if filters.is_empty() else 10 * n + 200)
+    staged = (
+        f"SELECT c.item_id, -c.dist FROM (SELECT e.item_id, e.text_hash,"
+        f" e.vector::vector({d}) <#> %s::vector({d}) AS dist FROM recommender_itemembedding e"
+        f" WHERE e.backend = {sql_literal(space.backend.name)} AND e.dims = {d}"
+        f" ORDER BY e.vector::vector({d}) <#> %s::vector({d}) LIMIT {k}) c"
+        f" JOIN catalog_item i ON i.id = c.item_id"
+        f" WHERE NOT i.is_hidden AND c.text_hash = {ITEM_HASH_SQL}{where}"
+        f" ORDER BY c.dist LIMIT %s"
+    )
+    exact = (
         f"SELECT e.item_id, -(e.vector::vector({d}) <#> %s::vector({d})) {_fresh_from(space)}"
         f"{where} ORDER BY e.vector::vector({d}) <#> %s::vector({d}) LIMIT %s"
     )
-    args = [literal, *params, literal, n]
     with transaction.atomic(), connection.cursor() as cursor:
         if space.indexed:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * n))}")
-        cursor.execute(sql, args)
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, k))}")
+        cursor.execute(staged, [literal, literal, *params, n])
         rows = cursor.fetchall()
-        if space.indexed and len(rows) < n and not filters.is_empty():
-            cursor.execute("SET LOCAL enable_indexscan = off")  # exact, after the filters
-            cursor.execute(sql, args)
+        if len(rows) < n:  # filtered or stale rows ate the first stage: every row, exactly
+            cursor.execute(exact, [literal, *params, literal, n])
             rows = cursor.fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 

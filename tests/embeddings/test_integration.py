@@ -46,3 +46,21 @@ def test_chat_search_tool_is_hybrid(small_catalog, item_ids):
         query=QUERY, filters=Filters(exclude_ids=frozenset({item_ids["60069"]})), n=5
     )
     assert item_ids["60069"] not in [r.item.pk for r in recs]
+
+
+def test_a_chat_turn_from_a_user_with_no_history_finds_by_meaning(
+    small_catalog, item_ids, django_user_model, settings
+):
+    from chat import services as chat_services
+
+    settings.OPENAI_BASE_URL = None  # the built-in pipeline
+    settings.OPENAI_API_KEY = None
+    newcomer = django_user_model.objects.create(username="wish_only")
+    conversation = chat_services.conversation_create(user=newcomer)
+    turn = chat_services.message_post(
+        conversation=conversation, user=newcomer, text="a feel-good film about space"
+    )
+    ids = [r.item.pk for r in turn.recommendations]
+    assert item_ids["60069"] in ids  # WALL·E, by meaning: no title or tag has those words
+    rec = next(r for r in turn.recommendations if r.item.pk == item_ids["60069"])
+    assert any(e.kind == "query_match" for e in rec.evidence)
