@@ -113,11 +113,14 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
     return sql, params
 
 
+# "IS NOT DISTINCT FROM" (text_hash is never NULL): not a hashable join clause, so PostgreSQL
+# joins on the item id first and computes the md5 only for the rows that survive, instead of for
+# every item of the catalog.
 def _fresh_from(space: Space) -> str:
     return (
         "FROM recommender_itemembedding e JOIN catalog_item i ON i.id = e.item_id"
         f" WHERE e.backend = {sql_literal(space.backend.name)} AND e.dims = {space.dims}"
-        f" AND NOT i.is_hidden AND e.text_hash = {ITEM_HASH_SQL}"
+        f" AND NOT i.is_hidden AND e.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}"
     )
 
 
@@ -141,7 +144,7 @@ def nearest_items(
         f" WHERE e.backend = {sql_literal(space.backend.name)} AND e.dims = {d}"
         f" ORDER BY e.vector::vector({d}) <#> %s::vector({d}) LIMIT {k}) c"
         f" JOIN catalog_item i ON i.id = c.item_id"
-        f" WHERE NOT i.is_hidden AND c.text_hash = {ITEM_HASH_SQL}{where}"
+        f" WHERE NOT i.is_hidden AND c.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}{where}"
         f" ORDER BY c.dist LIMIT %s"
     )
     exact = (
@@ -165,7 +168,7 @@ def item_vectors(*, item_ids: Sequence[int], space: Space) -> dict[int, np.ndarr
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT e.item_id, e.vector {_fresh_from(space)} AND e.item_id = ANY(%s)",
+            f"SELECT e.item_id, e.vector::real[] {_fresh_from(space)} AND e.item_id = ANY(%s)",
             [list(item_ids)],
         )
         return {int(i): _vector(v) for i, v in cursor.fetchall()}
@@ -341,23 +344,28 @@ def cold_items_for_history(
     where, params = _filter_sql(filters or Filters())
     if version is not None:
         cold = (
-            " AND NOT EXISTS (SELECT 1 FROM recommender_versionitem v WHERE v.version_id = %s"
+            "NOT EXISTS (SELECT 1 FROM recommender_versionitem v WHERE v.version_id = %s"
             " AND v.item_id = e.item_id AND v.popularity > 0)"
         )
-        params.append(version.pk)
+        cold_params: list = [version.pk]
     else:
         cold = (
-            " AND NOT EXISTS (SELECT 1 FROM catalog_interaction x WHERE x.item_id = e.item_id"
+            "NOT EXISTS (SELECT 1 FROM catalog_interaction x WHERE x.item_id = e.item_id"
             " AND x.kind IN ('rating', 'like'))"
         )
+        cold_params = []
     d = space.dims
     with connection.cursor() as cursor:
-        # MATERIALIZED: rank the (few) cold items exactly, never through the index
+        # cold rows first (MATERIALIZED: an anti-join, never the index), then the freshness
+        # check and filters on those only, ranked exactly by the centroid
         cursor.execute(
-            f"WITH cold AS MATERIALIZED (SELECT e.item_id, e.vector {_fresh_from(space)}"
-            f"{where}{cold}) SELECT item_id, vector FROM cold"
-            f" ORDER BY vector::vector({d}) <#> %s::vector({d}) LIMIT %s",
-            [*params, vector_literal(centroid), COLD_POOL],
+            f"WITH cold AS MATERIALIZED (SELECT e.item_id, e.vector, e.text_hash"
+            f" FROM recommender_itemembedding e WHERE e.backend = {sql_literal(space.backend.name)}"
+            f" AND e.dims = {d} AND {cold})"
+            f" SELECT c.item_id, c.vector::real[] FROM cold c JOIN catalog_item i ON i.id = c.item_id"
+            f" WHERE NOT i.is_hidden AND c.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}{where}"
+            f" ORDER BY c.vector::vector({d}) <#> %s::vector({d}) LIMIT %s",
+            [*cold_params, *params, vector_literal(centroid), COLD_POOL],
         )
         rows = cursor.fetchall()
     if not rows:
