@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -84,8 +83,10 @@ class VersionItem(models.Model):
     item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
     popularity = models.PositiveIntegerField(default=0)
     vector = VectorField(null=True, blank=True)
-    neighbors = ArrayField(models.BigIntegerField(), null=True, blank=True)
-    weights = ArrayField(models.FloatField(), null=True, blank=True)
+    # neighbour models: the item's top-K outgoing weights as packed little-endian arrays
+    # (int64 item ids, float32 weights): ~10x cheaper to write and read than SQL arrays.
+    neighbors = models.BinaryField(null=True, blank=True)
+    weights = models.BinaryField(null=True, blank=True)
 
     class Meta:
         constraints = [

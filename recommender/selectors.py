@@ -15,11 +15,14 @@ featured and boosted items move up; none of it needs a retrain.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
@@ -36,6 +39,15 @@ LIKED_RATING = 3.0
 BOOST_SCALE = 0.1  # final = score / top score + BOOST_SCALE * boost
 FEATURED_BONUS = 0.05
 MAX_EVIDENCE_ITEMS = 3
+PROFILE_ITEMS = 200  # the most recent favourites that make up the genre/tag profile
+
+
+def unpack_neighbors(packed_ids: bytes, packed_weights: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """VersionItem.neighbors / .weights: little-endian int64 item ids and float32 weights."""
+    return (
+        np.frombuffer(bytes(packed_ids), dtype="<i8"),
+        np.frombuffer(bytes(packed_weights), dtype="<f4"),
+    )
 
 
 # --- the active version ---------------------------------------------------------------------------
@@ -62,6 +74,23 @@ class History:
     @property
     def excluded(self) -> set[int]:
         return self.seen | self.dismissed
+
+
+def _with_recency(history: History, version: ModelVersion | None) -> History:
+    """Models that score recent history higher (``recency`` in their parameters) weigh the
+    user's i-th most recent favourite by ``1 + recency * exp(-i / recency_tau)``, as at fit."""
+    params = (version.params if version is not None else None) or {}
+    recency = float(params.get("recency") or 0.0)
+    if not recency or not history.liked:
+        return history
+    tau = float(params.get("recency_tau") or 10.0)
+    weights = 1.0 + recency * np.exp(-np.arange(len(history.liked)) / tau)
+    return History(
+        liked=history.liked,
+        seen=history.seen,
+        dismissed=history.dismissed,
+        weights=dict(zip(history.liked, weights.tolist(), strict=True)),
+    )
 
 
 def user_history_ids(*, user_id: int) -> History:
@@ -117,17 +146,143 @@ class _Scored:
     source: str
 
 
-def _score_neighbors(version: ModelVersion, history: History, limit: int) -> _Scored:
+@dataclass
+class _NeighbourIndex:
+    """A neighbour version's weights as one sparse matrix, kept in memory per process.
+
+    Loaded once per version (~0.3 s for ml-latest-small, 16 MB for 9.7k items x 200
+    neighbours); a user's scores are then the sum of their history rows, in C.
+    """
+
+    item_ids: np.ndarray  # sorted catalog ids; position = matrix index
+    # W[h, i]: what having h in the history adds to i's score. A CSR of the top-K table, or
+    # the dense matrix memory-mapped from the version's weights file (shared by processes).
+    W: sp.csr_matrix | np.ndarray
+
+    def positions(self, ids) -> np.ndarray:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        if len(ids) == 0 or len(self.item_ids) == 0:
+            return np.empty(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.item_ids, ids), len(self.item_ids) - 1)
+        return pos[self.item_ids[pos] == ids]
+
+
+_NEIGHBOUR_CACHE: dict[int, _NeighbourIndex] = {}
+_NEIGHBOUR_CACHE_LOCK = threading.Lock()
+# above this many stored weights a version is scored from its rows per request instead
+NEIGHBOUR_CACHE_MAX_ENTRIES = 50_000_000
+
+
+def _neighbour_index(version: ModelVersion) -> _NeighbourIndex | None:
+    cached = _NEIGHBOUR_CACHE.get(version.pk)
+    if cached is not None:
+        return cached
+    from .services import dense_weights_load
+
+    dense = dense_weights_load(version_id=version.pk)
+    if dense is not None:
+        with _NEIGHBOUR_CACHE_LOCK:
+            if len(_NEIGHBOUR_CACHE) >= 2:
+                _NEIGHBOUR_CACHE.clear()
+            _NEIGHBOUR_CACHE[version.pk] = _NeighbourIndex(item_ids=dense[0], W=dense[1])
+            return _NEIGHBOUR_CACHE[version.pk]
+    n_items = version.n_items or 0
+    k = int(getattr(settings, "RECOMMENDER_NEIGHBOURS", 200))
+    if n_items * k > NEIGHBOUR_CACHE_MAX_ENTRIES:
+        return None
+    with _NEIGHBOUR_CACHE_LOCK:
+        if version.pk in _NEIGHBOUR_CACHE:
+            return _NEIGHBOUR_CACHE[version.pk]
+        rows = list(
+            VersionItem.objects.filter(version=version)
+            .order_by("item_id")
+            .values_list("item_id", "neighbors", "weights")
+        )
+        item_ids = np.array([r[0] for r in rows], dtype=np.int64)
+        indptr = [0]
+        targets: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        for _item_id, packed_ids, packed_w in rows:
+            if packed_ids:
+                ids, w = unpack_neighbors(packed_ids, packed_w)
+            else:
+                ids, w = np.empty(0, np.int64), np.empty(0, np.float32)
+            targets.append(ids)
+            weights.append(w)
+            indptr.append(indptr[-1] + len(ids))
+        all_targets = np.concatenate(targets) if targets else np.empty(0, np.int64)
+        cols = np.minimum(np.searchsorted(item_ids, all_targets), max(len(item_ids) - 1, 0))
+        W = sp.csr_matrix(
+            (np.concatenate(weights) if weights else np.empty(0, np.float32), cols, indptr),
+            shape=(len(item_ids), len(item_ids)),
+            dtype=np.float32,
+        )
+        index = _NeighbourIndex(item_ids=item_ids, W=W)
+        if len(_NEIGHBOUR_CACHE) >= 2:
+            _NEIGHBOUR_CACHE.clear()
+        _NEIGHBOUR_CACHE[version.pk] = index
+        return index
+
+
+def _score_neighbors(
+    version: ModelVersion, history: History, limit: int, excluded: set[int] | None = None
+) -> _Scored:
+    index = _neighbour_index(version)
+    if index is None:
+        return _score_neighbors_from_rows(version, history, limit)
+    h = index.positions(history.liked)
+    if len(h) == 0:
+        return _Scored(np.empty(0, np.int64), np.empty(0), {}, "cf")
+    w = np.array([history.weights.get(i, 1.0) for i in index.item_ids[h].tolist()], np.float32)
+    if isinstance(index.W, np.ndarray):  # dense weights: rows copied out of the memory map
+        rows = np.array(index.W[h], dtype=np.float32)
+        rows *= w[:, None]
+        scores = rows.sum(axis=0, dtype=np.float64)
+    else:
+        rows = sp.diags(w) @ index.W[h] if np.any(w != 1.0) else index.W[h]
+        rows = sp.csr_matrix(rows)
+        scores = np.asarray(rows.sum(axis=0), dtype=np.float64).ravel()
+    scores[index.positions(excluded or ())] = -np.inf
+    scores[h] = -np.inf
+    limit = min(max(limit, 1), len(scores))
+    top = np.argpartition(-scores, limit - 1)[:limit]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[np.isfinite(scores[top]) & (scores[top] > 0)]
+    # per-candidate contributions of each history item (only for the kept candidates)
+    sub = sp.csc_matrix(rows[:, top])
+    history_ids = index.item_ids[h]
+    contributions: dict[int, list[tuple[int, float]]] = {}
+    for j, item_id in enumerate(index.item_ids[top].tolist()):
+        lo, hi = sub.indptr[j], sub.indptr[j + 1]
+        if hi <= lo:
+            continue
+        data = sub.data[lo:hi]
+        rows_j = sub.indices[lo:hi]
+        if hi - lo > MAX_EVIDENCE_ITEMS:
+            best = np.argpartition(-data, MAX_EVIDENCE_ITEMS - 1)[:MAX_EVIDENCE_ITEMS]
+            rest = float(data[data > 0].sum() - data[best][data[best] > 0].sum())
+            pairs = list(zip(history_ids[rows_j[best]].tolist(), data[best].tolist(), strict=True))
+            contributions[item_id] = pairs + [(-1, max(rest, 0.0))]
+        else:
+            contributions[item_id] = list(
+                zip(history_ids[rows_j].tolist(), data.tolist(), strict=True)
+            )
+    return _Scored(index.item_ids[top], scores[top], contributions, "cf")
+
+
+def _score_neighbors_from_rows(version: ModelVersion, history: History, limit: int) -> _Scored:
+    """The same scores from the version's rows in SQL (catalogs too large to keep in memory)."""
     rows = VersionItem.objects.filter(version=version, item_id__in=history.liked).values_list(
         "item_id", "neighbors", "weights"
     )
     sources, targets, weights = [], [], []
-    for item_id, neighbors, w in rows:
-        if not neighbors:
+    for item_id, packed_ids, packed_w in rows:
+        if not packed_ids:
             continue
+        neighbors, w = unpack_neighbors(packed_ids, packed_w)
         sources.append(np.full(len(neighbors), item_id, dtype=np.int64))
-        targets.append(np.asarray(neighbors, dtype=np.int64))
-        weights.append(np.asarray(w, dtype=np.float64) * history.weights.get(item_id, 1.0))
+        targets.append(neighbors)
+        weights.append(w.astype(np.float64) * history.weights.get(item_id, 1.0))
     if not targets:
         return _Scored(np.empty(0, np.int64), np.empty(0), {}, "cf")
     src = np.concatenate(sources)
@@ -138,13 +293,11 @@ def _score_neighbors(version: ModelVersion, history: History, limit: int) -> _Sc
     order = np.argsort(-scores, kind="stable")
     top = order[: max(limit, 1)]
     top_ids = uniq[top]
-    top_scores = scores[top]
-    # contributions of each history item to each kept candidate
     keep = np.isin(tgt, top_ids)
     contributions: dict[int, list[tuple[int, float]]] = {}
-    for s, t, w in zip(src[keep].tolist(), tgt[keep].tolist(), wts[keep].tolist(), strict=True):
-        contributions.setdefault(t, []).append((s, w))
-    return _Scored(top_ids, top_scores, contributions, "cf")
+    for s_, t, w in zip(src[keep].tolist(), tgt[keep].tolist(), wts[keep].tolist(), strict=True):
+        contributions.setdefault(t, []).append((s_, w))
+    return _Scored(top_ids, scores[top], contributions, "cf")
 
 
 def _user_vector(version: ModelVersion, user_id: int, history: History) -> np.ndarray | None:
@@ -256,9 +409,10 @@ def _evidence_for(
         evidence.append(Evidence("curated", "Boosted by staff", float(item.boost)))
     if contributions:
         total = sum(w for _, w in contributions if w > 0) or 1.0
-        best = sorted(contributions, key=lambda c: -c[1])[:MAX_EVIDENCE_ITEMS]
+        named = [c for c in contributions if c[0] != -1]
+        best = sorted(named, key=lambda c: -c[1])[:MAX_EVIDENCE_ITEMS]
         for h, w in best:
-            if w > 0 and h in titles:
+            if w > 0 and h in titles and h != -1:
                 evidence.append(Evidence("history_item", titles[h], round(w / total, 4), item_id=h))
     for genre in sorted(set(item.genres), key=lambda g: -genres[g])[:2]:
         if genres[genre] > 0:
@@ -290,26 +444,33 @@ def recommendations_for_user(
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version or version_active()
-    history = user_history_ids(user_id=user.pk)
+    history = _with_recency(user_history_ids(user_id=user.pk), version)
     excluded = history.excluded | set(filters.exclude_ids)
 
-    scored = None
-    if version is not None and history.liked:
-        pool = max(300, n * 15) + len(excluded)
-        if version.serving == ModelVersion.Serving.FACTORS:
-            scored = _score_factors(version, user.pk, history, pool)
-        else:
-            scored = _score_neighbors(version, history, pool)
-
     ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]] = []
-    if scored is not None and len(scored.item_ids):
-        keep = [i for i in scored.item_ids.tolist() if i not in excluded]
-        allowed = _filtered(Item.objects.filter(pk__in=keep), filters).in_bulk()
+    if version is not None and history.liked:
+        # a pool a little larger than asked; grown when hard filters reject most of it
+        pool = max(60, n * 3)
+        while True:
+            if version.serving == ModelVersion.Serving.FACTORS:
+                scored = _score_factors(version, user.pk, history, pool + len(excluded))
+            else:
+                scored = _score_neighbors(version, history, pool, excluded)
+            keep = [i for i in scored.item_ids.tolist() if i not in excluded]
+            allowed = _filtered(Item.objects.filter(pk__in=keep), filters).in_bulk()
+            if len(allowed) >= n or len(scored.item_ids) < pool or pool >= 20_000:
+                break
+            pool *= 8
         top = float(scored.scores[0]) if len(scored.scores) and scored.scores[0] > 0 else 1.0
         for item_id, score in zip(scored.item_ids.tolist(), scored.scores.tolist(), strict=True):
             item = allowed.get(item_id)
             if item is not None:
                 ranked.append((item, score / top, "cf", scored.contributions.get(item_id)))
+        # boosted and featured items compete with their own model score, wherever they rank
+        curated = _filtered(Item.objects.filter(Q(is_featured=True) | ~Q(boost=0)), filters)
+        for item in curated[:500]:
+            if item.pk not in excluded and item.pk not in allowed:
+                ranked.append((item, 0.0, "cf", None))
     if len(ranked) < n:
         have = {it.pk for it, *_ in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
@@ -321,9 +482,11 @@ def recommendations_for_user(
             ranked, liked=history.liked, excluded=excluded, filters=filters, version=version, n=n
         )
 
-    pinned = list(
-        _filtered(Item.objects.filter(is_pinned=True), filters).exclude(pk__in=excluded)[:n]
-    )
+    pinned = [
+        p
+        for p in _filtered(Item.objects.filter(is_pinned=True), filters)[: n + 50]
+        if p.pk not in excluded
+    ][:n]
     pinned_ids = {p.pk for p in pinned}
 
     def final(entry) -> float:
@@ -338,18 +501,39 @@ def recommendations_for_user(
     return _build(ordered, history)
 
 
+def _strongest(
+    contributions: list[tuple[int, float]] | None, top: int = MAX_EVIDENCE_ITEMS
+) -> list[tuple[int, float]] | None:
+    if not contributions or len(contributions) <= top:
+        return contributions
+    total = sum(w for _, w in contributions if w > 0)
+    best = sorted(contributions, key=lambda c: -c[1])[:top]
+    # the share of each named item is computed against everything that contributed
+    best.append((-1, max(total - sum(w for _, w in best if w > 0), 0.0)))
+    return best
+
+
 def _build(
     ordered: Sequence[tuple[Item, float, str, list[tuple[int, float]] | None]], history: History
 ) -> list[Recommendation]:
-    needed = set(history.liked[:300])
+    # keep only each item's strongest contributors: they are what the evidence can name
+    ordered = [
+        (item, score, source, _strongest(contribs)) for item, score, source, contribs in ordered
+    ]
+    profile_ids = history.liked[:PROFILE_ITEMS]
+    needed = set(profile_ids)
     for _item, _s, _src, contribs in ordered:
         needed.update(h for h, _ in contribs or [])
-    history_items = list(
-        Item.objects.filter(pk__in=needed).only("id", "title", "year", "genres", "tags")
-    )
-    titles = {i.pk: str(i) for i in history_items}
-    liked_set = set(history.liked[:300])
-    genres, tags = _attribute_profile([i for i in history_items if i.pk in liked_set])
+    rows = Item.objects.filter(pk__in=needed).values_list("id", "title", "year", "genres", "tags")
+    titles: dict[int, str] = {}
+    genres: Counter = Counter()
+    tags: Counter = Counter()
+    profile = set(profile_ids)
+    for pk, title, year, item_genres, item_tags in rows:
+        titles[pk] = f"{title} ({year})" if year else title
+        if pk in profile:
+            genres.update(set(item_genres))
+            tags.update({t.lower() for t in item_tags})
     out: list[Recommendation] = []
     for rank, (item, score, source, contribs) in enumerate(ordered, start=1):
         evidence = _evidence_for(item, contribs, titles, genres, tags, source)
@@ -387,7 +571,8 @@ def similar_items(
                 .first()
             )
             if row and row[0]:
-                pairs = sorted(zip(row[0], row[1], strict=True), key=lambda p: -p[1])
+                ids, w = unpack_neighbors(row[0], row[1])
+                pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
     candidates = [(i, w) for i, w in pairs if i not in excluded]
     allowed = _filtered(Item.objects.filter(pk__in=[i for i, _ in candidates]), filters).in_bulk()
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
@@ -406,8 +591,25 @@ def similar_items(
         for pos, other in enumerate(_popularity(version, same_genre, have, n - len(ordered))):
             ordered.append((other, 0.5 / (pos + 2), "popular", None))
     liked = History(liked=history.liked if history else [], seen=set(), dismissed=set(), weights={})
+    reference_liked = history is not None and item.pk in set(history.liked)
+    # The reference item is "history" only if this user liked it; otherwise the evidence is
+    # what other users did: people who liked it also liked these.
+    ordered = [
+        (other, score, source, contribs if reference_liked else None)
+        for other, score, source, contribs in ordered
+    ]
     recs = _build(ordered, liked)
-    for rec in recs:
+    for rec, (_other, score, source, _c) in zip(recs, ordered, strict=True):
+        if source == "cf" and not reference_liked:
+            rec.evidence.insert(
+                0,
+                Evidence(
+                    "similar_users",
+                    f"People who liked {item} also liked this",
+                    round(float(score), 4),
+                    item_id=item.pk,
+                ),
+            )
         shared = sorted(set(rec.item.genres) & set(item.genres))
         if shared:
             rec.evidence.append(
@@ -467,10 +669,32 @@ def onboarding_items(*, n: int = 24) -> list[Item]:
     return chosen
 
 
+def _explain_neighbors(
+    version: ModelVersion, history: History, item_id: int
+) -> tuple[float, list[tuple[int, float]] | None]:
+    """One item's score for this history and each history item's part in it."""
+    index = _neighbour_index(version)
+    if index is None:
+        scored = _score_neighbors_from_rows(version, history, limit=10**6)
+        hit = np.nonzero(scored.item_ids == item_id)[0]
+        score = float(scored.scores[hit[0]]) if len(hit) else 0.0
+        return score, scored.contributions.get(item_id)
+    h = index.positions(history.liked)
+    target = index.positions([item_id])
+    if len(h) == 0 or len(target) == 0:
+        return 0.0, None
+    column = sp.coo_matrix(index.W[h][:, target])
+    pairs = []
+    for r, w in zip(column.row, column.data, strict=True):
+        history_id = int(index.item_ids[h[r]])
+        pairs.append((history_id, float(w) * history.weights.get(history_id, 1.0)))
+    return float(sum(w for _, w in pairs)), pairs or None
+
+
 def recommendation_for_item(*, user, item: Item) -> Recommendation:
     """Why this item would be recommended to this user (the item page's explanation)."""
     version = version_active()
-    history = user_history_ids(user_id=user.pk)
+    history = _with_recency(user_history_ids(user_id=user.pk), version)
     contributions = None
     score = 0.0
     if version is not None and history.liked:
@@ -485,10 +709,6 @@ def recommendation_for_item(*, user, item: Item) -> Recommendation:
                 item.pk
             )
         else:
-            scored = _score_neighbors(version, history, limit=10**6)
-            hit = np.nonzero(scored.item_ids == item.pk)[0]
-            if len(hit):
-                score = float(scored.scores[hit[0]])
-            contributions = scored.contributions.get(item.pk)
+            score, contributions = _explain_neighbors(version, history, item.pk)
     source = "cf" if contributions else "popular"
     return _build([(item, score, source, contributions)], history)[0]

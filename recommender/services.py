@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +50,7 @@ class TrainingData:
     user_ids: np.ndarray  # row -> auth_user.id
     item_ids: np.ndarray  # column -> catalog_item.id
     interactions: evaluation.Interactions  # the same rows, for the offline protocol
+    timestamps: sp.csr_matrix  # seconds, with exactly the sparsity of X
 
     @property
     def n_interactions(self) -> int:
@@ -77,7 +79,11 @@ def training_data_read() -> TrainingData:
     interactions = interactions_read()
     matrix = evaluation.build_train_matrix(interactions)
     return TrainingData(
-        X=matrix.X, user_ids=matrix.user_ids, item_ids=matrix.item_ids, interactions=interactions
+        X=matrix.X,
+        user_ids=matrix.user_ids,
+        item_ids=matrix.item_ids,
+        interactions=interactions,
+        timestamps=evaluation.build_timestamp_matrix(interactions, matrix),
     )
 
 
@@ -134,7 +140,7 @@ def training_start(
     If a run is already pending or training (in a live process), that run is returned instead:
     pressing "train now" twice starts one run.
     """
-    algorithm = algorithm or engine.DEFAULT_MODEL
+    algorithm = algorithm or _setting("RECOMMENDER_MODEL", engine.DEFAULT_MODEL)
     if algorithm not in engine.MODEL_NAMES:
         raise ApplicationError(
             f"unknown model {algorithm!r}", {"choices": sorted(engine.MODEL_NAMES)}
@@ -253,6 +259,8 @@ def _fail(version_id: int, error: str) -> None:
             progress_message="failed",
         )
     _drop_index(version_id)
+    if not ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.ACTIVE).exists():
+        _dense_weights_delete(version_id)
 
 
 ProgressHook = Callable[[float, str], None]
@@ -285,7 +293,11 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
 
         t = time.perf_counter()
         model = engine.get_model(version.algorithm, **version.params)
-        model.fit(data.X, progress=lambda f: progress(0.1 + 0.5 * f, "fitting"))
+        fit_progress = lambda f: progress(0.1 + 0.5 * f, "fitting")  # noqa: E731
+        if getattr(model, "uses_timestamps", False):
+            model.fit(data.X, progress=fit_progress, timestamps=data.timestamps)
+        else:
+            model.fit(data.X, progress=fit_progress)
         timings["fit"] = time.perf_counter() - t
         progress(0.6, "writing vectors")
 
@@ -342,6 +354,8 @@ def _write_rows(
     """
     popularity = np.asarray(data.X.getnnz(axis=0)).ravel()
     item_ids = data.item_ids
+    if isinstance(model, engine.ItemItemRecommender):
+        _dense_weights_write(version.pk, model, item_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
         if isinstance(model, engine.ItemItemRecommender):
@@ -351,18 +365,19 @@ def _write_rows(
             bounds = np.searchsorted(src, np.arange(len(item_ids) + 1))
             dst_ids = item_ids[dst]
             cols = "version_id, item_id, popularity, neighbors, weights"
+            # Packed little-endian arrays, hex-encoded for COPY: all formatting in C.
+            dst_hex = dst_ids.astype("<i8").tobytes().hex()
+            w_hex = wts.astype("<f4").tobytes().hex()
+            lines = []
+            for idx, item_id in enumerate(item_ids.tolist()):
+                lo, hi = int(bounds[idx]), int(bounds[idx + 1])
+                lines.append(
+                    f"{version.pk}\t{item_id}\t{int(popularity[idx])}"
+                    f"\t\\\\x{dst_hex[lo * 16 : hi * 16]}\t\\\\x{w_hex[lo * 8 : hi * 8]}\n"
+                )
             with raw.copy(f"COPY recommender_versionitem ({cols}) FROM STDIN") as copy:
-                for idx, item_id in enumerate(item_ids.tolist()):
-                    lo, hi = bounds[idx], bounds[idx + 1]
-                    copy.write_row(
-                        (
-                            version.pk,
-                            item_id,
-                            int(popularity[idx]),
-                            dst_ids[lo:hi].tolist(),
-                            wts[lo:hi].astype(np.float64).round(7).tolist(),
-                        )
-                    )
+                for start in range(0, len(lines), 1000):
+                    copy.write("".join(lines[start : start + 1000]).encode())
             return ModelVersion.Serving.NEIGHBORS, None, None
         if not isinstance(model, engine.FactorRecommender):
             # popularity: rows with counts only; serving falls back to popularity
@@ -388,6 +403,51 @@ def _write_rows(
                 copy.write_row((version.pk, user_id, _vec(users[idx]), now))
         artifact = pickle.dumps({"model": model, "item_ids": item_ids}, protocol=5)
         return ModelVersion.Serving.FACTORS, dims, artifact
+
+
+# --- dense item-item weights ------------------------------------------------------------------
+# The neighbour table keeps each item's top-K weights (K = RECOMMENDER_NEIGHBOURS) in PostgreSQL;
+# pruning EASE-family weights costs 1-3% NDCG (docs/MODELS.md). For catalogs up to
+# RECOMMENDER_DENSE_MAX_ITEMS the full matrix is also saved as a .npy file under
+# RECOMMENDER_MODEL_DIR and memory-mapped by every process (one copy in the page cache), so what
+# is served is exactly what `evaluate` measures. A process that cannot see the file (another
+# host without the shared volume) serves from the table.
+
+
+def _model_dir() -> Path:
+    # one folder per database: test databases and the development one never share files
+    base = Path(_setting("RECOMMENDER_MODEL_DIR", Path(settings.BASE_DIR) / "var" / "models"))
+    return base / str(connection.settings_dict["NAME"])
+
+
+def _dense_paths(version_id: int) -> tuple[Path, Path]:
+    folder = _model_dir()
+    return folder / f"v{int(version_id)}-weights.npy", folder / f"v{int(version_id)}-items.npy"
+
+
+def _dense_weights_write(version_id: int, model: engine.ItemItemRecommender, item_ids) -> None:
+    W = model.weights
+    if sp.issparse(W) or W.shape[0] > _setting("RECOMMENDER_DENSE_MAX_ITEMS", 20000):
+        return
+    weights_path, items_path = _dense_paths(version_id)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights_path.with_suffix(".tmp.npy")
+    np.save(tmp, np.ascontiguousarray(W, dtype=np.float32))
+    np.save(items_path, np.asarray(item_ids, dtype=np.int64))
+    os.replace(tmp, weights_path)  # readers never see a half-written file
+
+
+def dense_weights_load(*, version_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(item ids, memory-mapped dense weights) of a version, if its file is here."""
+    weights_path, items_path = _dense_paths(version_id)
+    if not (weights_path.exists() and items_path.exists()):
+        return None
+    return np.load(items_path), np.load(weights_path, mmap_mode="r")
+
+
+def _dense_weights_delete(version_id: int) -> None:
+    for path in _dense_paths(version_id):
+        path.unlink(missing_ok=True)
 
 
 def _vec(values: np.ndarray) -> str:
@@ -455,6 +515,7 @@ def versions_prune(*, keep: int | None = None) -> int:
         )
         for version_id in old:
             _drop_index(version_id)
+            _dense_weights_delete(version_id)
         pruned += (
             ModelVersion.objects.filter(pk__in=old).delete()[1].get("recommender.ModelVersion", 0)
         )

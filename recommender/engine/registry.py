@@ -31,13 +31,30 @@ _CLASSES: dict[str, type[Recommender]] = {
 #: every name ``get_model`` accepts
 MODEL_NAMES: tuple[str, ...] = tuple(_CLASSES)
 
-#: the project's default recommender (see docs/MODELS.md for how it was chosen)
-DEFAULT_MODEL: str = WeightedEDLAE.name
+#: the project's default recommender (see docs/MODELS.md for how it was chosen): EDLAE on a
+#: user- and session-window-weighted Gram matrix, scored with a recency weight
+DEFAULT_MODEL: str = SessionEASE.name
 
-#: its default parameters (``get_model(DEFAULT_MODEL)`` uses exactly these)
-DEFAULT_PARAMS: MappingProxyType[str, Any] = MappingProxyType(
-    dict(lam=20.0, dropout=0.1, user_exponent=0.5, neighbours=None, max_items=10_000)
-)
+#: tuned parameters per model, applied by ``get_model`` under any explicit ones
+_TUNED_PARAMS: dict[str, dict[str, Any]] = {
+    WeightedEDLAE.name: dict(
+        lam=20.0, dropout=0.1, user_exponent=0.5, neighbours=None, max_items=10_000
+    ),
+    SessionEASE.name: dict(
+        lam=20.0,
+        dropout=0.1,
+        user_exponent=0.5,
+        window=30,
+        stride=15,
+        window_weight=0.3,
+        window_exponent=0.5,
+        recency=1.0,
+        recency_tau=10.0,
+    ),
+}
+
+#: the default's parameters (``get_model(DEFAULT_MODEL)`` uses exactly these)
+DEFAULT_PARAMS: MappingProxyType[str, Any] = MappingProxyType(_TUNED_PARAMS[DEFAULT_MODEL])
 
 
 def get_model(name: str, **params: Any) -> Recommender:
@@ -49,8 +66,7 @@ def get_model(name: str, **params: Any) -> Recommender:
         raise ValueError(
             f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}"
         ) from None
-    if name == DEFAULT_MODEL:
-        params = {**DEFAULT_PARAMS, **params}
+    params = {**_TUNED_PARAMS.get(name, {}), **params}
     return cls(**params)
 
 

