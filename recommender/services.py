@@ -112,7 +112,8 @@ def _stale_after() -> timedelta:
 
 
 def versions_fail_stale() -> int:
-    """Mark runs whose process is gone (no heartbeat for a while, or a dead local pid) failed."""
+    """Mark runs whose process is gone (no heartbeat for a while, or a dead local pid) failed,
+    and runs still pending that long (their task was lost: broker down, queue purged)."""
     count = 0
     cutoff = timezone.now() - _stale_after()
     for version in ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING):
@@ -120,11 +121,13 @@ def versions_fail_stale() -> int:
             (version.heartbeat_at or version.created_at) < cutoff
         )
         if dead:
-            _fail(
-                version.pk,
-                "the training process stopped (killed or lost); nothing was served from it",
-            )
+            _fail(version.pk, "the training process stopped (killed or lost); nothing was served from it")
             count += 1
+    for version in ModelVersion.objects.filter(
+        status=ModelVersion.Status.PENDING, created_at__lt=cutoff
+    ):
+        _fail(version.pk, "the training task never started (lost by the broker?)")
+        count += 1
     return count
 
 

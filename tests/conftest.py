@@ -1,8 +1,10 @@
 """Shared fixtures. Tests run against the real embedded PostgreSQL + pgvector (never SQLite).
 
-Data fixtures *ensure* their state instead of assuming it: tests that use ``transactional_db``
-or ``live_server`` flush every table when they end, so the next test that needs MovieLens or a
-trained model reloads it (import ~10 s, training a few seconds) instead of failing.
+MovieLens and a trained model are *committed* (training reads them outside the test's
+transaction), so they are loaded once per test module that asks for them and the database is
+flushed when that module ends: every other module starts from an empty database, as it would
+alone. Within a module the fixtures *ensure* their state (a live-server test's flush, or a
+model trained on other data, is repaired by reloading or retraining).
 """
 
 from __future__ import annotations
@@ -45,21 +47,49 @@ def ensure_movielens(movielens_dir: Path) -> None:
 
 
 def ensure_trained_model():
-    """An active model version of the default model, trained on what the database holds."""
-    from recommender import services
+    """An active version of the default model, trained on exactly what the database holds."""
+    from django.db import connection
+
+    from recommender import engine, services
     from recommender.models import ModelVersion
 
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT (user_id, item_id)) FROM catalog_interaction"
+            " WHERE kind IN ('rating', 'like')"
+        )
+        pairs = cursor.fetchone()[0]
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if active is not None:
+    if (
+        active is not None
+        and active.n_interactions == pairs
+        and active.algorithm == engine.DEFAULT_MODEL
+    ):
         return active
     version = services.training_start(trigger="test")
     services.model_train(version_id=version.pk)
     return ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
 
 
+def flush_database() -> None:
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="module")
+def _movielens_module(django_db_setup, django_db_blocker, movielens_dir):
+    """Committed ml-latest-small for one module; flushed when the module ends."""
+    with django_db_blocker.unblock():
+        ensure_movielens(movielens_dir)
+    yield movielens_dir
+    with django_db_blocker.unblock():
+        flush_database()
+
+
 @pytest.fixture
-def movielens_db(django_db_setup, django_db_blocker, movielens_dir):
-    """The test database loaded with ml-latest-small (committed, shared by tests)."""
+def movielens_db(_movielens_module, django_db_blocker, movielens_dir):
+    """The test database loaded with ml-latest-small (committed, shared within the module)."""
     with django_db_blocker.unblock():
         ensure_movielens(movielens_dir)
     return movielens_dir
@@ -67,6 +97,6 @@ def movielens_db(django_db_setup, django_db_blocker, movielens_dir):
 
 @pytest.fixture
 def trained_model(movielens_db, django_db_blocker):
-    """ml-latest-small plus an active version of the default model (committed, shared)."""
+    """ml-latest-small plus an active version of the default model trained on it."""
     with django_db_blocker.unblock():
         return ensure_trained_model()

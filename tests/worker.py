@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -18,7 +19,8 @@ REDIS_URL = os.environ.get("RECSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
 
 def test_database_url() -> str:
     db = connection.settings_dict
-    return f"postgresql://{db['USER'] or 'postgres'}@/{db['NAME']}?host={db['HOST']}"
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host", "")
+    return f"postgresql://{db['USER'] or 'postgres'}@/{db['NAME']}?host={host}"
 
 
 def redis_available() -> bool:
@@ -30,11 +32,32 @@ def redis_available() -> bool:
         return False
 
 
+@dataclass
+class WorkerHandle:
+    proc: subprocess.Popen
+    env: dict[str, str]
+    queue: str
+
+    def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def client(self):
+        from celery import Celery
+
+        return Celery("recsite-test-client", broker=REDIS_URL, backend=REDIS_URL)
+
+    def send(self, name: str, *args):
+        return self.client().send_task(name, args=list(args), queue=self.queue)
+
+
 @contextmanager
 def celery_worker(*, concurrency: int = 1, log: Path | None = None):
-    """Start ``celery -A recsite worker`` on a private queue; point this process's Celery app at
-    it; yield the Popen; stop the worker and restore the eager configuration afterwards."""
-    from recsite.celery import app
+    """Start ``celery -A recsite worker`` on a private queue against Redis and the pytest
+    database. Yields a handle: the environment a process needs to enqueue to it (run
+    ``manage.py`` with it), and a fresh Celery client for sending tasks directly."""
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
     env = dict(os.environ)
@@ -45,7 +68,8 @@ def celery_worker(*, concurrency: int = 1, log: Path | None = None):
         CELERY_QUEUE=queue,
         RECOMMENDER_EVALUATE_ON_TRAIN="false",
     )
-    out = open(log or os.devnull, "w")  # noqa: SIM115
+    log = log or Path(f"/tmp/recsite-worker-{queue}.log")
+    out = open(log, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -70,27 +94,18 @@ def celery_worker(*, concurrency: int = 1, log: Path | None = None):
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    saved = {
-        k: app.conf[k]
-        for k in ("task_always_eager", "broker_url", "result_backend", "task_default_queue")
-    }
-    app.conf.update(
-        task_always_eager=False,
-        broker_url=REDIS_URL,
-        result_backend=REDIS_URL,
-        task_default_queue=queue,
-    )
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
-            replies = app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1)
-            if replies:
+            text = log.read_text()
+            if f"{queue}@" in text and " ready." in text:
                 break
             if proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited with {proc.returncode}")
+                raise RuntimeError(f"celery worker exited with {proc.returncode}: {text}")
+            time.sleep(0.2)
         else:
-            raise RuntimeError("celery worker did not answer within 60 s")
-        yield proc
+            raise RuntimeError(f"celery worker not ready within 120 s: {log.read_text()}")
+        yield WorkerHandle(proc=proc, env=env, queue=queue)
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -98,5 +113,4 @@ def celery_worker(*, concurrency: int = 1, log: Path | None = None):
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        app.conf.update(saved)
         out.close()

@@ -117,7 +117,7 @@ def test_dismissing_an_item_removes_it_for_good(page: Page, shots):
     expect(page.locator("#for-you .card").first).to_be_visible()
     assert target not in _ids(page)
 
-    page.get_by_role("link", name="History").click()
+    page.get_by_role("link", name="History", exact=True).click()
     row = page.locator("table.history tr", has_text=title)
     expect(row).to_contain_text("Not interested")
     expect(page.locator("table.history tbody tr")).to_have_count(

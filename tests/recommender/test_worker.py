@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from recommender import services
 from recommender.models import ModelVersion
 from tests.worker import celery_worker, redis_available
 
@@ -25,9 +24,13 @@ def _wait_for(predicate, timeout: float = 180.0, interval: float = 0.25):
 
 def test_worker_trains_and_activates_a_new_version(trained_model, django_db_blocker, tmp_path):
     assert redis_available(), "Redis on 127.0.0.1:6379 is needed (RECSITE_TEST_REDIS_URL)"
-    with django_db_blocker.unblock(), celery_worker(log=tmp_path / "worker.log"):
+    log = tmp_path / "worker.log"
+    with django_db_blocker.unblock(), celery_worker(log=log) as worker:
         old = ModelVersion.objects.get(status="active")
-        version = services.training_start(trigger="test-worker")  # enqueued on commit
+        # the real path: training_start commits the run and enqueues model_train_task to Redis
+        done_cmd = worker.manage("train", "--enqueue", "--model", "wedlae")
+        assert done_cmd.returncode == 0, done_cmd.stderr
+        version = ModelVersion.objects.exclude(pk=old.pk).latest("created_at")
         seen_progress = set()
 
         def finished():
@@ -42,11 +45,9 @@ def test_worker_trains_and_activates_a_new_version(trained_model, django_db_bloc
         old.refresh_from_db()
         assert old.status == "retired"
         assert max(seen_progress) == 1.0
-        # the same run enqueued again is a no-op (idempotent task)
-        from recommender.tasks import model_train_task
-
-        result = model_train_task.delay(version.pk).get(timeout=60)
-        assert result["status"] == "active"
+        # the same run delivered again is a no-op (idempotent task)
+        result = worker.send("recommender.model_train_task", version.pk).get(timeout=60)
+        assert result["status"] == "active" and result["version"] == version.pk
         assert ModelVersion.objects.filter(status="active").count() == 1
-    log = (tmp_path / "worker.log").read_text()
-    assert "model_train_task" in log and "succeeded" in log
+    text = log.read_text()
+    assert "model_train_task" in text and "succeeded" in text
