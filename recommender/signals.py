@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.dispatch import receiver
 
 from catalog.signals import interactions_changed, items_changed
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(interactions_changed)
@@ -29,6 +33,12 @@ def refresh_item_embeddings(sender, item_ids: list[int] | None = None, **kwargs)
     if not settings.EMBEDDINGS_AUTO_REFRESH or settings.EMBEDDINGS_BACKEND == "none":
         return
     if item_ids is None:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No worker: embedding a whole catalog in-process would hold the importing command
+            # (or request) for minutes. `manage.py embed` does it; `make run` starts it beside
+            # the site.
+            logger.info("items changed: run `manage.py embed` (or start a worker) to embed them")
+            return
         transaction.on_commit(lambda: embeddings_refresh_task.delay())
     else:
         for item_id in item_ids:

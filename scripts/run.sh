@@ -12,4 +12,8 @@ elif [ -n "${DATA:-}" ]; then
   echo "DATA=$DATA has no movies.csv: starting with the catalog as it is." >&2
 fi
 "$PY" manage.py bootstrap_site
+# Text embeddings for semantic search fill in beside the running site (only missing or stale
+# items; ~8 min for ml-latest-small on 2 cores the first time, seconds afterwards).
+mkdir -p var
+"$PY" manage.py embed > var/embed.log 2>&1 &
 exec "$PY" manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
