@@ -77,18 +77,7 @@ def filters_for(
 
 
 def _filtered(filters: Filters):  # noqa: ANN202 - a QuerySet[Item]
-    qs = Item.objects.filter(is_hidden=False)
-    if filters.genres:
-        qs = qs.filter(genres__overlap=list(filters.genres))
-    if filters.exclude_genres:
-        qs = qs.exclude(genres__overlap=list(filters.exclude_genres))
-    if filters.year_min is not None:
-        qs = qs.filter(year__gte=filters.year_min)
-    if filters.year_max is not None:
-        qs = qs.filter(year__lte=filters.year_max)
-    if filters.exclude_ids:
-        qs = qs.exclude(pk__in=filters.exclude_ids)
-    return qs
+    return rec_selectors.items_filtered(filters=filters)
 
 
 def tool_search(*, query: str, filters: Filters, n: int) -> list[Recommendation]:

@@ -118,6 +118,11 @@ def user_history_ids(*, user_id: int) -> History:
 # --- filtering ---------------------------------------------------------------------------------
 
 
+def items_filtered(*, filters: Filters) -> QuerySet[Item]:
+    """Visible items passing the hard filters (the chat's SQL filter tool calls this)."""
+    return _filtered(Item.objects.all(), filters)
+
+
 def _filtered(qs: QuerySet[Item], filters: Filters) -> QuerySet[Item]:
     qs = qs.filter(is_hidden=False)
     if filters.genres:
