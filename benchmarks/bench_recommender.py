@@ -80,7 +80,18 @@ def main() -> None:
             t = time.perf_counter()
             selectors.recommendations_for_user(user=user, n=20)
             samples.append(time.perf_counter() - t)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommender.models import ItemEmbedding
+
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=users[0], n=20)
     print(f"== recommendations_for_user (n=20, evidence): {ms(samples)}   ({len(samples)} calls)")
+    print(
+        f"   {len(queries)} queries per call; {ItemEmbedding.objects.count()} item embeddings"
+        " stored (cold items are looked up among them)"
+    )
     why: list[float] = []
     for user in users:
         item = selectors.recommendations_for_user(user=user, n=10)[5].item

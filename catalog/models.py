@@ -44,6 +44,12 @@ class Item(models.Model):
                 fields=["is_featured"], name="item_featured_idx", condition=Q(is_featured=True)
             ),
             models.Index(fields=["is_pinned"], name="item_pinned_idx", condition=Q(is_pinned=True)),
+            # every "For you" list reads the curated items (pinned, featured or boosted)
+            models.Index(
+                fields=["id"],
+                name="item_curated_idx",
+                condition=Q(is_pinned=True) | Q(is_featured=True) | ~Q(boost=0),
+            ),
             models.Index(fields=["is_hidden"], name="item_hidden_idx", condition=Q(is_hidden=True)),
         ]
         constraints = [

@@ -91,7 +91,9 @@ def interaction_record(
         if kind in opposite:
             Interaction.objects.filter(user=user, item=item, kind=opposite[kind]).delete()
         user_id = user.pk
-        transaction.on_commit(lambda: interactions_changed.send(sender=Interaction, user_id=user_id))
+        transaction.on_commit(
+            lambda: interactions_changed.send(sender=Interaction, user_id=user_id)
+        )
     return interaction
 
 
@@ -102,7 +104,9 @@ def interaction_delete(*, user, interaction_id: int) -> None:
         if not deleted:
             raise ApplicationError("interaction not found", status=404)
         user_id = user.pk
-        transaction.on_commit(lambda: interactions_changed.send(sender=Interaction, user_id=user_id))
+        transaction.on_commit(
+            lambda: interactions_changed.send(sender=Interaction, user_id=user_id)
+        )
 
 
 def favourites_record(*, user, items: Iterable[Item], source: str = Interaction.Source.WEB) -> int:

@@ -54,7 +54,8 @@ def unpack_neighbors(packed_ids: bytes, packed_weights: bytes) -> tuple[np.ndarr
 
 
 def version_active() -> ModelVersion | None:
-    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    """The serving version (its pickled artifact, which only the fold-in reads, left deferred)."""
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).defer("artifact").first()
 
 
 def version_list() -> QuerySet[ModelVersion]:
@@ -452,6 +453,24 @@ def recommendations_for_user(
     history = _with_recency(user_history_ids(user_id=user.pk), version)
     excluded = history.excluded | set(filters.exclude_ids)
 
+    # every curated item passing the filters, in one query: pinned first
+    curated = list(
+        _filtered(
+            Item.objects.filter(Q(is_pinned=True) | Q(is_featured=True) | ~Q(boost=0)), filters
+        ).order_by("-is_pinned", "pk")[: n + 550]
+    )
+    # items CF cannot score yet, close in text to the user's favourites (fetched with the pool)
+    from .embeddings.selectors import cold_items_for_list, mix_cold_items
+
+    cold = cold_items_for_list(
+        liked=history.liked,
+        excluded=excluded | {c.pk for c in curated},
+        filters=filters,
+        version=version,
+        n=n,
+    )
+    cold_ids = [c.item_id for c in cold]
+    cold_rows: dict[int, Item] | None = None
     ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]] = []
     if version is not None and history.liked:
         # a pool a little larger than asked; grown when hard filters reject most of it
@@ -462,7 +481,8 @@ def recommendations_for_user(
             else:
                 scored = _score_neighbors(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
-            allowed = _filtered(Item.objects.filter(pk__in=keep), filters).in_bulk()
+            allowed = _filtered(Item.objects.filter(pk__in=keep + cold_ids), filters).in_bulk()
+            cold_rows = {i: allowed.pop(i) for i in cold_ids if i in allowed}
             if len(allowed) >= n or len(scored.item_ids) < pool or pool >= 20_000:
                 break
             pool *= 8
@@ -472,26 +492,20 @@ def recommendations_for_user(
             if item is not None:
                 ranked.append((item, score / top, "cf", scored.contributions.get(item_id)))
         # boosted and featured items compete with their own model score, wherever they rank
-        curated = _filtered(Item.objects.filter(Q(is_featured=True) | ~Q(boost=0)), filters)
-        for item in curated[:500]:
-            if item.pk not in excluded and item.pk not in allowed:
-                ranked.append((item, 0.0, "cf", None))
+        for item in curated:
+            if (item.is_featured or item.boost) and item.pk not in excluded:
+                if item.pk not in allowed:
+                    ranked.append((item, 0.0, "cf", None))
     if len(ranked) < n:
         have = {it.pk for it, *_ in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
             ranked.append((item, 0.5 / (pos + 2), "popular", None))
-    if history.liked:  # items CF cannot score yet, close in text to the user's favourites
-        from .embeddings.selectors import mix_cold_items
+    if cold:
+        if cold_rows is None:
+            cold_rows = Item.objects.in_bulk(cold_ids)
+        ranked = mix_cold_items(ranked, cold=cold, items=cold_rows)
 
-        ranked = mix_cold_items(
-            ranked, liked=history.liked, excluded=excluded, filters=filters, version=version, n=n
-        )
-
-    pinned = [
-        p
-        for p in _filtered(Item.objects.filter(is_pinned=True), filters)[: n + 50]
-        if p.pk not in excluded
-    ][:n]
+    pinned = [p for p in curated if p.is_pinned and p.pk not in excluded][:n]
     pinned_ids = {p.pk for p in pinned}
 
     def final(entry) -> float:

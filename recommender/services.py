@@ -121,7 +121,10 @@ def versions_fail_stale() -> int:
             (version.heartbeat_at or version.created_at) < cutoff
         )
         if dead:
-            _fail(version.pk, "the training process stopped (killed or lost); nothing was served from it")
+            _fail(
+                version.pk,
+                "the training process stopped (killed or lost); nothing was served from it",
+            )
             count += 1
     for version in ModelVersion.objects.filter(
         status=ModelVersion.Status.PENDING, created_at__lt=cutoff

@@ -14,6 +14,7 @@ meaning both count and neither scale has to be calibrated against the other.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from catalog.models import Item
 from ..models import ModelVersion
 from ..reasons import reason_for
 from ..types import Evidence, Filters, Recommendation
+from . import services as embedding_services
 from .backends import EmbeddingBackend, EmbeddingError, get_backend
 from .services import index_exists, sql_literal, vector_literal
 from .text import ITEM_HASH_SQL
@@ -313,6 +315,63 @@ class ColdItem:
     neighbours: list[tuple[int, float]]  # (liked item, similarity), best first
 
 
+COLD_IDS_TTL = 30.0  # seconds another process's new embeddings or a new version may wait
+COLD_IDS_MAX = 5000  # above this the ids are not passed around: the query anti-joins
+_cold_cache: dict[tuple[str, int | None], tuple[float, int, int, tuple[int, ...] | None]] = {}
+_cold_lock = threading.Lock()
+
+
+def _cold_clause(version: ModelVersion | None) -> tuple[str, list]:
+    if version is not None:
+        return (
+            "NOT EXISTS (SELECT 1 FROM recommender_versionitem v WHERE v.version_id = %s"
+            " AND v.item_id = e.item_id AND v.popularity > 0)",
+            [version.pk],
+        )
+    return (
+        "NOT EXISTS (SELECT 1 FROM catalog_interaction x WHERE x.item_id = e.item_id"
+        " AND x.kind IN ('rating', 'like'))",
+        [],
+    )
+
+
+def _cold_item_ids(
+    backend: EmbeddingBackend, version: ModelVersion | None
+) -> tuple[int, tuple[int, ...] | None]:
+    """(dims, ids) of the items with a vector of ``backend`` that CF cannot score: not among the
+    version's trained items (without a version: never rated or liked).
+
+    With a version the set only changes when items are embedded or a version is activated, so
+    it is kept per process for ``COLD_IDS_TTL`` seconds (at once anew after this process's own
+    embedding writes): a "For you" list no longer anti-joins the whole embedding table.
+    ids is None when there are more than ``COLD_IDS_MAX`` (the query anti-joins instead).
+    """
+    key = (backend.name, version.pk if version is not None else None)
+    generation = embedding_services.WRITES["generation"]
+    now = time.monotonic()
+    if version is not None:
+        hit = _cold_cache.get(key)
+        if hit is not None and hit[1] == generation and now - hit[0] < COLD_IDS_TTL:
+            return hit[2], hit[3]
+    cold, params = _cold_clause(version)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT dims FROM recommender_itemembedding WHERE backend = %s LIMIT 1),"
+            f" ARRAY(SELECT e.item_id FROM recommender_itemembedding e WHERE e.backend = %s"
+            f" AND {cold} ORDER BY e.item_id LIMIT {COLD_IDS_MAX + 1})",
+            [backend.name, backend.name, *params],
+        )
+        dims, ids = cursor.fetchone()
+    ids = tuple(ids or ()) if dims else ()
+    value = (int(dims or 0), ids if len(ids) <= COLD_IDS_MAX else None)
+    if version is not None:
+        with _cold_lock:
+            if len(_cold_cache) > 16:
+                _cold_cache.clear()
+            _cold_cache[key] = (now, generation, *value)
+    return value
+
+
 def cold_items_for_history(
     *,
     liked: Sequence[int],
@@ -332,94 +391,91 @@ def cold_items_for_history(
     )
     if not liked or n <= 0:
         return []
-    space = embedding_space()
-    if space is None:
+    backend = get_backend()
+    if backend is None:
         return []
-    history = item_vectors(item_ids=list(liked)[:HISTORY_USED], space=space)
-    if not history:
+    dims, cold_ids = _cold_item_ids(backend, version)
+    if not dims or cold_ids == ():  # the usual case once a model is trained: nothing to look up
         return []
-    h_ids = list(history)
-    H = np.stack([history[i] for i in h_ids])
-    centroid = H.mean(axis=0)
+    space = Space(backend, dims, False)
     where, params = _filter_sql(filters or Filters())
-    if version is not None:
-        cold = (
-            "NOT EXISTS (SELECT 1 FROM recommender_versionitem v WHERE v.version_id = %s"
-            " AND v.item_id = e.item_id AND v.popularity > 0)"
-        )
-        cold_params: list = [version.pk]
+    if cold_ids is not None:
+        cold, cold_params = "e.item_id = ANY(%s)", [list(cold_ids)]
     else:
-        cold = (
-            "NOT EXISTS (SELECT 1 FROM catalog_interaction x WHERE x.item_id = e.item_id"
-            " AND x.kind IN ('rating', 'like'))"
-        )
-        cold_params = []
-    d = space.dims
+        cold, cold_params = _cold_clause(version)
+    d = dims
     with connection.cursor() as cursor:
-        # cold rows first (MATERIALIZED: an anti-join, never the index), then the freshness
-        # check and filters on those only, ranked exactly by the centroid
+        # One round trip, and no vector leaves the database: the fresh vectors of the liked
+        # items; the cold rows (MATERIALIZED: never the HNSW index, which would filter after its
+        # top-k) that are fresh, visible and pass the filters, ranked exactly by the centroid
+        # of the liked items; for each of those, its two closest liked items.
         cursor.execute(
-            f"WITH cold AS MATERIALIZED (SELECT e.item_id, e.vector, e.text_hash"
-            f" FROM recommender_itemembedding e WHERE e.backend = {sql_literal(space.backend.name)}"
-            f" AND e.dims = {d} AND {cold})"
-            f" SELECT c.item_id, c.vector::real[] FROM cold c JOIN catalog_item i ON i.id = c.item_id"
-            f" WHERE NOT i.is_hidden AND c.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}{where}"
-            f" ORDER BY c.vector::vector({d}) <#> %s::vector({d}) LIMIT %s",
-            [*cold_params, *params, vector_literal(centroid), COLD_POOL],
+            f"WITH hist AS MATERIALIZED (SELECT e.item_id, e.vector::vector({d}) AS v"
+            f" {_fresh_from(space)} AND e.item_id = ANY(%s)),"
+            f" cold AS MATERIALIZED (SELECT e.item_id, e.vector, e.text_hash"
+            f" FROM recommender_itemembedding e WHERE e.backend = {sql_literal(backend.name)}"
+            f" AND e.dims = {d} AND {cold}),"
+            f" ranked AS MATERIALIZED (SELECT c.item_id, c.vector::vector({d}) AS v FROM cold c"
+            f" JOIN catalog_item i ON i.id = c.item_id WHERE NOT i.is_hidden"
+            f" AND c.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}{where}"
+            f" ORDER BY c.vector::vector({d}) <#> (SELECT avg(v) FROM hist), c.item_id LIMIT %s)"
+            f" SELECT r.item_id, s.item_id, s.sim FROM ranked r CROSS JOIN LATERAL"
+            f" (SELECT h.item_id, -(r.v <#> h.v) AS sim FROM hist h"
+            f" ORDER BY r.v <#> h.v, h.item_id LIMIT 2) s",
+            [list(liked)[:HISTORY_USED], *cold_params, *params, COLD_POOL],
         )
         rows = cursor.fetchall()
-    if not rows:
-        return []
-    ids = [int(r[0]) for r in rows]
-    C = np.stack([_vector(r[1]) for r in rows])
-    sims = C @ H.T  # cold x history
+    best: dict[int, list[tuple[int, float]]] = {}
+    for cold_id, liked_id, sim in rows:
+        best.setdefault(int(cold_id), []).append((int(liked_id), float(sim)))
     out: list[ColdItem] = []
-    for row, item_id in enumerate(ids):
-        order = np.argsort(-sims[row])[:2]
-        best = [(h_ids[j], float(sims[row, j])) for j in order]
-        score = float(np.mean([s for _, s in best]))
-        if best[0][1] >= threshold:
-            out.append(ColdItem(item_id, score, [(h, s) for h, s in best if s > 0]))
+    for item_id, pairs in best.items():
+        pairs.sort(key=lambda p: -p[1])
+        score = float(np.mean([sim for _, sim in pairs]))
+        if pairs[0][1] >= threshold:
+            out.append(ColdItem(item_id, score, [(h, sim) for h, sim in pairs if sim > 0]))
     out.sort(key=lambda c: (-c.score, c.item_id))
     return out[:n]
 
 
-def mix_cold_items(
-    ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]],
+def cold_items_for_list(
     *,
     liked: Sequence[int],
     excluded: set[int],
     filters: Filters,
     version: ModelVersion | None,
     n: int,
-) -> list[tuple[Item, float, str, list[tuple[int, float]] | None]]:
-    """``recommendations_for_user``'s hook: give up to ``EMBEDDINGS_COLD_ITEMS`` cold items a
-    place in the list (ranks 3, 6, 9, ... of the first ``n``), source "semantic", with the
-    liked items they resemble as ``history_item`` evidence."""
-    slots = int(settings.EMBEDDINGS_COLD_ITEMS)
+) -> list[ColdItem]:
+    """The cold items ``recommendations_for_user`` mixes into a list of ``n``: up to
+    ``EMBEDDINGS_COLD_ITEMS`` (and a third of the list), none of ``excluded``."""
+    slots = min(int(settings.EMBEDDINGS_COLD_ITEMS), max(1, n // 3))
     if slots <= 0 or not liked:
-        return ranked
-    present = {entry[0].pk for entry in ranked}
-    skip = frozenset(set(filters.exclude_ids) | excluded | present)
+        return []
     cold_filters = Filters(
         genres=filters.genres,
         exclude_genres=filters.exclude_genres,
         year_min=filters.year_min,
         year_max=filters.year_max,
-        exclude_ids=skip,
+        exclude_ids=frozenset(set(filters.exclude_ids) | excluded),
         include_ids=filters.include_ids,
     )
-    cold = cold_items_for_history(
-        liked=liked, filters=cold_filters, version=version, n=min(slots, max(1, n // 3))
-    )
-    if not cold:
-        return ranked
-    items = Item.objects.in_bulk([c.item_id for c in cold])
+    return cold_items_for_history(liked=liked, filters=cold_filters, version=version, n=slots)
+
+
+def mix_cold_items(
+    ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]],
+    *,
+    cold: Sequence[ColdItem],
+    items: dict[int, Item],
+) -> list[tuple[Item, float, str, list[tuple[int, float]] | None]]:
+    """Give the cold items (``items``: their rows) a place in the list at ranks 3, 6, 9, ...,
+    source "semantic", with the liked items they resemble as ``history_item`` evidence."""
+    present = {entry[0].pk for entry in ranked}
     scores = sorted((entry[1] for entry in ranked), reverse=True)
     out = list(ranked)
     for j, c in enumerate(cold):
         item = items.get(c.item_id)
-        if item is None:
+        if item is None or item.pk in present:
             continue
         pos = 2 + 3 * j
         anchor = scores[min(pos, len(scores) - 1)] if scores else c.score

@@ -96,8 +96,14 @@ def _stale_rows(backend: str, item_ids: list[int] | None, after: int, limit: int
         return cursor.fetchall()
 
 
+# Bumped by every write of this process: per-process caches of the readers (the cold-item ids)
+# start over at once here, and within their time-to-live in other processes.
+WRITES = {"generation": 0}
+
+
 def _write(backend: EmbeddingBackend, rows: list[tuple[int, str]], vectors: np.ndarray) -> None:
     dims = vectors.shape[1]
+    WRITES["generation"] += 1
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO recommender_itemembedding (item_id, backend, dims, text_hash, vector,"
