@@ -21,9 +21,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from chat import selectors as chat_selectors
 from recommender import selectors as rec_selectors
 from recommender.embeddings import selectors as emb_selectors
-from recommender.types import Recommendation
+from recommender.types import Filters, Recommendation
 from recsite.exceptions import ApplicationError
 
 from . import selectors, services
@@ -93,10 +94,11 @@ def onboarding(request: HttpRequest) -> HttpResponse:
 # --- home: "For you" -----------------------------------------------------------------------------
 
 
-def _recommendations_for(user) -> list[Recommendation]:
+def _recommendations_for(user, filters: Filters) -> list[Recommendation]:
     """The user's list, cached until anything it depends on changes: the user's interactions,
-    any item (curation included) or the active model version. The key costs three indexed
-    aggregates; computing the list costs far more on a long history."""
+    any item (curation included), the active model version or the filters (the genres they
+    said "no more" of in chat). The key costs three indexed aggregates; computing the list
+    costs far more on a long history."""
     version = rec_selectors.version_active()
     parts = (
         user.pk,
@@ -104,11 +106,14 @@ def _recommendations_for(user) -> list[Recommendation]:
         selectors.catalog_fingerprint(),
         version.pk if version else 0,
         version.activated_at.timestamp() if version and version.activated_at else 0,
+        filters.exclude_genres,
     )
     key = "for-you:" + hashlib.sha1(repr(parts).encode()).hexdigest()
     recs = cache.get(key)
     if recs is None:
-        recs = rec_selectors.recommendations_for_user(user=user, n=FOR_YOU_SIZE, version=version)
+        recs = rec_selectors.recommendations_for_user(
+            user=user, n=FOR_YOU_SIZE, version=version, filters=filters
+        )
         cache.set(key, recs, FOR_YOU_CACHE_SECONDS)
     return recs
 
@@ -116,9 +121,17 @@ def _recommendations_for(user) -> list[Recommendation]:
 def _for_you_context(request: HttpRequest) -> dict:
     user = request.user
     if user.is_authenticated:
-        recs = _recommendations_for(user)
+        filters = chat_selectors.filters_with_standing(user=user)
+        recs = _recommendations_for(user, filters)
         states = selectors.user_item_states(user=user, item_ids=[r.item.pk for r in recs])
-        return {"recs": recs, "states": states, "personal": True}
+        return {
+            "recs": recs,
+            "states": states,
+            "personal": True,
+            "preferences": chat_selectors.chat_preference_list(user=user).filter(
+                kind="exclude_genre"
+            ),
+        }
     recs = rec_selectors.popular_items(n=FOR_YOU_SIZE)
     return {"recs": recs, "states": {}, "personal": False}
 

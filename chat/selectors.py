@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from recommender.types import Filters
 from recsite.exceptions import ApplicationError
 
 from . import llm
@@ -34,6 +35,36 @@ def message_get(*, user, message_id: int) -> Message:  # noqa: ANN001
 
 def chat_preference_list(*, user) -> QuerySet[ChatPreference]:  # noqa: ANN001
     return ChatPreference.objects.filter(user=user).order_by("kind", "value")
+
+
+def standing_exclusions(*, user) -> tuple[str, ...]:  # noqa: ANN001
+    """Genres the user said "no more" of in chat, sorted."""
+    if not getattr(user, "is_authenticated", False):
+        return ()
+    return tuple(
+        ChatPreference.objects.filter(user=user, kind=ChatPreference.Kind.EXCLUDE_GENRE)
+        .order_by("value")
+        .values_list("value", flat=True)
+    )
+
+
+def filters_with_standing(*, user, filters: Filters | None = None) -> Filters:  # noqa: ANN001
+    """``filters`` plus the user's standing "no more X" preferences from chat, so the "For you"
+    list and the API's recommendations honour them as the chat does. A genre the filters ask
+    for explicitly is not left out."""
+    filters = filters or Filters()
+    wanted = {g.lower() for g in filters.genres}
+    extra = [g for g in standing_exclusions(user=user) if g.lower() not in wanted]
+    if not extra:
+        return filters
+    return Filters(
+        genres=filters.genres,
+        exclude_genres=tuple(dict.fromkeys((*filters.exclude_genres, *extra))),
+        year_min=filters.year_min,
+        year_max=filters.year_max,
+        exclude_ids=filters.exclude_ids,
+        include_ids=filters.include_ids,
+    )
 
 
 def chat_mode() -> str:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("send/", views.send, name="chat-send"),
     path("m/<int:pk>/stream/", views.stream, name="chat-stream"),
     path("item/<int:item_id>/feedback/", views.feedback, name="chat-feedback"),
+    path("preference/<int:pk>/delete/", views.preference_delete, name="chat-preference-delete"),
 ]

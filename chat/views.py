@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from recsite.exceptions import ApplicationError
@@ -176,3 +177,21 @@ def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
         "chat/partials/actions.html",
         {"item_id": item_id, "done": done, "kind": kind, "ratings": RATINGS},
     )
+
+
+@login_required
+@require_POST
+def preference_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Forget a "no more X" said in chat (the "For you" list shows them with this button)."""
+    try:
+        services.chat_preference_delete(user=request.user, preference_id=pk)
+    except ApplicationError as exc:
+        return _error(request, exc)
+    if request.htmx:  # the list refetches itself on this event
+        response = HttpResponse("")
+        response["HX-Trigger"] = "interactions-changed"
+        return response
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("home")
+    return redirect(target or reverse("home"))

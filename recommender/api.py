@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog.signals import items_curated
+from chat import selectors as chat_selectors
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsStaff
 
@@ -71,8 +72,11 @@ items_curated.connect(_serving_state_forget, dispatch_uid="recommender.api.servi
 
 def _my_recommendations(*, user, n: int, filters: Filters) -> dict:
     """The user's list, cached until anything it depends on changes: their interactions, any
-    item (curation included), the active model version, or the request (n, filters). The key
+    item (curation included), the active model version, the request (n, filters) or their
+    standing chat preferences. The key
     costs two indexed aggregates; computing the list costs far more (scoring + evidence)."""
+    # the "no more X" the user said in chat applies here as in the chat and the web list
+    filters = chat_selectors.filters_with_standing(user=user, filters=filters)
     seconds = int(getattr(settings, "API_RECOMMENDATIONS_CACHE_SECONDS", 0))
     if seconds <= 0:
         version = selectors.version_active()
@@ -102,7 +106,10 @@ def _my_recommendations(*, user, n: int, filters: Filters) -> dict:
 
 
 class MyRecommendationsView(APIView):
-    """My recommendations (`n` <= 100) under hard filters, each with its evidence and reason."""
+    """My recommendations (`n` <= 100) under hard filters, each with its evidence and reason.
+
+    My standing preferences (`me/preferences/`, or "no more horror" said in chat) leave their
+    genres out unless `genre` asks for one of them."""
 
     permission_classes = [permissions.IsAuthenticated]
 

@@ -117,3 +117,23 @@ def test_cached_list_follows_history_and_curation(
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.patch(f"/api/v1/staff/items/{catalog['romcom'].pk}/", {"is_pinned": True})
     assert ids()[0] == catalog["romcom"].pk  # curation shows at once
+
+
+@pytest.mark.django_db
+def test_a_no_more_genre_said_in_chat_applies_to_my_recommendations(user_client, user, catalog):
+    from chat.models import ChatPreference
+
+    def ids(params):
+        r = user_client.get(URL, {"n": 10, "genre": "Zsci", **params})
+        assert r.status_code == 200, r.content
+        return [rec["item"]["id"] for rec in r.json()["results"]]
+
+    assert catalog["alien"].pk in ids({})  # Zsci + Zhorror
+    preference = ChatPreference.objects.create(user=user, kind="exclude_genre", value="Zhorror")
+    after = ids({})
+    assert catalog["alien"].pk not in after
+    assert catalog["space"].pk in after  # the rest of the list stays
+    # asked for explicitly, the genre is not left out
+    assert catalog["horror"].pk in ids({"genre": "Zhorror"})
+    preference.delete()
+    assert catalog["alien"].pk in ids({})  # the cached list was not reused
