@@ -96,6 +96,9 @@ class VersionItem(models.Model):
             models.Index(fields=["version", "-popularity"], name="version_item_pop_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"item {self.item_id} in version {self.version_id}"
+
 
 class UserVector(models.Model):
     """A user's vector for a factor model version, refreshed after each new interaction."""
@@ -109,6 +112,9 @@ class UserVector(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "user"], name="user_vector_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in version {self.version_id}"
 
 
 class ItemEmbedding(models.Model):
