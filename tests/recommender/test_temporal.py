@@ -72,6 +72,23 @@ def test_sparse_dual_matches_dense_solver(tiny) -> None:
     np.testing.assert_allclose(B1, B2, atol=2e-4)
 
 
+@pytest.mark.parametrize("shape", [(15, 40), (30, 40), (120, 25)])
+def test_sparse_ease_primal_and_dual_agree_and_auto_picks_the_smaller_inverse(shape) -> None:
+    rng = np.random.default_rng(7)
+    X = sp.csr_matrix((rng.random(shape) < 0.3).astype(np.float32))
+    primal = sparse_dual_ease(X, 5.0, 0.1, method="primal")
+    dual = sparse_dual_ease(X, 5.0, 0.1, method="dual")
+    np.testing.assert_allclose(primal, dual, atol=2e-4)
+    np.testing.assert_allclose(
+        ease_weights(X, lam=5.0, dropout=0.1, solver="primal"), primal, atol=2e-4
+    )
+    np.testing.assert_array_equal(
+        sparse_dual_ease(X, 5.0, 0.1), primal if 2 * shape[0] >= shape[1] else dual
+    )
+    with pytest.raises(ValueError):
+        sparse_dual_ease(X, 5.0, 0.1, method="magic")
+
+
 def test_without_timestamps_equals_wedlae(tiny) -> None:
     X, _ = tiny
     a = SessionEASE(lam=5.0).fit(X).weights
