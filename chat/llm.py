@@ -21,6 +21,8 @@ import openai
 from django.conf import settings
 from django.core.cache import cache
 
+from recsite import metrics
+
 logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "chat:llm:v1:"
@@ -187,8 +189,25 @@ def complete(
     deadline: float | None = None,
 ) -> LLMReply:
     """One non-streaming call: the reply's text (JSON when ``json_schema``) and tool calls."""
-    req = _request(messages, json_schema, tools, max_tokens)
     usage = LLMUsage()
+    outcome = "error"
+    try:
+        reply = _complete(messages, json_schema, tools, max_tokens, deadline, usage)
+        outcome = "ok"
+        return reply
+    finally:
+        metrics.llm_call_observed(mode="complete", usage=usage, outcome=outcome)
+
+
+def _complete(
+    messages: list[dict[str, Any]],
+    json_schema: dict[str, Any] | None,
+    tools: list[dict[str, Any]] | None,
+    max_tokens: int | None,
+    deadline: float | None,
+    usage: LLMUsage,
+) -> LLMReply:
+    req = _request(messages, json_schema, tools, max_tokens)
     key = _cache_key(req)
     if settings.LLM_CACHE_SECONDS > 0 and (hit := cache.get(key)) is not None:
         usage.cache_hits = 1
@@ -253,6 +272,17 @@ class LLMStream:
         self._messages = messages
 
     def __iter__(self) -> Iterator[str]:
+        outcome = "cancelled"  # the consumer stopped reading (client gone, turn over)
+        try:
+            yield from self._deltas()
+            outcome = "ok"
+        except LLMError:
+            outcome = "error"
+            raise
+        finally:
+            metrics.llm_call_observed(mode="stream", usage=self.usage, outcome=outcome)
+
+    def _deltas(self) -> Iterator[str]:
         key = _cache_key(self.req)
         if settings.LLM_CACHE_SECONDS > 0 and (hit := cache.get(key)) is not None:
             self.usage.cache_hits = 1

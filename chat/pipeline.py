@@ -22,6 +22,7 @@ from catalog.models import Interaction, Item
 from catalog.services import interaction_record
 from recommender.selectors import History, user_history_ids
 from recommender.types import Recommendation
+from recsite import metrics
 from recsite.exceptions import ApplicationError
 
 from . import llm, prompts
@@ -329,6 +330,16 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
                 conversation.title = text[:80]
             conversation.save(update_fields=["state", "title", "updated_at"])
             Message.objects.filter(pk=user_message.pk).update(status=Message.Status.DONE)
+        fallbacks = []
+        if use_llm and repairs.get("understand_fallback"):
+            fallbacks.append("understand")
+        if use_llm and cset.candidates and not llm_recs:
+            fallbacks.append("rerank")
+        metrics.chat_turn_observed(
+            produced_by=str(produced_by),
+            guard_repairs=guard.repairs if use_llm else {},  # built-in: the guard only fills
+            fallbacks=fallbacks,
+        )
         return ChatTurn(
             conversation=conversation,
             user_message=user_message,

@@ -21,6 +21,45 @@ logger = logging.getLogger("recsite.celery")
 _announced = False
 
 
+def _observability() -> None:
+    """Request ids into task headers and worker logs; a worker's own /metrics when
+    CELERY_METRICS_PORT is set (recsite/metrics.py)."""
+    from celery.signals import worker_init, worker_process_shutdown, worker_ready
+
+    from recsite.observability import connect_celery
+
+    connect_celery()
+
+    @worker_init.connect(weak=False)
+    def _metrics_reset(**_) -> None:
+        from recsite import metrics
+
+        metrics.multiprocess_dir_reset()  # before the pool's processes start writing
+
+    @worker_ready.connect(weak=False)
+    def _metrics_serve(**_) -> None:
+        from django.conf import settings
+
+        from recsite import metrics
+
+        if settings.CELERY_METRICS_PORT:
+            if not metrics.MULTIPROC_DIR:
+                logger.warning(
+                    "CELERY_METRICS_PORT without PROMETHEUS_MULTIPROC_DIR: only the main "
+                    "process's metrics are served, not the pool's"
+                )
+            metrics.worker_metrics_serve(settings.CELERY_METRICS_PORT)
+
+    @worker_process_shutdown.connect(weak=False)
+    def _metrics_process_dead(pid: int | None = None, **_) -> None:
+        from recsite import metrics
+
+        metrics.process_dead(pid or os.getpid())
+
+
+_observability()
+
+
 def announce_mode() -> None:
     """Say once per process how tasks will run."""
     global _announced

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "recsite.observability.RequestIdMiddleware",  # X-Request-ID, access log, HTTP metrics
+    "recsite.health.ProbeMiddleware",  # /healthz /readyz /metrics, before host check and redirect
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,6 +149,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task delivered to a worker that dies (killed, OOM) goes back to the queue after the
+# visibility timeout (a redelivered training run takes over the dead one); keep it above the
+# task time limit. The key prefix lets several deployments (or test runs) share one Redis.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+    "global_keyprefix": env("CELERY_BROKER_KEY_PREFIX", ""),
+}
+# a worker's own task metrics (recsite/metrics.py) on this port; 0 = off
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
 # Periodic retraining (beat): every RECOMMENDER_RETRAIN_MINUTES, only when interactions changed.
 CELERY_BEAT_SCHEDULE: dict = {
     "retrain-recommender": {
@@ -157,6 +171,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # --- Recommender --------------------------------------------------------------------------------
 RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "session_ease")  # what "train now" trains and serves
+# trained instead when the catalog exceeds the model's max_items (dense item-item models)
+RECOMMENDER_LARGE_CATALOG_MODEL = env("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
 RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept
 RECOMMENDER_HNSW_MIN_ITEMS = env_int("RECOMMENDER_HNSW_MIN_ITEMS", 20000)  # index vectors above
 RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
@@ -258,14 +274,38 @@ CHAT_CANDIDATES = env_int("CHAT_CANDIDATES", 40)  # candidate set size (kept out
 # with an LLM: write a short profile of each new item (embedded with its text)
 CHAT_ITEM_PROFILES = env_bool("CHAT_ITEM_PROFILES", True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "pgserver": {"level": "WARNING"},
-        "django.db.backends": {"level": "INFO"},
-    },
-}
+# --- Observability (recsite/observability.py, recsite/health.py, recsite/metrics.py) -------------
+METRICS_TOKEN = env("METRICS_TOKEN")  # /metrics wants "Authorization: Bearer <token>"
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOG_JSON = env_bool("LOG_JSON", False)  # one JSON object per line (on by default in production)
+LOG_REQUESTS = env_bool("LOG_REQUESTS", False)  # an access-log line per request (production: on)
+
+
+def logging_config(*, json: bool, level: str) -> dict:
+    """Console logging, plain or JSON; every record carries the request id (or the task's)."""
+    formatter = (
+        "recsite.observability.JsonFormatter" if json else "recsite.observability.TextFormatter"
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "recsite.observability.RequestIdFilter"}},
+        "formatters": {"default": {"()": formatter}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "pgserver": {"level": "WARNING"},
+            "django.db.backends": {"level": "INFO"},
+        },
+    }
+
+
+LOGGING = logging_config(json=LOG_JSON, level=LOG_LEVEL)
+# JSON logs in the worker too: Celery then logs through the configuration above
+CELERY_WORKER_HIJACK_ROOT_LOGGER = not LOG_JSON
