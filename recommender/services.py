@@ -299,6 +299,24 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
 
         t = time.perf_counter()
         model = engine.get_model(version.algorithm, **version.params)
+        max_items = model.params.get("max_items")
+        if max_items and data.X.shape[1] > max_items:
+            # a dense item-item model cannot hold this catalog: the run trains the large-catalog
+            # model instead (ALS by default) and says so, rather than failing every retrain
+            fallback = _setting("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
+            logger.warning(
+                "training run v%s: %s refuses %d items (max_items=%d); training %s instead",
+                version_id,
+                version.algorithm,
+                data.X.shape[1],
+                max_items,
+                fallback,
+            )
+            params = _full_params(fallback, {})
+            ModelVersion.objects.filter(pk=version_id).update(algorithm=fallback, params=params)
+            version.algorithm, version.params = fallback, params
+            model = engine.get_model(fallback)
+            progress(0.1, f"{data.X.shape[1]:,} items: fitting {fallback} instead")
         fit_progress = lambda f: progress(0.1 + 0.5 * f, "fitting")  # noqa: E731
         if getattr(model, "uses_timestamps", False):
             model.fit(data.X, progress=fit_progress, timestamps=data.timestamps)

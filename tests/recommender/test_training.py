@@ -184,3 +184,16 @@ def test_recent_favourites_weigh_more_for_the_default_model(trained_model, djang
     )
     assert history.liked[0] == alien.pk
     assert history.weights[alien.pk] > history.weights[toy.pk] > 1.0
+
+
+def test_a_catalog_too_large_for_the_dense_model_trains_the_large_catalog_model(
+    trained_model, django_user_model
+):
+    # session_ease holds a dense items x items matrix: above max_items the run trains ALS
+    version = _train(algorithm="session_ease", params={"max_items": 5000})
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.algorithm == "als" and "max_items" not in version.params
+    assert version.serving == ModelVersion.Serving.FACTORS and version.n_items == 9724
+    user = django_user_model.objects.get(username="ml_1")
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10 and all(r.source == "cf" for r in recs)
