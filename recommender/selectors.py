@@ -27,6 +27,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Interaction, Item
+from recsite.metrics import RECOMMENDATION_DURATION
 
 from .models import ModelVersion, UserVector, VersionItem
 from .reasons import reason_for
@@ -434,6 +435,7 @@ def _evidence_for(
 # --- public selectors ------------------------------------------------------------------------------
 
 
+@RECOMMENDATION_DURATION.time()
 def recommendations_for_user(
     *,
     user,

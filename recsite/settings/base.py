@@ -173,8 +173,6 @@ CELERY_BEAT_SCHEDULE: dict = {
 RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "session_ease")  # what "train now" trains and serves
 # trained instead when the catalog exceeds the model's max_items (dense item-item models)
 RECOMMENDER_LARGE_CATALOG_MODEL = env("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
-# trained instead when the catalog exceeds the model's max_items (dense item-item models)
-RECOMMENDER_LARGE_CATALOG_MODEL = env("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
 RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept
 RECOMMENDER_HNSW_MIN_ITEMS = env_int("RECOMMENDER_HNSW_MIN_ITEMS", 20000)  # index vectors above
 RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
