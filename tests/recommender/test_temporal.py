@@ -79,6 +79,8 @@ def test_sparse_ease_primal_and_dual_agree_and_auto_picks_the_smaller_inverse(sh
     primal = sparse_dual_ease(X, 5.0, 0.1, method="primal")
     dual = sparse_dual_ease(X, 5.0, 0.1, method="dual")
     np.testing.assert_allclose(primal, dual, atol=2e-4)
+    # serving reads rows (of the memory-mapped file): both must come back in C order
+    assert primal.flags["C_CONTIGUOUS"] and dual.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(
         ease_weights(X, lam=5.0, dropout=0.1, solver="primal"), primal, atol=2e-4
     )
