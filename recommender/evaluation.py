@@ -364,11 +364,10 @@ def gini(values: np.ndarray) -> float:
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best columns per row, best first (ties: lower index first)."""
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    # sort descending by score, then ascending index for determinism
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+    # A stable sort: ties, at the cut too, go to the lower index whatever numpy's selection
+    # algorithm does (argpartition picked a different subset of the items tied at the k-th
+    # score from one numpy release to the next, and moved the popularity baseline by .001).
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
 def evaluate(
