@@ -362,6 +362,13 @@ def test_the_stack_serves_trains_and_survives_a_killed_worker(stack, django_db_b
         assert r.status_code == 200, r.text
         return metrics(r.text)
 
+    def drained() -> None:
+        """Queue and unacked set empty. A run longer than the test's 8 s visibility timeout is
+        handed out a second time (a no-op: the run is done) before it is: wait for that."""
+        queue = ("recsite_celery_queue_length", (("queue", s.env["CELERY_QUEUE"]),))
+        unacked = ("recsite_celery_unacked_messages", ())
+        s.wait("the queue to drain", lambda: (m := scrape())[queue] == 0 and m[unacked] == 0, 60)
+
     def version(pk: int) -> dict:
         r = api("GET", f"/api/v1/staff/model-versions/{pk}/", staff)
         assert r.status_code == 200, r.text
@@ -477,13 +484,13 @@ def test_the_stack_serves_trains_and_survives_a_killed_worker(stack, django_db_b
     assert m[("recsite_chat_guard_repairs_total", (("kind", "outside_candidates"),))] == 1
     assert m[("recsite_chat_guard_repairs_total", (("kind", "duplicate"),))] == 1
     assert m[("recsite_chat_turns_total", (("produced_by", "llm"),))] == 2
-    assert m[("recsite_celery_queue_length", (("queue", s.env["CELERY_QUEUE"]),))] == 0
-    assert m[("recsite_celery_unacked_messages", ())] == 0
     assert m[("recsite_metrics_source_up", (("source", "redis"),))] == 1
+    drained()
     w = metrics(Web(worker_port, proxied=False).get("/metrics").text)
+    # once, or twice if a slow run outlived the (short) visibility timeout: the copy is a no-op
     assert (
         w[("recsite_task_duration_seconds_count", (("outcome", "ok"), ("task", "model_train")))]
-        == 1
+        >= 1
     )
 
     # --- JSON logs with request ids, from web and from the worker -----------------------------------
@@ -562,6 +569,6 @@ def test_the_stack_serves_trains_and_survives_a_killed_worker(stack, django_db_b
     m = scrape()
     assert m[("recsite_model_active_version", (("algorithm", "session_ease"),))] == v2
     assert m[("recsite_training_running", ())] == 0
-    assert m[("recsite_celery_unacked_messages", ())] == 0
+    drained()
     assert running["progress"] > 0
     assert web.alive and beat.alive and worker2.alive, s.logs
