@@ -85,7 +85,7 @@ def test_sparse_ease_primal_and_dual_agree_and_auto_picks_the_smaller_inverse(sh
         ease_weights(X, lam=5.0, dropout=0.1, solver="primal"), primal, atol=2e-4
     )
     np.testing.assert_array_equal(
-        sparse_dual_ease(X, 5.0, 0.1), primal if 2 * shape[0] >= shape[1] else dual
+        sparse_dual_ease(X, 5.0, 0.1), primal if shape[0] >= shape[1] else dual
     )
     with pytest.raises(ValueError):
         sparse_dual_ease(X, 5.0, 0.1, method="magic")
