@@ -31,6 +31,13 @@ def scrape(client: Client) -> dict[tuple[str, tuple], float]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _no_versions(db):
+    """Each test starts without model versions (inside its transaction: rolled back after),
+    whatever a module before this one committed."""
+    ModelVersion.objects.all().delete()
+
+
 @pytest.fixture
 def metrics_on(settings):
     settings.METRICS_TOKEN = TOKEN
