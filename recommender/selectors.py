@@ -41,6 +41,7 @@ BOOST_SCALE = 0.1  # final = score / top score + BOOST_SCALE * boost
 FEATURED_BONUS = 0.05
 MAX_EVIDENCE_ITEMS = 3
 PROFILE_ITEMS = 200  # the most recent favourites that make up the genre/tag profile
+DENSE_ROWS_BLOCK = 256  # history rows of a dense weight matrix summed at a time
 
 
 def unpack_neighbors(packed_ids: bytes, packed_weights: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -241,10 +242,15 @@ def _score_neighbors(
     if len(h) == 0:
         return _Scored(np.empty(0, np.int64), np.empty(0), {}, "cf")
     w = np.array([history.weights.get(i, 1.0) for i in index.item_ids[h].tolist()], np.float32)
-    if isinstance(index.W, np.ndarray):  # dense weights: rows copied out of the memory map
-        rows = np.array(index.W[h], dtype=np.float32)
-        rows *= w[:, None]
-        scores = rows.sum(axis=0, dtype=np.float64)
+    dense = isinstance(index.W, np.ndarray)
+    if dense:
+        # dense weights: the weighted sum of the history's rows of the memory map, a block of
+        # rows at a time (a long history never copies history x catalog floats at once)
+        scores = np.zeros(index.W.shape[1], dtype=np.float64)
+        order = np.argsort(h, kind="stable")  # ascending rows: sequential reads of the map
+        for lo in range(0, len(h), DENSE_ROWS_BLOCK):
+            block = order[lo : lo + DENSE_ROWS_BLOCK]
+            scores += w[block] @ index.W[h[block]]
     else:
         rows = sp.diags(w) @ index.W[h] if np.any(w != 1.0) else index.W[h]
         rows = sp.csr_matrix(rows)
@@ -256,7 +262,10 @@ def _score_neighbors(
     top = top[np.argsort(-scores[top], kind="stable")]
     top = top[np.isfinite(scores[top]) & (scores[top] > 0)]
     # per-candidate contributions of each history item (only for the kept candidates)
-    sub = sp.csc_matrix(rows[:, top])
+    if dense:
+        sub = sp.csc_matrix(np.asarray(index.W[np.ix_(h, top)], dtype=np.float32) * w[:, None])
+    else:
+        sub = sp.csc_matrix(rows[:, top])
     history_ids = index.item_ids[h]
     contributions: dict[int, list[tuple[int, float]]] = {}
     for j, item_id in enumerate(index.item_ids[top].tolist()):
