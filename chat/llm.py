@@ -87,17 +87,18 @@ def llm_configured() -> bool:
 
 
 @lru_cache(maxsize=8)
-def _client(base_url: str | None, api_key: str, timeout: float) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=base_url,
-        api_key=api_key,
-        max_retries=0,  # our own single layer of retries, below
-        timeout=openai.Timeout(timeout, connect=min(timeout, 5.0)),
-    )
+def _client(base_url: str | None, api_key: str) -> openai.OpenAI:
+    """One client (one connection pool, kept alive) per endpoint and key; the timeout, which
+    shrinks with the turn's remaining budget, is given per request (``_request_timeout``)."""
+    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)  # retries: below
 
 
-def _get_client(timeout: float) -> openai.OpenAI:
-    return _client(settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY or "not-needed", timeout)
+def _get_client() -> openai.OpenAI:
+    return _client(settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY or "not-needed")
+
+
+def _request_timeout(timeout: float) -> openai.Timeout:
+    return openai.Timeout(timeout, connect=min(timeout, 5.0))
 
 
 def _request(
@@ -216,7 +217,7 @@ def _complete(
 
     def call(timeout: float) -> Any:
         usage.calls += 1
-        return _get_client(timeout).chat.completions.create(**req, timeout=timeout)
+        return _get_client().chat.completions.create(**req, timeout=_request_timeout(timeout))
 
     started = time.perf_counter()
     try:
@@ -294,7 +295,9 @@ class LLMStream:
 
         def open_stream(timeout: float) -> Any:
             self.usage.calls += 1
-            return _get_client(timeout).chat.completions.create(**self.req, timeout=timeout)
+            return _get_client().chat.completions.create(
+                **self.req, timeout=_request_timeout(timeout)
+            )
 
         started = time.perf_counter()
         try:
