@@ -90,14 +90,38 @@ def training_data_read() -> TrainingData:
 # --- starting a run -----------------------------------------------------------------------------
 
 
+def _process_start(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a process from /proc, None if there is
+    no such process or no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return ("?", "")
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
+    return (fields[0], fields[19]) if len(fields) > 19 else ("?", "")
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start``: the start time tells a live process from a new one that was given a
+    dead claimant's pid (containers restart with low pids)."""
+    pid = os.getpid()
+    started = _process_start(pid)
+    return f"{socket.gethostname()}:{pid}:{started[1] if started else ''}"
 
 
 def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine: only the heartbeat can tell
+    if os.path.isdir("/proc"):
+        seen = _process_start(int(pid))
+        if seen is None or seen[0] in ("Z", "X"):  # gone, or a zombie nobody reaped yet
+            return False
+        return not (start and seen[1] and seen[1] != start)  # else: the pid was reused
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -542,7 +542,8 @@ def test_the_stack_serves_trains_and_survives_a_killed_worker(stack, django_db_b
         return False
 
     # the pool process that claimed the run dies with its group (reaped by init a moment later)
-    s.wait("the claiming process to be gone", lambda: gone(int(owner.rsplit(":", 1)[1])), 30)
+    # (claimed_by is host:pid:start)
+    s.wait("the claiming process to be gone", lambda: gone(int(owner.split(":")[1])), 30)
 
     # the old version keeps serving, a fresh user's list included
     r = api("GET", "/api/v1/me/recommendations/", tokens[2])

@@ -94,6 +94,24 @@ def test_a_run_whose_process_died_is_taken_over(trained_model):
     assert done.status == ModelVersion.Status.ACTIVE
 
 
+def test_a_live_pid_that_is_not_the_claimant_does_not_hold_the_run(trained_model):
+    import os
+    import socket
+
+    # after a container restart a new process can get the dead claimant's pid: the start
+    # time recorded with the claim tells them apart
+    assert services._owner_alive(services._owner())
+    host = socket.gethostname()
+    assert not services._owner_alive(f"{host}:{os.getpid()}:1")
+    assert not services._owner_alive(f"{host}:999999999:1")
+    assert services._owner_alive(f"{host}:{os.getpid()}")  # an old claim without a start time
+    version = services.training_start(algorithm="wedlae")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.TRAINING, claimed_by=f"{host}:{os.getpid()}:1"
+    )
+    assert services.model_train(version_id=version.pk).status == ModelVersion.Status.ACTIVE
+
+
 def test_stale_runs_are_marked_failed(trained_model):
     from datetime import timedelta
 
