@@ -41,30 +41,11 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
+from benchmarks._data import ensure_data  # noqa: E402
 
 HOST = "127.0.0.1"
 WARMUP_SECONDS = 0.3  # per slice: connections opened, each worker's caches warm
 N_USERS = 32
-
-
-def ensure_data() -> None:
-    call_command("migrate", verbosity=0)
-    from catalog.importers import movielens_import
-    from catalog.models import Interaction, Item
-    from recommender import services
-    from recommender.models import ModelVersion
-
-    data = Path(
-        os.environ.get("RECSITE_MOVIELENS_DIR", ROOT.parent / "shared" / "data" / "ml-latest-small")
-    )
-    if Item.objects.count() < 9000 or Interaction.objects.filter(source="import").count() < 100000:
-        print("loading ml-latest-small ...", flush=True)
-        movielens_import(path=data)
-    if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
-        print("training the default model ...", flush=True)
-        version = services.training_start(trigger="benchmark")
-        services.model_train(version_id=version.pk)
 
 
 def tokens() -> list[str]:
