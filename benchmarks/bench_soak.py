@@ -392,6 +392,8 @@ def main() -> int:  # noqa: C901, PLR0915
         API_THROTTLE_ANON="100000000/min",
         API_THROTTLE_USER="100000000/min",
         API_THROTTLE_CHAT="100000000/min",
+        # as the Dockerfile sets it (two malloc arenas: the heap stays flat under threads)
+        MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
     )
     stack = Stack(tmp, env)
     memory = Memory()
