@@ -121,17 +121,16 @@ def _recommendations_for(user, filters: Filters) -> list[Recommendation]:
 def _for_you_context(request: HttpRequest) -> dict:
     user = request.user
     if user.is_authenticated:
-        filters = chat_selectors.filters_with_standing(user=user)
+        # the "no more X" said in chat: read once, applied to the list and shown above it
+        preferences = list(
+            chat_selectors.chat_preference_list(user=user).filter(kind="exclude_genre")
+        )
+        filters = chat_selectors.filters_with_standing(
+            user=user, exclusions=tuple(p.value for p in preferences)
+        )
         recs = _recommendations_for(user, filters)
         states = selectors.user_item_states(user=user, item_ids=[r.item.pk for r in recs])
-        return {
-            "recs": recs,
-            "states": states,
-            "personal": True,
-            "preferences": chat_selectors.chat_preference_list(user=user).filter(
-                kind="exclude_genre"
-            ),
-        }
+        return {"recs": recs, "states": states, "personal": True, "preferences": preferences}
     recs = rec_selectors.popular_items(n=FOR_YOU_SIZE)
     return {"recs": recs, "states": {}, "personal": False}
 

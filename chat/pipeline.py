@@ -30,6 +30,7 @@ from .candidates import CandidateSet, candidates_for_question, candidates_gather
 from .guard import Guard, PicksParser
 from .intent import Intent, State, intent_parse, state_merge
 from .models import ChatPreference, Conversation, Message
+from .selectors import standing_exclusions
 from .titles import TitleIndex, title_index, title_resolve
 
 logger = logging.getLogger(__name__)
@@ -239,11 +240,7 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
             repairs["understand_fallback"] += 1
 
     _record_feedback(user, intent, conversation)
-    standing_excludes = list(
-        ChatPreference.objects.filter(
-            user=user, kind=ChatPreference.Kind.EXCLUDE_GENRE
-        ).values_list("value", flat=True)
-    )
+    standing_excludes = list(standing_exclusions(user=user))
     state = state_merge(state, intent)
     history = user_history_ids(user_id=user.pk)
 

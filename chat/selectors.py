@@ -48,13 +48,20 @@ def standing_exclusions(*, user) -> tuple[str, ...]:  # noqa: ANN001
     )
 
 
-def filters_with_standing(*, user, filters: Filters | None = None) -> Filters:  # noqa: ANN001
+def filters_with_standing(
+    *,
+    user,  # noqa: ANN001
+    filters: Filters | None = None,
+    exclusions: tuple[str, ...] | None = None,
+) -> Filters:
     """``filters`` plus the user's standing "no more X" preferences from chat, so the "For you"
     list and the API's recommendations honour them as the chat does. A genre the filters ask
-    for explicitly is not left out."""
+    for explicitly is not left out. ``exclusions``: the user's, when the caller has read them."""
     filters = filters or Filters()
     wanted = {g.lower() for g in filters.genres}
-    extra = [g for g in standing_exclusions(user=user) if g.lower() not in wanted]
+    if exclusions is None:
+        exclusions = standing_exclusions(user=user)
+    extra = [g for g in exclusions if g.lower() not in wanted]
     if not extra:
         return filters
     return Filters(
