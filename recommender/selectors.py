@@ -97,12 +97,19 @@ def _with_recency(history: History, version: ModelVersion | None) -> History:
 
 
 def user_history_ids(*, user_id: int) -> History:
-    rows = Interaction.objects.filter(user_id=user_id).order_by("-timestamp", "-id")
+    # SQL: read on every list and item page, up to thousands of rows (the ORM doubled its cost)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT item_id, kind, value FROM {Interaction._meta.db_table} WHERE user_id = %s"
+            " ORDER BY timestamp DESC, id DESC",
+            [user_id],
+        )
+        rows = cursor.fetchall()
     liked: list[int] = []
     seen: set[int] = set()
     dismissed: set[int] = set()
     weights: dict[int, float] = {}
-    for item_id, kind, value in rows.values_list("item_id", "kind", "value"):
+    for item_id, kind, value in rows:
         if kind == Interaction.Kind.DISMISS:
             dismissed.add(item_id)
         elif kind in POSITIVE_KINDS:
@@ -127,20 +134,86 @@ def items_filtered(*, filters: Filters) -> QuerySet[Item]:
 
 
 def _filtered(qs: QuerySet[Item], filters: Filters) -> QuerySet[Item]:
-    qs = qs.filter(is_hidden=False)
+    return qs.filter(_filters_q(filters))
+
+
+def _filters_q(filters: Filters) -> Q:
+    """Visible and inside the hard filters, as one condition (a WHERE, or a boolean column)."""
+    q = Q(is_hidden=False)
     if filters.genres:
-        qs = qs.filter(genres__overlap=list(filters.genres))
+        q &= Q(genres__overlap=list(filters.genres))
     if filters.exclude_genres:
-        qs = qs.exclude(genres__overlap=list(filters.exclude_genres))
+        q &= ~Q(genres__overlap=list(filters.exclude_genres))
     if filters.year_min is not None:
-        qs = qs.filter(year__gte=filters.year_min)
+        q &= Q(year__gte=filters.year_min)
     if filters.year_max is not None:
-        qs = qs.filter(year__lte=filters.year_max)
+        q &= Q(year__lte=filters.year_max)
     if filters.exclude_ids:
-        qs = qs.exclude(pk__in=filters.exclude_ids)
+        q &= ~Q(pk__any=filters.exclude_ids)
     if filters.include_ids is not None:
-        qs = qs.filter(pk__in=filters.include_ids)
-    return qs
+        q &= Q(pk__any=filters.include_ids)
+    return q
+
+
+CURATED_EXTRA = 550  # curated items read beyond the list's length (pinned first)
+
+
+@dataclass(slots=True)
+class ItemFacts:
+    """What ranking and evidence read of an item: one light row (no text, no JSON). The full
+    rows are read only for the items a list returns."""
+
+    pk: int
+    title: str
+    year: int | None
+    genres: list[str]
+    tags: list[str]
+    is_pinned: bool
+    is_featured: bool
+    boost: float
+    passes: bool  # visible and inside the request's hard filters
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+_FACT_COLUMNS = ", ".join(
+    f"i.{c}" for c in ("id", "title", "year", "genres", "tags", "is_pinned", "is_featured", "boost")
+)
+
+
+def _item_facts(
+    *, ids: Iterable[int], filters: Filters, curated: int = 0
+) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
+    """In one query: the facts of ``ids`` (each says whether it passes ``filters``) and, with
+    ``curated`` > 0, up to that many curated items passing them (pinned first, then by id).
+
+    SQL rather than the ORM: it is read on every list, for a few hundred rows, and the ORM's
+    per-value work cost more than the query (``Filters.sql`` is the filters' SQL form)."""
+    ids = list(dict.fromkeys(ids))
+    if not ids and curated <= 0:
+        return {}, []
+    where, params = filters.sql("i")
+    table = Item._meta.db_table
+    sql = f"SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}) FROM {table} i WHERE i.id = ANY(%s)"
+    args: list = [*params, ids]
+    if curated > 0:
+        sql = (
+            f"({sql}) UNION ALL (SELECT {_FACT_COLUMNS}, TRUE FROM {table} i"
+            f" WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden{where}"
+            " ORDER BY i.is_pinned DESC, i.id LIMIT %s)"
+        )
+        args += [*params, curated]
+    facts: dict[int, ItemFacts] = {}
+    curated_rows: dict[int, ItemFacts] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        for row in cursor.fetchall():
+            fact = facts.setdefault(row[0], ItemFacts(*row))
+            if fact.passes and (fact.is_pinned or fact.is_featured or fact.boost):
+                curated_rows[fact.pk] = fact
+    ordered = sorted(curated_rows.values(), key=lambda f: (not f.is_pinned, f.pk))
+    return facts, ordered
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -261,29 +334,46 @@ def _score_neighbors(
     top = np.argpartition(-scores, limit - 1)[:limit]
     top = top[np.argsort(-scores[top], kind="stable")]
     top = top[np.isfinite(scores[top]) & (scores[top] > 0)]
-    # per-candidate contributions of each history item (only for the kept candidates)
+    # each history item's part in each kept candidate's score: a small history x candidates block
     if dense:
-        sub = sp.csc_matrix(np.asarray(index.W[np.ix_(h, top)], dtype=np.float32) * w[:, None])
+        part = np.asarray(index.W[np.ix_(h, top)], dtype=np.float32) * w[:, None]
     else:
-        sub = sp.csc_matrix(rows[:, top])
-    history_ids = index.item_ids[h]
-    contributions: dict[int, list[tuple[int, float]]] = {}
-    for j, item_id in enumerate(index.item_ids[top].tolist()):
-        lo, hi = sub.indptr[j], sub.indptr[j + 1]
-        if hi <= lo:
-            continue
-        data = sub.data[lo:hi]
-        rows_j = sub.indices[lo:hi]
-        if hi - lo > MAX_EVIDENCE_ITEMS:
-            best = np.argpartition(-data, MAX_EVIDENCE_ITEMS - 1)[:MAX_EVIDENCE_ITEMS]
-            rest = float(data[data > 0].sum() - data[best][data[best] > 0].sum())
-            pairs = list(zip(history_ids[rows_j[best]].tolist(), data[best].tolist(), strict=True))
-            contributions[item_id] = pairs + [(-1, max(rest, 0.0))]
-        else:
-            contributions[item_id] = list(
-                zip(history_ids[rows_j].tolist(), data.tolist(), strict=True)
-            )
+        part = rows[:, top].toarray().astype(np.float32, copy=False)
+    contributions = _strongest_contributions(part, index.item_ids[h], index.item_ids[top])
     return _Scored(index.item_ids[top], scores[top], contributions, "cf")
+
+
+def _strongest_contributions(
+    part: np.ndarray, history_ids: np.ndarray, candidate_ids: np.ndarray
+) -> dict[int, list[tuple[int, float]]]:
+    """candidate -> its (up to MAX_EVIDENCE_ITEMS) strongest positive history contributions,
+    plus ``(-1, rest)``: what every other history item added, so that each named item's share
+    is taken against the whole positive score. ``part[r, c]``: history item r's part in c."""
+    if part.size == 0:
+        return {}
+    positive = np.maximum(part, 0.0)
+    total = positive.sum(axis=0)
+    k = min(MAX_EVIDENCE_ITEMS, part.shape[0])
+    if part.shape[0] > k:
+        best = np.argpartition(-part, k - 1, axis=0)[:k]
+    else:
+        best = np.broadcast_to(np.arange(part.shape[0])[:, None], part.shape)
+    values = np.take_along_axis(part, best, axis=0)
+    rest = np.maximum(total - np.maximum(values, 0.0).sum(axis=0), 0.0)
+    named = history_ids[best]
+    out: dict[int, list[tuple[int, float]]] = {}
+    for j, item_id in enumerate(candidate_ids.tolist()):
+        if total[j] <= 0:
+            continue
+        pairs = [
+            (h, v)
+            for h, v in zip(named[:, j].tolist(), values[:, j].tolist(), strict=True)
+            if v > 0
+        ]
+        pairs.sort(key=lambda p: -p[1])
+        pairs.append((-1, float(rest[j])))
+        out[item_id] = pairs
+    return out
 
 
 def _score_neighbors_from_rows(version: ModelVersion, history: History, limit: int) -> _Scored:
@@ -399,15 +489,6 @@ def _popularity(
 # --- evidence ---------------------------------------------------------------------------------------
 
 
-def _attribute_profile(history_items: Sequence[Item]) -> tuple[Counter, Counter]:
-    genres: Counter = Counter()
-    tags: Counter = Counter()
-    for item in history_items:
-        genres.update(set(item.genres))
-        tags.update({t.lower() for t in item.tags})
-    return genres, tags
-
-
 def _evidence_for(
     item: Item,
     contributions: list[tuple[int, float]] | None,
@@ -457,69 +538,86 @@ def recommendations_for_user(
     Pinned items (that pass the filters and are new to the user) come first; the rest are
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
+
+    Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
+    items and the user's favourites in one query; full rows are read for the ``n`` returned.
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version or version_active()
     history = _with_recency(user_history_ids(user_id=user.pk), version)
     excluded = history.excluded | set(filters.exclude_ids)
+    profile = history.liked[:PROFILE_ITEMS]
 
-    # every curated item passing the filters, in one query: pinned first
-    curated = list(
-        _filtered(
-            Item.objects.filter(Q(is_pinned=True) | Q(is_featured=True) | ~Q(boost=0)), filters
-        ).order_by("-is_pinned", "pk")[: n + 550]
-    )
-    # items CF cannot score yet, close in text to the user's favourites (fetched with the pool)
+    # items CF cannot score yet, close in text to the user's favourites
     from .embeddings.selectors import cold_items_for_list, mix_cold_items
 
     cold = cold_items_for_list(
-        liked=history.liked,
-        excluded=excluded | {c.pk for c in curated},
-        filters=filters,
-        version=version,
-        n=n,
+        liked=history.liked, excluded=excluded, filters=filters, version=version, n=n
     )
     cold_ids = [c.item_id for c in cold]
-    cold_rows: dict[int, Item] | None = None
-    ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]] = []
+    facts: dict[int, ItemFacts] = {}
+    curated: list[ItemFacts] = []
+
+    def read_facts(ids: Iterable[int], first: bool) -> None:
+        new_facts, new_curated = _item_facts(
+            ids=[i for i in ids if i not in facts],
+            filters=filters,
+            curated=n + CURATED_EXTRA if first else 0,
+        )
+        facts.update(new_facts)
+        curated.extend(new_curated)
+
+    ranked: list[_Entry] = []
     if version is not None and history.liked:
         # a pool a little larger than asked; grown when hard filters reject most of it
         pool = max(60, n * 3)
+        first = True
         while True:
             if version.serving == ModelVersion.Serving.FACTORS:
                 scored = _score_factors(version, user.pk, history, pool + len(excluded))
             else:
                 scored = _score_neighbors(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
-            allowed = _filtered(Item.objects.filter(pk__in=keep + cold_ids), filters).in_bulk()
-            cold_rows = {i: allowed.pop(i) for i in cold_ids if i in allowed}
-            if len(allowed) >= n or len(scored.item_ids) < pool or pool >= 20_000:
+            contributors = {h for c in scored.contributions.values() for h, _ in c if h != -1}
+            read_facts([*keep, *cold_ids, *profile, *contributors] if first else keep, first)
+            first = False
+            # (an item deleted since training has no row: it is skipped)
+            allowed = sum(1 for i in keep if (f := facts.get(i)) is not None and f.passes)
+            if allowed >= n or len(scored.item_ids) < pool or pool >= 20_000:
                 break
             pool *= 8
         top = float(scored.scores[0]) if len(scored.scores) and scored.scores[0] > 0 else 1.0
+        in_list: set[int] = set()
         for item_id, score in zip(scored.item_ids.tolist(), scored.scores.tolist(), strict=True):
-            item = allowed.get(item_id)
-            if item is not None:
-                ranked.append((item, score / top, "cf", scored.contributions.get(item_id)))
+            fact = facts.get(item_id)
+            if fact is not None and fact.passes and item_id not in excluded:
+                ranked.append((fact, score / top, "cf", scored.contributions.get(item_id)))
+                in_list.add(item_id)
         # boosted and featured items compete with their own model score, wherever they rank
-        for item in curated:
-            if (item.is_featured or item.boost) and item.pk not in excluded:
-                if item.pk not in allowed:
-                    ranked.append((item, 0.0, "cf", None))
+        for fact in curated:
+            if (
+                (fact.is_featured or fact.boost)
+                and fact.pk not in excluded
+                and fact.pk not in in_list
+            ):
+                ranked.append((fact, 0.0, "cf", None))
+    else:
+        read_facts([*cold_ids, *profile], True)
     if len(ranked) < n:
-        have = {it.pk for it, *_ in ranked}
+        have = {entry[0].pk for entry in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
             ranked.append((item, 0.5 / (pos + 2), "popular", None))
+    curated_ids = {f.pk for f in curated}
+    cold = [c for c in cold if c.item_id not in curated_ids]
     if cold:
-        if cold_rows is None:
-            cold_rows = Item.objects.in_bulk(cold_ids)
+        cold_rows = {c.item_id: facts[c.item_id] for c in cold if c.item_id in facts}
         ranked = mix_cold_items(ranked, cold=cold, items=cold_rows)
 
     pinned = [p for p in curated if p.is_pinned and p.pk not in excluded][:n]
     pinned_ids = {p.pk for p in pinned}
 
-    def final(entry) -> float:
+    def final(entry: _Entry) -> float:
         item, score, _src, _c = entry
         return score + BOOST_SCALE * item.boost + (FEATURED_BONUS if item.is_featured else 0.0)
 
@@ -527,25 +625,50 @@ def recommendations_for_user(
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
         (e[0], final(e), e[2], e[3]) for e in rest
     ]
-    ordered = ordered[:n]
-    return _build(ordered, history)
+    return _build(_with_rows(ordered[:n], filters), history, facts=facts)
+
+
+_Entry = tuple["Item | ItemFacts", float, str, list[tuple[int, float]] | None]
+
+
+def _with_rows(ordered: Sequence[_Entry], filters: Filters) -> list[_Entry]:
+    """The entries with their full Item rows (one query for those ranked on facts); an item
+    hidden since its facts were read is dropped."""
+    wanted = [e[0].pk for e in ordered if isinstance(e[0], ItemFacts)]
+    rows = (
+        {i.pk: i for i in _filtered(Item.objects.filter(pk__any=wanted), filters)} if wanted else {}
+    )
+    out: list[_Entry] = []
+    for item, score, source, contribs in ordered:
+        if isinstance(item, ItemFacts):
+            row = rows.get(item.pk)
+            if row is None:
+                continue
+            item = row
+        out.append((item, score, source, contribs))
+    return out
 
 
 def _strongest(
     contributions: list[tuple[int, float]] | None, top: int = MAX_EVIDENCE_ITEMS
 ) -> list[tuple[int, float]] | None:
-    if not contributions or len(contributions) <= top:
+    """The ``top`` strongest named contributions, then ``(-1, rest)``: everything else that
+    contributed, so each named share is taken against the whole positive score."""
+    if not contributions:
         return contributions
     total = sum(w for _, w in contributions if w > 0)
-    best = sorted(contributions, key=lambda c: -c[1])[:top]
-    # the share of each named item is computed against everything that contributed
-    best.append((-1, max(total - sum(w for _, w in best if w > 0), 0.0)))
-    return best
+    named = sorted((c for c in contributions if c[0] != -1 and c[1] > 0), key=lambda c: -c[1])
+    best = named[:top]
+    return best + [(-1, max(total - sum(w for _, w in best), 0.0))]
 
 
 def _build(
-    ordered: Sequence[tuple[Item, float, str, list[tuple[int, float]] | None]], history: History
+    ordered: Sequence[tuple[Item, float, str, list[tuple[int, float]] | None]],
+    history: History,
+    facts: dict[int, ItemFacts] | None = None,
 ) -> list[Recommendation]:
+    """Recommendations with their evidence. ``facts``: rows already read (the user's favourites
+    and the contributing items); only those missing are queried."""
     # keep only each item's strongest contributors: they are what the evidence can name
     ordered = [
         (item, score, source, _strongest(contribs)) for item, score, source, contribs in ordered
@@ -553,8 +676,14 @@ def _build(
     profile_ids = history.liked[:PROFILE_ITEMS]
     needed = set(profile_ids)
     for _item, _s, _src, contribs in ordered:
-        needed.update(h for h, _ in contribs or [])
-    rows = Item.objects.filter(pk__in=needed).values_list("id", "title", "year", "genres", "tags")
+        needed.update(h for h, _ in contribs or [] if h != -1)
+    facts = facts or {}
+    rows = [(f.pk, f.title, f.year, f.genres, f.tags) for i in needed if (f := facts.get(i))]
+    missing = needed.difference(facts)
+    if missing:
+        rows += Item.objects.filter(pk__in=missing).values_list(
+            "id", "title", "year", "genres", "tags"
+        )
     titles: dict[int, str] = {}
     genres: Counter = Counter()
     tags: Counter = Counter()

@@ -99,3 +99,28 @@ class Filters:
 
     def is_empty(self) -> bool:
         return self == Filters()
+
+    def sql(self, alias: str) -> tuple[str, list[Any]]:
+        """The filters as SQL conditions on the item table under ``alias``, each starting with
+        " AND " (empty without filters), and their parameters. Visibility (``is_hidden``) is
+        the caller's. ``recommender.selectors`` has the same conditions as a Django ``Q``."""
+        sql, params = "", []
+        if self.genres:
+            sql += f" AND {alias}.genres && %s::varchar[]"
+            params.append(list(self.genres))
+        if self.exclude_genres:
+            sql += f" AND NOT ({alias}.genres && %s::varchar[])"
+            params.append(list(self.exclude_genres))
+        if self.year_min is not None:
+            sql += f" AND {alias}.year >= %s"
+            params.append(self.year_min)
+        if self.year_max is not None:
+            sql += f" AND {alias}.year <= %s"
+            params.append(self.year_max)
+        if self.exclude_ids:
+            sql += f" AND NOT ({alias}.id = ANY(%s))"
+            params.append(sorted(self.exclude_ids))
+        if self.include_ids is not None:
+            sql += f" AND {alias}.id = ANY(%s)"
+            params.append(sorted(self.include_ids))
+        return sql, params

@@ -6,6 +6,8 @@ class RecsiteConfig(AppConfig):
     verbose_name = "recsite"
 
     def ready(self) -> None:
+        from recsite import lookups
         from recsite.celery import announce_mode
 
+        lookups.register()
         announce_mode()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +33,9 @@ from . import services as embedding_services
 from .backends import EmbeddingBackend, EmbeddingError, get_backend
 from .services import index_exists, sql_literal, vector_literal
 from .text import ITEM_HASH_SQL
+
+if TYPE_CHECKING:
+    from ..selectors import ItemFacts
 
 RRF_K = 60
 FTS_WEIGHT = 1.0
@@ -92,29 +96,6 @@ def _vector(value) -> np.ndarray:  # noqa: ANN001 - raw cursors return pgvector'
     return np.asarray(value, dtype=np.float32)
 
 
-def _filter_sql(filters: Filters) -> tuple[str, list]:
-    sql, params = "", []
-    if filters.genres:
-        sql += " AND i.genres && %s::varchar[]"
-        params.append(list(filters.genres))
-    if filters.exclude_genres:
-        sql += " AND NOT (i.genres && %s::varchar[])"
-        params.append(list(filters.exclude_genres))
-    if filters.year_min is not None:
-        sql += " AND i.year >= %s"
-        params.append(filters.year_min)
-    if filters.year_max is not None:
-        sql += " AND i.year <= %s"
-        params.append(filters.year_max)
-    if filters.exclude_ids:
-        sql += " AND NOT (i.id = ANY(%s))"
-        params.append(sorted(filters.exclude_ids))
-    if filters.include_ids is not None:
-        sql += " AND i.id = ANY(%s)"
-        params.append(sorted(filters.include_ids))
-    return sql, params
-
-
 # "IS NOT DISTINCT FROM" (text_hash is never NULL): not a hashable join clause, so PostgreSQL
 # joins on the item id first and computes the md5 only for the rows that survive, instead of for
 # every item of the catalog.
@@ -136,7 +117,7 @@ def nearest_items(
     ``k`` only. When fewer than ``n`` survive, the exact query over every row answers instead.
     """
     filters = filters or Filters()
-    where, params = _filter_sql(filters)
+    where, params = filters.sql("i")
     d = space.dims
     literal = vector_literal(vector)
     k = min(2000, 2 * n + 20 if filters.is_empty() else 10 * n + 200)
@@ -398,17 +379,23 @@ def cold_items_for_history(
     if not dims or cold_ids == ():  # the usual case once a model is trained: nothing to look up
         return []
     space = Space(backend, dims, False)
-    where, params = _filter_sql(filters or Filters())
+    where, params = (filters or Filters()).sql("i")
     if cold_ids is not None:
         cold, cold_params = "e.item_id = ANY(%s)", [list(cold_ids)]
     else:
         cold, cold_params = _cold_clause(version)
     d = dims
+    # more cold items than the pool: the pool is the ones nearest the liked items' centroid
+    few = cold_ids is not None and len(cold_ids) <= COLD_POOL
+    order = (
+        "c.item_id" if few else f"c.vector::vector({d}) <#> (SELECT avg(v) FROM hist), c.item_id"
+    )
     with connection.cursor() as cursor:
         # One round trip, and no vector leaves the database: the fresh vectors of the liked
         # items; the cold rows (MATERIALIZED: never the HNSW index, which would filter after its
         # top-k) that are fresh, visible and pass the filters, ranked exactly by the centroid
-        # of the liked items; for each of those, its two closest liked items.
+        # of the liked items when there are more than the pool; for each of those, its two
+        # closest liked items.
         cursor.execute(
             f"WITH hist AS MATERIALIZED (SELECT e.item_id, e.vector::vector({d}) AS v"
             f" {_fresh_from(space)} AND e.item_id = ANY(%s)),"
@@ -418,7 +405,7 @@ def cold_items_for_history(
             f" ranked AS MATERIALIZED (SELECT c.item_id, c.vector::vector({d}) AS v FROM cold c"
             f" JOIN catalog_item i ON i.id = c.item_id WHERE NOT i.is_hidden"
             f" AND c.text_hash IS NOT DISTINCT FROM {ITEM_HASH_SQL}{where}"
-            f" ORDER BY c.vector::vector({d}) <#> (SELECT avg(v) FROM hist), c.item_id LIMIT %s)"
+            f" ORDER BY {order} LIMIT %s)"
             f" SELECT r.item_id, s.item_id, s.sim FROM ranked r CROSS JOIN LATERAL"
             f" (SELECT h.item_id, -(r.v <#> h.v) AS sim FROM hist h"
             f" ORDER BY r.v <#> h.v, h.item_id LIMIT 2) s",
@@ -466,9 +453,9 @@ def mix_cold_items(
     ranked: list[tuple[Item, float, str, list[tuple[int, float]] | None]],
     *,
     cold: Sequence[ColdItem],
-    items: dict[int, Item],
+    items: Mapping[int, Item | ItemFacts],
 ) -> list[tuple[Item, float, str, list[tuple[int, float]] | None]]:
-    """Give the cold items (``items``: their rows) a place in the list at ranks 3, 6, 9, ...,
+    """Give the cold items (``items``: their rows, or the facts read of them) a place in the list at ranks 3, 6, 9, ...,
     source "semantic", with the liked items they resemble as ``history_item`` evidence."""
     present = {entry[0].pk for entry in ranked}
     scores = sorted((entry[1] for entry in ranked), reverse=True)

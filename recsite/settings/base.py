@@ -107,6 +107,16 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
+# The planner's price of a random page read. PostgreSQL's default (4.0) is for spinning disks; on
+# SSDs or a cached working set 1.1 is the usual value. With 4.0 a lookup of a few hundred items by
+# id (a "For you" list's candidates and the user's favourites) scans the whole item table instead
+# of the primary key: 2 ms instead of 0.25 ms on ml-latest-small. Empty = the server's setting.
+DB_RANDOM_PAGE_COST = env("DB_RANDOM_PAGE_COST", "1.1")
+if DB_RANDOM_PAGE_COST:
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options["options"] = (
+        f"{_db_options.get('options', '')} -c random_page_cost={float(DB_RANDOM_PAGE_COST)}"
+    ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
