@@ -41,7 +41,11 @@ class WorkerHandle:
     def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR, env=self.env, capture_output=True, text=True, timeout=timeout,
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def client(self):

@@ -9,83 +9,179 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0002_item_search_trigger'),
+        ("catalog", "0002_item_search_trigger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('algorithm', models.CharField(max_length=64)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('training', 'training'), ('ready', 'trained, not active'), ('active', 'active'), ('retired', 'retired'), ('failed', 'failed')], default='pending', max_length=16)),
-                ('serving', models.CharField(blank=True, choices=[('neighbors', 'item-item neighbour lists'), ('factors', 'item/user vectors (pgvector)')], max_length=16)),
-                ('dimensions', models.PositiveIntegerField(blank=True, null=True)),
-                ('indexed', models.BooleanField(default=False, help_text='HNSW index on the item vectors')),
-                ('progress', models.FloatField(default=0.0)),
-                ('progress_message', models.CharField(blank=True, max_length=200)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('trigger', models.CharField(default='manual', max_length=32)),
-                ('n_users', models.PositiveIntegerField(blank=True, null=True)),
-                ('n_items', models.PositiveIntegerField(blank=True, null=True)),
-                ('n_interactions', models.PositiveIntegerField(blank=True, null=True)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('timings', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('artifact', models.BinaryField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("algorithm", models.CharField(max_length=64)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("training", "training"),
+                            ("ready", "trained, not active"),
+                            ("active", "active"),
+                            ("retired", "retired"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "serving",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("neighbors", "item-item neighbour lists"),
+                            ("factors", "item/user vectors (pgvector)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("dimensions", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "indexed",
+                    models.BooleanField(default=False, help_text="HNSW index on the item vectors"),
+                ),
+                ("progress", models.FloatField(default=0.0)),
+                ("progress_message", models.CharField(blank=True, max_length=200)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("trigger", models.CharField(default="manual", max_length=32)),
+                ("n_users", models.PositiveIntegerField(blank=True, null=True)),
+                ("n_items", models.PositiveIntegerField(blank=True, null=True)),
+                ("n_interactions", models.PositiveIntegerField(blank=True, null=True)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("timings", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("artifact", models.BinaryField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='UserVector',
+            name="UserVector",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vector', pgvector.django.vector.VectorField()),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='users', to='recommender.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("vector", pgvector.django.vector.VectorField()),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="users",
+                        to="recommender.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VersionItem',
+            name="VersionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('popularity', models.PositiveIntegerField(default=0)),
-                ('vector', pgvector.django.vector.VectorField(blank=True, null=True)),
-                ('neighbors', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), blank=True, null=True, size=None)),
-                ('weights', django.contrib.postgres.fields.ArrayField(base_field=models.FloatField(), blank=True, null=True, size=None)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.item')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='recommender.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("popularity", models.PositiveIntegerField(default=0)),
+                ("vector", pgvector.django.vector.VectorField(blank=True, null=True)),
+                (
+                    "neighbors",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.BigIntegerField(), blank=True, null=True, size=None
+                    ),
+                ),
+                (
+                    "weights",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.FloatField(), blank=True, null=True, size=None
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.item",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="recommender.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('status',), name='one_active_model_version'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "active")),
+                fields=("status",),
+                name="one_active_model_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='uservector',
-            constraint=models.UniqueConstraint(fields=('version', 'user'), name='user_vector_unique'),
+            model_name="uservector",
+            constraint=models.UniqueConstraint(
+                fields=("version", "user"), name="user_vector_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='versionitem',
-            index=models.Index(fields=['version', '-popularity'], name='version_item_pop_idx'),
+            model_name="versionitem",
+            index=models.Index(fields=["version", "-popularity"], name="version_item_pop_idx"),
         ),
         migrations.AddConstraint(
-            model_name='versionitem',
-            constraint=models.UniqueConstraint(fields=('version', 'item'), name='version_item_unique'),
+            model_name="versionitem",
+            constraint=models.UniqueConstraint(
+                fields=("version", "item"), name="version_item_unique"
+            ),
         ),
     ]

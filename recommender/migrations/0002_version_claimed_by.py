@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0001_initial'),
+        ("recommender", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='claimed_by',
+            model_name="modelversion",
+            name="claimed_by",
             field=models.CharField(blank=True, max_length=200),
         ),
     ]
