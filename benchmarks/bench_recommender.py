@@ -3,7 +3,8 @@
 Prints:
 * a full retrain of the default model (read from PostgreSQL, fit, write rows and the dense
   weights file, activate) beside the bare fit measured in the same run, and the ratio;
-* one user's recommendations with evidence, p50 / p95 inside the selector (20 users x 10 calls);
+* one user's recommendations with evidence, p50 / p95 inside the selector (20 users x 10 calls),
+  then the same with a process spinning on the other core (shared cores), and the ratio;
 * the explanation of one item for one user (the item page), p50 / p95;
 * the per-user refresh of a factor model (ALS fold-in from the stored item vectors), p50 / p95.
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +46,29 @@ def pct(values: list[float], q: float) -> float:
 
 def ms(values: list[float]) -> str:
     return f"p50 {pct(values, 0.5) * 1000:7.2f} ms   p95 {pct(values, 0.95) * 1000:7.2f} ms"
+
+
+def list_latencies(users, calls: int = 10) -> list[float]:
+    samples: list[float] = []
+    for user in users:
+        for _ in range(calls):
+            t = time.perf_counter()
+            selectors.recommendations_for_user(user=user, n=20)
+            samples.append(time.perf_counter() - t)
+    return samples
+
+
+@contextmanager
+def busy_core():
+    """A process spinning on one core (of two): the figure on a machine whose cores are shared,
+    as under a load of web processes and a worker."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def train(algorithm: str) -> ModelVersion:
@@ -74,12 +100,11 @@ def main() -> None:
         get_user_model().objects.filter(username__startswith="ml_").order_by("id")[::30][:20]
     )
     selectors._neighbour_index(version)  # the per-process load, once per version
-    samples: list[float] = []
-    for user in users:
-        for _ in range(10):
-            t = time.perf_counter()
-            selectors.recommendations_for_user(user=user, n=20)
-            samples.append(time.perf_counter() - t)
+    for user in users:  # warm: first calls per process (caches, numpy, the planner)
+        selectors.recommendations_for_user(user=user, n=20)
+    samples = list_latencies(users)
+    with busy_core():
+        shared = list_latencies(users)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -88,6 +113,10 @@ def main() -> None:
     with CaptureQueriesContext(connection) as queries:
         selectors.recommendations_for_user(user=users[0], n=20)
     print(f"== recommendations_for_user (n=20, evidence): {ms(samples)}   ({len(samples)} calls)")
+    print(
+        f"   with the other core busy:                  {ms(shared)}"
+        f"   (p50 x{pct(shared, 0.5) / pct(samples, 0.5):.2f})"
+    )
     print(
         f"   {len(queries)} queries per call; {ItemEmbedding.objects.count()} item embeddings"
         " stored (cold items are looked up among them)"
