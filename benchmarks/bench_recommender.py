@@ -13,6 +13,7 @@ Usage: .venv/bin/python benchmarks/bench_recommender.py   (loads ml-latest-small
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 os.environ.setdefault("RECOMMENDER_EVALUATE_ON_TRAIN", "false")
+os.environ.setdefault("DJANGO_DEBUG", "false")  # as served: no per-query debug log
 
 import django  # noqa: E402
 
@@ -95,6 +97,8 @@ def main() -> None:
     total = time.perf_counter() - t
     print(f"bare fit            {bare:6.2f} s")
     print(f"full retrain        {total:6.2f} s   (ratio {total / bare:.2f}x; {version.timings})")
+    del data, model  # a web process serves without a fitted model in its heap
+    gc.collect()
 
     users = list(
         get_user_model().objects.filter(username__startswith="ml_").order_by("id")[::30][:20]
