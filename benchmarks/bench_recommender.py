@@ -50,12 +50,12 @@ def ms(values: list[float]) -> str:
     return f"p50 {pct(values, 0.5) * 1000:7.2f} ms   p95 {pct(values, 0.95) * 1000:7.2f} ms"
 
 
-def list_latencies(users, calls: int = 10) -> list[float]:
+def list_latencies(users, calls: int = 10, version: ModelVersion | None = None) -> list[float]:
     samples: list[float] = []
     for user in users:
         for _ in range(calls):
             t = time.perf_counter()
-            selectors.recommendations_for_user(user=user, n=20)
+            selectors.recommendations_for_user(user=user, n=20, version=version)
             samples.append(time.perf_counter() - t)
     return samples
 
@@ -107,6 +107,7 @@ def main() -> None:
     for user in users:  # warm: first calls per process (caches, numpy, the planner)
         selectors.recommendations_for_user(user=user, n=20)
     samples = list_latencies(users)
+    given = list_latencies(users, version=selectors.version_active())
     with busy_core():
         shared = list_latencies(users)
     from django.db import connection
@@ -121,6 +122,7 @@ def main() -> None:
         f"   with the other core busy:                  {ms(shared)}"
         f"   (p50 x{pct(shared, 0.5) / pct(samples, 0.5):.2f})"
     )
+    print(f"   the version given, as the pages and API do: {ms(given)}")
     print(
         f"   {len(queries)} queries per call; {ItemEmbedding.objects.count()} item embeddings"
         " stored (cold items are looked up among them)"
