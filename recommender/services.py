@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -563,7 +564,10 @@ def versions_prune(*, keep: int | None = None) -> int:
         )
         for version_id in old:
             _drop_index(version_id)
-            _dense_weights_delete(version_id)
+            # the file goes once the rows' deletion commits: a rolled-back prune keeps serving
+            # versions whole (a file deleted under a version that stays would silently switch
+            # its serving to the top-K table)
+            transaction.on_commit(partial(_dense_weights_delete, version_id))
         pruned += (
             ModelVersion.objects.filter(pk__in=old).delete()[1].get("recommender.ModelVersion", 0)
         )
