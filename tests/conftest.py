@@ -1,8 +1,8 @@
 """Shared fixtures. Tests run against the real embedded PostgreSQL + pgvector (never SQLite).
 
 MovieLens and a trained model are *committed* (training reads them outside the test's
-transaction), so they are loaded once per test module that asks for them and the database is
-flushed when that module ends: every other module starts from an empty database, as it would
+transaction), so they are loaded and trained once per test module that asks for them and the
+database is flushed when that module ends: every other module starts from an empty database, as it would
 alone. Within a module the fixtures *ensure* their state (a live-server test's flush, or a
 model trained on other data, is repaired by reloading or retraining).
 """
@@ -10,6 +10,7 @@ model trained on other data, is repaired by reloading or retraining).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ MOVIELENS_DIR = Path(
 )
 ML_ITEMS = 9742
 ML_RATINGS = 100836
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_model_files():
+    """The weights files of the test database's versions (380 MB each for ml-latest-small) go
+    with the session: versions trained inside a test's transaction are rolled back, their files
+    are not. Only the test database's own folder is touched, never the development one."""
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
+    folder = Path(settings.RECOMMENDER_MODEL_DIR) / name
+    assert name.startswith("test_"), name
+    shutil.rmtree(folder, ignore_errors=True)  # a crashed run's leftovers
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +109,17 @@ def movielens_db(_movielens_module, django_db_blocker, movielens_dir):
     return movielens_dir
 
 
+@pytest.fixture(scope="module")
+def _trained_module(_movielens_module, django_db_blocker):
+    """The default model trained on the module's ml-latest-small, committed (outside any test's
+    transaction, so that the tests of a module share one training run; flushed with the data)."""
+    with django_db_blocker.unblock():
+        ensure_trained_model()
+
+
 @pytest.fixture
-def trained_model(movielens_db, django_db_blocker):
-    """ml-latest-small plus an active version of the default model trained on it."""
+def trained_model(_trained_module, movielens_db, django_db_blocker):
+    """ml-latest-small plus an active version of the default model trained on it (the module's
+    committed one, retrained inside the test only when the test's data differ from it)."""
     with django_db_blocker.unblock():
         return ensure_trained_model()
