@@ -4,6 +4,8 @@ match the item page's, a fixed number of queries)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -12,6 +14,7 @@ from catalog.models import Interaction, Item
 from catalog.services import interaction_record, items_curate
 from recommender import selectors
 from recommender.types import EVIDENCE_KINDS, SOURCES, Filters
+from tests.conftest import ML_ITEMS
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +191,7 @@ FILTER_CASES = [
     Filters(genres=("Comedy", "Horror"), year_min=1990),
     Filters(exclude_genres=("Drama",), year_max=1985),
     Filters(year_min=2000, year_max=2005, exclude_genres=("Animation", "Children")),
-    Filters(exclude_ids=frozenset(range(1, 400))),
+    Filters(exclude_ids=frozenset(range(400))),  # offsets from the first item's id
     Filters(include_ids=frozenset(range(200, 900)), genres=("Action",)),
     Filters(include_ids=frozenset()),
     Filters(genres=("No such genre",)),
@@ -197,20 +200,34 @@ FILTER_CASES = [
 
 @pytest.mark.parametrize("filters", FILTER_CASES, ids=repr)
 def test_filters_sql_and_q_select_the_same_items(trained_model, filters):
-    Item.objects.filter(pk__in=[5, 50, 500]).update(is_hidden=True)
+    hidden = set(Item.objects.order_by("pk").values_list("pk", flat=True)[::3000])
+    Item.objects.filter(pk__in=hidden).update(is_hidden=True)
+    first = Item.objects.order_by("pk").values_list("pk", flat=True)[0]  # ids move per module
+    filters = dataclasses.replace(
+        filters,
+        exclude_ids=frozenset(first + i for i in filters.exclude_ids),
+        include_ids=None
+        if filters.include_ids is None
+        else frozenset(first + i for i in filters.include_ids),
+    )
     orm = set(selectors.items_filtered(filters=filters).values_list("id", flat=True))
     where, params = filters.sql("i")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT i.id FROM catalog_item i WHERE NOT i.is_hidden{where}", params)
         sql = {row[0] for row in cursor.fetchall()}
     assert orm == sql
-    assert not orm & {5, 50, 500}
+    assert not orm & hidden
     if filters == Filters():
-        assert len(orm) == Item.objects.count() - 3
+        assert len(orm) == Item.objects.count() - len(hidden) == ML_ITEMS - 4
+    if filters.exclude_ids:
+        visible = Item.objects.filter(is_hidden=False).exclude(pk__in=filters.exclude_ids)
+        assert not orm & filters.exclude_ids and len(orm) == visible.count() > ML_ITEMS - 410
+    if filters.include_ids:
+        assert orm and orm <= filters.include_ids
 
 
 def test_any_lookup_is_in_with_one_parameter(trained_model):
-    ids = list(range(1, 300, 7))
+    ids = list(Item.objects.order_by("pk").values_list("pk", flat=True)[:300:7])
     assert list(Item.objects.filter(pk__any=ids).order_by("pk").values_list("pk", flat=True)) == (
         list(Item.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     )
