@@ -50,13 +50,27 @@ def ms(values: list[float]) -> str:
     return f"p50 {pct(values, 0.5) * 1000:7.2f} ms   p95 {pct(values, 0.95) * 1000:7.2f} ms"
 
 
+def settle() -> None:
+    """Vacuum what the retrain rewrote, so that serving is measured as it runs between retrains
+    rather than beside the autovacuum the retrain set off (it took one of the two cores)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) recommender_versionitem, recommender_modelversion")
+
+
+CPU: list[float] = []  # the CPU time of this process (every thread) per call, last run
+
+
 def list_latencies(users, calls: int = 10, version: ModelVersion | None = None) -> list[float]:
     samples: list[float] = []
+    CPU.clear()
     for user in users:
         for _ in range(calls):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             selectors.recommendations_for_user(user=user, n=20, version=version)
             samples.append(time.perf_counter() - t)
+            CPU.append(time.process_time() - c)
     return samples
 
 
@@ -99,6 +113,7 @@ def main() -> None:
     print(f"full retrain        {total:6.2f} s   (ratio {total / bare:.2f}x; {version.timings})")
     del data, model  # a web process serves without a fitted model in its heap
     gc.collect()
+    settle()
 
     users = list(
         get_user_model().objects.filter(username__startswith="ml_").order_by("id")[::30][:20]
@@ -107,6 +122,7 @@ def main() -> None:
     for user in users:  # warm: first calls per process (caches, numpy, the planner)
         selectors.recommendations_for_user(user=user, n=20)
     samples = list_latencies(users)
+    cpu = list(CPU)
     given = list_latencies(users, version=selectors.version_active())
     with busy_core():
         shared = list_latencies(users)
@@ -118,6 +134,7 @@ def main() -> None:
     with CaptureQueriesContext(connection) as queries:
         selectors.recommendations_for_user(user=users[0], n=20)
     print(f"== recommendations_for_user (n=20, evidence): {ms(samples)}   ({len(samples)} calls)")
+    print(f"   this process's CPU time per call:          {ms(cpu)}")
     print(
         f"   with the other core busy:                  {ms(shared)}"
         f"   (p50 x{pct(shared, 0.5) / pct(samples, 0.5):.2f})"
@@ -137,6 +154,7 @@ def main() -> None:
     print(f"== recommendation_for_item (item page):        {ms(why)}")
 
     als = train("als")
+    settle()
     refresh: list[float] = []
     services.user_refresh(user_id=users[0].pk)  # unpickle the fitted model once per process
     for user in users:
