@@ -1,6 +1,6 @@
 """``field__any=[...]``: membership as ``field = ANY(%s)`` with the list bound as one array.
 
-``field__in`` renders one placeholder per value, which the driver then parses and adapts one by
+``field__in`` renders one ``%s`` per value, which the driver then parses and adapts one by
 one: for the few hundred ids a recommendation list reads (candidates, the user's favourites)
 that costs more than the query itself. With ``__any`` the statement text stays the same whatever
 the list's length, and PostgreSQL uses the same index as for ``IN``.
