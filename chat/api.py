@@ -7,7 +7,6 @@ conversation, message or preference id is "not found".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
@@ -33,6 +32,7 @@ from .serializers import (
     MessageSerializer,
     TurnSerializer,
 )
+from .streaming import sse_event
 
 
 class ConversationListView(generics.ListCreateAPIView):
@@ -114,7 +114,7 @@ class EventStreamRenderer(renderers.BaseRenderer):
 
 
 def _sse(event: str, data) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return sse_event(event, data).encode()
 
 
 def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:

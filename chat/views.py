@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
@@ -18,6 +17,7 @@ from recsite.exceptions import ApplicationError
 from . import selectors, services
 from .models import Message
 from .pipeline import ChatEvent
+from .streaming import sse_event
 
 RATINGS = [x / 2 for x in range(1, 11)]
 
@@ -88,10 +88,6 @@ def send(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
 def _card(request: HttpRequest, data: dict) -> str:
     return render_to_string(
         "chat/partials/card.html", {"r": data, "ratings": RATINGS}, request=request
@@ -112,18 +108,18 @@ def _events(request: HttpRequest, message: Message) -> Iterator[str]:
             html = render_to_string(
                 "chat/partials/assistant.html", {"m": reply, "ratings": RATINGS}, request=request
             )
-            yield _sse("done", {"html": html})
+            yield sse_event("done", {"html": html})
         else:
-            yield _sse("wait", {})
+            yield sse_event("wait", {})
         return
     labels: dict[int, str] = {}
     for event in events:
         if event.kind == "intro":
-            yield _sse("intro", {"text": event.text})
+            yield sse_event("intro", {"text": event.text})
         elif event.kind == "notice":
-            yield _sse("notice", {"text": event.text})
+            yield sse_event("notice", {"text": event.text})
         elif event.kind == "rec" and event.rec is not None:
-            yield _sse(
+            yield sse_event(
                 "card",
                 {
                     "html": _card(
@@ -137,7 +133,7 @@ def _events(request: HttpRequest, message: Message) -> Iterator[str]:
                 {"m": event.turn.message, "ratings": RATINGS},
                 request=request,
             )
-            yield _sse("done", {"html": html})
+            yield sse_event("done", {"html": html})
 
 
 @login_required
