@@ -21,13 +21,14 @@ from django.db import transaction
 from catalog.models import Interaction, Item
 from catalog.services import interaction_record
 from recommender.selectors import History, user_history_ids
-from recommender.types import Recommendation
+from recommender.types import Filters, Recommendation
 from recsite import metrics
 from recsite.exceptions import ApplicationError
 
-from . import llm, prompts
+from . import claims, llm, prompts
 from .candidates import CandidateSet, candidates_for_question, candidates_gather, filters_for
-from .guard import Guard, PicksParser
+from .consent import feedback_asked, standing_asked
+from .guard import Guard, PicksParser, user_words_only
 from .intent import Intent, State, intent_parse, state_merge
 from .models import ChatPreference, Conversation, Message
 from .selectors import standing_exclusions
@@ -38,11 +39,14 @@ logger = logging.getLogger(__name__)
 BUILTIN_NOTICE = "No LLM is configured: answered by the built-in parser and template explanations."
 FALLBACK_NOTICE = "The language model could not answer properly ({why}); these picks come from the recommender with template explanations."
 HISTORY_IN_PROMPT = 10
+QUESTION_BLOCKED = (
+    "That one is not on your list any more: you dismissed it, or it is no longer available."
+)
 
 
 @dataclass
 class ChatEvent:
-    kind: str  # "intro" (text delta) | "rec" (a guarded Recommendation) | "notice" | "done"
+    kind: str  # "intro" (checked text) | "rec" (a guarded Recommendation) | "notice" | "retract" | "done"
     text: str = ""
     rec: Recommendation | None = None
     turn: ChatTurn | None = None
@@ -80,9 +84,18 @@ def _year(value: Any) -> int | None:
     return value if isinstance(value, int) and 1800 <= value <= 2200 else None
 
 
-def intent_from_tools(calls: list[llm.ToolCall], builtin: Intent, index: TitleIndex) -> Intent:
+def intent_from_tools(
+    calls: list[llm.ToolCall],
+    builtin: Intent,
+    index: TitleIndex,
+    *,
+    text: str,
+    facts: claims.Facts,
+) -> Intent:
     """Validate the LLM's tool calls into an Intent (unknown genres, titles and years dropped).
-    The built-in parse keeps what the LLM cannot see (ordinals, feedback it did not report)."""
+    The built-in parse keeps what the LLM cannot see (ordinals, feedback it did not report).
+    A search query keeps only the user's own words; a write (feedback, a standing preference)
+    is kept only when the user's message ``text`` asks for it."""
     intent = Intent(
         parser="llm",
         followup_ranks=list(builtin.followup_ranks),
@@ -104,15 +117,19 @@ def intent_from_tools(calls: list[llm.ToolCall], builtin: Intent, index: TitleIn
                 if isinstance(title, str) and (pk := title_resolve(title, index=index)) is not None:
                     intent.references.append(pk)
         elif call.name == "search_text" and isinstance(args.get("query"), str):
-            intent.query = args["query"][:200]
+            intent.query = user_words_only(args["query"][:600], text)[:200]
         elif call.name == "explain_item" and isinstance(args.get("title"), str):
             intent.question_item = title_resolve(args["title"], index=index)
         elif call.name == "record_feedback" and isinstance(args.get("title"), str):
             pk = title_resolve(args["title"], index=index)
-            if pk is not None and args.get("sentiment") in {"like", "dislike", "seen"}:
-                intent.feedback.append((pk, args["sentiment"]))
+            sentiment = args.get("sentiment")
+            if pk is not None and sentiment in {"like", "dislike", "seen"}:
+                if feedback_asked(text=text, item_id=pk, sentiment=sentiment, facts=facts):
+                    intent.feedback.append((pk, sentiment))
         elif call.name == "remember_preference":
-            if g := _genre(args.get("exclude_genre"), index):
+            if (g := _genre(args.get("exclude_genre"), index)) and standing_asked(
+                text=text, genre=g
+            ):
                 intent.standing.append(("exclude_genre", g))
                 if g not in intent.exclude_genres:
                     intent.exclude_genres.append(g)
@@ -179,24 +196,42 @@ def _template_intro(state: State, n: int, refs: list[Item], question: Item | Non
     return f"Here are {n} picks for you{what}."
 
 
-def _record_feedback(user, intent: Intent, conversation: Conversation) -> None:  # noqa: ANN001
+def _record_feedback(user, intent: Intent, conversation: Conversation) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Carry out the writes the user asked for; what was recorded, each with its undo."""
+    recorded: list[dict[str, Any]] = []
+    said = {"like": "you liked", "dislike": "you disliked", "seen": "you have seen"}
     for item_id, kind in intent.feedback:
         item = Item.objects.filter(pk=item_id, is_hidden=False).first()
         if item is None:
             continue
         try:
             if kind == "like":
-                interaction_record(user=user, item=item, kind="like", source="chat")
+                row = interaction_record(user=user, item=item, kind="like", source="chat")
             elif kind == "dislike":
-                interaction_record(user=user, item=item, kind="rating", value=1.0, source="chat")
+                row = interaction_record(
+                    user=user, item=item, kind="rating", value=1.0, source="chat"
+                )
             else:
-                interaction_record(user=user, item=item, kind="view", source="chat")
+                row = interaction_record(user=user, item=item, kind="view", source="chat")
         except ApplicationError:
             logger.info("chat feedback on item %s refused", item_id)
+            continue
+        recorded.append(
+            {
+                "kind": kind,
+                "item_id": item.pk,
+                "text": f"Noted: {said[kind]} {item}.",
+                "interaction_id": row.pk,
+            }
+        )
     for kind, value in intent.standing:
-        ChatPreference.objects.get_or_create(
+        pref, _ = ChatPreference.objects.get_or_create(
             user=user, kind=kind, value=value, defaults={"conversation": conversation}
         )
+        recorded.append(
+            {"kind": kind, "text": f"Noted: no more {value}.", "preference_id": pref.pk}
+        )
+    return recorded
 
 
 def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa: ANN001, C901
@@ -212,6 +247,7 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
     first_event_ms: float | None = None
 
     index = title_index()
+    facts = claims.facts_read(user=user, index=index)
     state = State.from_dict(conversation.state)
     intent = intent_parse(text, index=index)
     if use_llm and settings.LLM_USE_TOOLS:
@@ -232,14 +268,14 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
             )
             usage.merge(reply.usage)
             if reply.tool_calls:
-                intent = intent_from_tools(reply.tool_calls, intent, index)
+                intent = intent_from_tools(reply.tool_calls, intent, index, text=text, facts=facts)
             else:
                 repairs["understand_no_tools"] += 1
         except llm.LLMError as exc:
             usage.merge(llm.LLMUsage(errors=[exc.kind]))
             repairs["understand_fallback"] += 1
 
-    _record_feedback(user, intent, conversation)
+    recorded = _record_feedback(user, intent, conversation)
     standing_excludes = list(standing_exclusions(user=user))
     state = state_merge(state, intent)
     history = user_history_ids(user_id=user.pk)
@@ -250,13 +286,19 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
         r = intent.question_rank
         if -1 <= r <= len(state.last_results) and r != 0:
             q_id = state.last_results[r - 1 if r > 0 else -1]
+    question_blocked = False
     if q_id is not None:
         question = Item.objects.filter(pk=q_id, is_hidden=False).first()
+        if question is None or question.pk in history.dismissed:
+            question, question_blocked = None, True  # never shown again, not even to explain it
 
-    n = 1 if question is not None else int(settings.CHAT_RESULTS)
-    if question is not None:
-        cset: CandidateSet = candidates_for_question(user=user, item=question)
-        excluded: set[int] = set()
+    n = 1 if question is not None else 0 if question_blocked else int(settings.CHAT_RESULTS)
+    if question_blocked:
+        cset: CandidateSet = CandidateSet([], Filters())
+        excluded: set[int] = set(history.excluded)
+    elif question is not None:
+        cset = candidates_for_question(user=user, item=question)
+        excluded = set(history.dismissed)
     else:
         filters = filters_for(
             state=state, history=history, standing_excludes=standing_excludes, more=intent.more
@@ -275,19 +317,27 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
     known_titles = {item.pk: str(item) for item, _ in prompt_history}
     known_titles.update({c.item.pk: str(c.item) for c in cset.candidates})
     known_titles.update({r.pk: str(r) for r in refs})
+    del known_titles
     guard = Guard.create(
         cset=cset,
         n=n,
+        user=user,
         excluded=excluded,
         dismissed=set(history.dismissed),
-        known_titles=known_titles,
-        history_labels={f"H{i}": item.pk for i, (item, _) in enumerate(prompt_history, start=1)},
-        index=index,
+        facts=facts,
+        history=set(history.seen),
+        requested=set(state.references) | ({question.pk} if question is not None else set()),
+        user_texts=list(
+            Message.objects.filter(conversation=conversation, role=Message.Role.USER).values_list(
+                "text", flat=True
+            )
+        ),
     )
 
     intro = ""
     llm_recs = 0
     saved: dict[str, Any] = {}
+    retracted: list[int] = []
 
     def event(ev: ChatEvent) -> ChatEvent:
         nonlocal first_event_ms
@@ -296,19 +346,19 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
         return ev
 
     def finish() -> ChatTurn:
-        fill = guard.fill()
-        del fill
+        guard.fill()
         produced_by = Message.ProducedBy.LLM if llm_recs else Message.ProducedBy.BUILTIN
-        results = guard.accepted
         total_ms = (time.perf_counter() - started) * 1000
         label_of = {c.item.pk: c.label for c in cset.candidates}
         with transaction.atomic():
+            retracted.extend(guard.recheck())
+            results = guard.accepted
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.ASSISTANT,
                 reply_to=user_message,
                 text=intro,
-                intent=intent.as_dict(),
+                intent={**intent.as_dict(), "recorded": recorded},
                 candidates=[c.as_dict() for c in cset.candidates],
                 results=[{**r.as_dict(), "label": label_of.get(r.item.pk, "")} for r in results],
                 repairs=dict(repairs + guard.repairs),
@@ -316,7 +366,7 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
                 llm_usage=usage.as_dict() if use_llm else {},
                 pipeline_ms=round(total_ms - usage.latency_ms, 2),
                 llm_ms=round(usage.latency_ms, 2) if use_llm else None,
-                notice=notice[:300],
+                notice=(" ".join(r["text"] for r in recorded) + " " + notice).strip()[:300],
             )
             ids = [r.item.pk for r in results]
             if question is None:
@@ -370,12 +420,16 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
             )
             parser = PicksParser()
             why = ""
+            intro_checked = False
             try:
                 for delta in stream:
-                    intro_delta, picks = parser.feed(delta)
-                    if intro_delta:
-                        intro += intro_delta
-                        yield event(ChatEvent("intro", text=intro_delta))
+                    _intro_delta, picks = parser.feed(delta)
+                    if parser.intro_done and not intro_checked:
+                        # shown only once whole and checked: a claim can end anywhere in it
+                        intro_checked = True
+                        intro = guard.intro(parser.intro) or ""
+                        if intro:
+                            yield event(ChatEvent("intro", text=intro))
                     for pick in picks:
                         if (rec := guard.accept(pick)) is not None:
                             llm_recs += 1
@@ -388,9 +442,11 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
                     if not ok:
                         repairs["malformed_json"] += 1
                         why = "malformed answer"
-                    if late_intro:
-                        intro += late_intro
-                        yield event(ChatEvent("intro", text=late_intro))
+                    if late_intro and not intro_checked:
+                        intro_checked = True
+                        intro = guard.intro(late_intro) or ""
+                        if intro:
+                            yield event(ChatEvent("intro", text=intro))
                     for pick in rest:
                         if (rec := guard.accept(pick)) is not None:
                             llm_recs += 1
@@ -400,18 +456,21 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
                 why = exc.kind.replace("_", " ")
             finally:
                 usage.merge(stream.usage)
+            if not intro_checked and parser.intro:  # cut inside the intro: never shown half
+                repairs["intro_cut"] += 1
             if why and not llm_recs:
                 notice = FALLBACK_NOTICE.format(why=why)
                 yield event(ChatEvent("notice", text=notice))
         if not intro.strip():
             intro = _template_intro(
                 state,
-                min(
-                    n, len(guard.accepted) + len([c for c in cset.candidates if guard._allowed(c)])
-                ),
+                min(n, len(guard.accepted) + len([c for c in cset.candidates if guard.allowed(c)])),
                 refs,
                 question,
             )
+            if question_blocked:
+                intro = QUESTION_BLOCKED
+
             yield event(ChatEvent("intro", text=intro))
         elif notice and not use_llm:
             pass
@@ -421,6 +480,8 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
             yield event(ChatEvent("rec", rec=rec))
         turn = finish()
         saved["turn"] = turn
+        for item_id in retracted:  # dismissed or hidden while this answer was written
+            yield ChatEvent("retract", text=str(item_id))
         yield ChatEvent("done", turn=turn)
     finally:
         if "turn" not in saved:  # the client went away mid-stream: still save a complete turn
