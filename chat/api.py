@@ -123,6 +123,8 @@ def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
             yield _sse("rec", ev.rec.as_dict())
         elif ev.kind in {"intro", "notice"}:
             yield _sse(ev.kind, {"text": ev.text})
+        elif ev.kind == "retract":  # dismissed or hidden while the answer was written
+            yield _sse("retract", {"item_id": int(ev.text)})
         elif ev.kind == "done" and ev.turn is not None:
             yield _sse("done", MessageSerializer(ev.turn.message).data)
 

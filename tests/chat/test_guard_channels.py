@@ -10,50 +10,20 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from catalog.models import Interaction, Item
+from catalog.models import Interaction
 from chat.models import Conversation, Message
 from chat.plaintext import fold
-from tests.fakes.hostile_cases import CASES, EXTRA_ITEMS, Case
+from tests.fakes.hostile_cases import CASES, Case
 from tests.fakes.hostile_server import HostileOpenAI
 from tests.fakes.openai_server import Reply
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_throttle_state")]
 
 CHANNELS = ["api_json", "api_sse", "browser_stream", "stored"]
-
-
-@pytest.fixture(autouse=True)
-def _no_throttle_state():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def hostile(settings) -> Iterator[HostileOpenAI]:
-    with HostileOpenAI() as server:
-        settings.OPENAI_BASE_URL = server.url
-        settings.OPENAI_API_KEY = "test-key"
-        settings.LLM_MODEL = "hostile-model"
-        settings.LLM_TIMEOUT_SECONDS = 1.0
-        settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-        settings.LLM_CACHE_SECONDS = 0
-        settings.LLM_TURN_BUDGET_SECONDS = 4.0
-        yield server
-
-
-@pytest.fixture
-def world(catalog, alice, bob) -> dict:
-    for pos, (title, year, genres) in enumerate(EXTRA_ITEMS):
-        catalog[title] = Item.objects.create(
-            external_id=f"extra{pos}", title=title, year=year, genres=genres
-        )
-    return catalog
 
 
 def script(server: HostileOpenAI, case: Case) -> None:
