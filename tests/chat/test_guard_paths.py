@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from catalog.models import Interaction, Item
 from chat import llm
 from chat.models import ChatPreference, Conversation, Message
-from tests.chat.test_guard_channels import CHANNELS, api_client, run
+from tests.fakes.channels import CHANNELS, api_client, run
 from tests.fakes.hostile_server import Stall, prompt_lines
 from tests.fakes.openai_server import Reply
 

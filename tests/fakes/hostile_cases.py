@@ -4,13 +4,19 @@ must never reach a person (``forbidden``, compared after folding: any case, any 
 Used by ``tests/chat/test_guard_channels.py`` on every channel and by
 ``benchmarks/bench_guard.py``. The catalog is ``tests/chat/conftest.py``'s (Alice rated Alien,
 Heat and Reservoir Dogs; Bob exists; "Hidden Comedy Gem" is hidden) plus :data:`EXTRA_ITEMS`.
-``setup`` names a preparation the runner applies first (``dismiss_se7en``).
+``setup`` names a preparation :func:`prepare` applies first (``dismiss_se7en``); :func:`script`
+tells the hostile server what to answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from catalog.models import Interaction, Item
+
+from .hostile_server import HostileOpenAI
+from .openai_server import Reply
 
 LONG_TITLE = "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb"
 EXTRA_ITEMS = [(LONG_TITLE, 1964, ["Comedy", "War"]), ("Up", 2009, ["Animation", "Comedy"])]
@@ -140,3 +146,18 @@ CASES: list[Case] = [
 ]
 
 CATEGORIES = sorted({c.category for c in CASES})
+
+
+def script(server: HostileOpenAI, case: Case) -> None:
+    """The understanding call answers with the case's tool calls; the rerank with its texts."""
+    server.push(Reply(tool_calls=case.tools) if case.tools else Reply(content=""))
+    server.rerank(
+        intro=case.intro if case.intro is not None else "Here are some picks.",
+        reason=case.reason if case.reason is not None else "A tense, well made film.",
+    )
+
+
+def prepare(case: Case, user) -> None:  # noqa: ANN001
+    if case.setup == "dismiss_se7en":  # the fixture's title, or MovieLens's
+        item = Item.objects.filter(title__in=["Se7en", "Seven (a.k.a. Se7en)"]).first()
+        Interaction.objects.update_or_create(user=user, item=item, kind="dismiss")
