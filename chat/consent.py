@@ -13,6 +13,7 @@ import re
 from .claims import Facts, mentions
 from .intent import ALL_GENRE_WORDS
 from .plaintext import fold
+from .titles import normalise, title_key
 
 SENTIMENT_RE = {
     "like": re.compile(
@@ -53,9 +54,8 @@ def feedback_asked(*, text: str, item_id: int, sentiment: str, facts: Facts) -> 
     found, _ = mentions(text, facts)
     named = any(item_id in m.ids for m in found)
     if not named:  # a one-word title written in lower case is still the user's own word
-        title = facts.index.titles.get(item_id, "")
-        key = " ".join(re.findall(r"[a-z0-9]+", fold(title.rsplit(" (", 1)[0])))
-        named = bool(key) and re.search(rf"\b{re.escape(key)}\b", folded) is not None
+        key = title_key(facts.index.titles.get(item_id, ""))
+        named = bool(key) and re.search(rf"\b{re.escape(key)}\b", normalise(folded)) is not None
     return named
 
 
@@ -65,4 +65,4 @@ def standing_asked(*, text: str, genre: str) -> bool:
     if not STANDING_RE.search(folded):
         return False
     words = {w for w, g in ALL_GENRE_WORDS.items() if g == genre} | {genre.lower()}
-    return any(re.search(rf"\b{re.escape(fold(w))}\b", folded) for w in words)
+    return any(re.search(rf"\b{re.escape(fold(w))}(?:s|es)?\b", folded) for w in words)
