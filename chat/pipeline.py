@@ -40,7 +40,7 @@ BUILTIN_NOTICE = "No LLM is configured: answered by the built-in parser and temp
 FALLBACK_NOTICE = "The language model could not answer properly ({why}); these picks come from the recommender with template explanations."
 HISTORY_IN_PROMPT = 10
 QUESTION_BLOCKED = (
-    "That one is not on your list any more: you dismissed it, or it is no longer available."
+    "That one is not on your list: you have rated or dismissed it, or it is no longer available."
 )
 
 
@@ -289,7 +289,7 @@ def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa:
     question_blocked = False
     if q_id is not None:
         question = Item.objects.filter(pk=q_id, is_hidden=False).first()
-        if question is None or question.pk in history.dismissed:
+        if question is None or question.pk in history.excluded:
             question, question_blocked = None, True  # never shown again, not even to explain it
 
     n = 1 if question is not None else 0 if question_blocked else int(settings.CHAT_RESULTS)

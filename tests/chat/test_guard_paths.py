@@ -65,17 +65,23 @@ def test_a_stalling_server_still_gets_an_answer(world, alice, client, hostile, m
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_a_question_never_shows_a_dismissed_item(world, alice, client, hostile, channel):
-    se7en = world["Se7en"]
-    Interaction.objects.create(user=alice, item=se7en, kind="dismiss")
-    hostile.push(Reply(tool_calls=[("explain_item", {"title": "Se7en"})]))
-    bodies = run(channel, alice, client, "why did you suggest Se7en?")
+@pytest.mark.parametrize("title", ["Se7en", "Alien", "Hidden Comedy Gem"])
+def test_a_question_never_shows_a_dismissed_seen_or_hidden_item(
+    world, alice, client, hostile, channel, title
+):
+    """Se7en is dismissed, Alien rated, the gem hidden: asking about one names no card."""
+    se7en = world["hidden" if title == "Hidden Comedy Gem" else title]
+    if title == "Se7en":
+        Interaction.objects.create(user=alice, item=se7en, kind="dismiss")
+    hostile.push(Reply(tool_calls=[("explain_item", {"title": title})]))
+    bodies = run(channel, alice, client, f"why did you suggest {title}?")
     message = Message.objects.filter(role="assistant").latest("id")
     assert se7en.pk not in [r["item"]["id"] for r in message.results]
     for body in bodies:
         assert f'"id":{se7en.pk},' not in body.replace(" ", "")
         assert f'data-item="{se7en.pk}"' not in body
-    assert "not on your list" in message.text
+    if title != "Hidden Comedy Gem":  # a hidden title resolves to nothing: an ordinary answer
+        assert "not on your list" in message.text
 
 
 def _picks(server) -> list[str]:  # noqa: ANN001
