@@ -98,17 +98,22 @@ def bob(catalog):
     return user
 
 
+def use_llm(settings, server: FakeOpenAI, *, budget: float) -> None:  # noqa: ANN001
+    """Point the chat at ``server``: fast timeouts, no cache, one retry, ``budget`` a turn."""
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.LLM_MODEL = "fake-model"
+    settings.LLM_TIMEOUT_SECONDS = 1.0
+    settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
+    settings.LLM_CACHE_SECONDS = 0
+    settings.LLM_TURN_BUDGET_SECONDS = budget
+
+
 @pytest.fixture
 def fake_llm(settings) -> Iterator[FakeOpenAI]:
-    """The fake server, configured as the LLM (fast timeouts, no cache, one retry)."""
+    """The fake server, configured as the LLM."""
     with FakeOpenAI() as fake:
-        settings.OPENAI_BASE_URL = fake.url
-        settings.OPENAI_API_KEY = "test-key"
-        settings.LLM_MODEL = "fake-model"
-        settings.LLM_TIMEOUT_SECONDS = 1.0
-        settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-        settings.LLM_CACHE_SECONDS = 0
-        settings.LLM_TURN_BUDGET_SECONDS = 8.0
+        use_llm(settings, fake, budget=8.0)
         yield fake
 
 
@@ -130,14 +135,9 @@ def _no_throttle_state():
 
 @pytest.fixture
 def hostile(settings) -> Iterator[HostileOpenAI]:
+    """The hostile server, configured as the LLM (a turn's budget: 4 s, the timeout 1 s)."""
     with HostileOpenAI() as server:
-        settings.OPENAI_BASE_URL = server.url
-        settings.OPENAI_API_KEY = "test-key"
-        settings.LLM_MODEL = "hostile-model"
-        settings.LLM_TIMEOUT_SECONDS = 1.0
-        settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-        settings.LLM_CACHE_SECONDS = 0
-        settings.LLM_TURN_BUDGET_SECONDS = 4.0
+        use_llm(settings, server, budget=4.0)
         yield server
 
 
