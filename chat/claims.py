@@ -48,6 +48,13 @@ USER_REF_RE = re.compile(
     r"\b(?:ml|user|usr|member|account|profile)[\s_#-]*\d+\b|\busers?\s+named\b|\b(?:another|other)"
     r"\s+(?:user|member|viewer|person|people|account)s?\b|\bsomeone\s+else\b|\bother\s+people'?s?\b"
 )
+# someone other than the user said to like or rate something ("bob and ml_42 loved it"): a
+# person's data is never part of an item's evidence, whoever the name belongs to
+OTHER_PERSON_RE = re.compile(
+    r"\b(?!(?:you|i|we|who|that|which|and|or)\b)[a-z0-9_.'-]*[a-z0-9_]\s+(?:and\s+\S+\s+)?"
+    r"(?:both\s+|all\s+|also\s+|really\s+|just\s+|have\s+|has\s+)?"
+    r"(?:rated|loved|liked|gave|enjoyed|adored|watched|recommended|favou?rited|raved|swore)\b"
+)
 RATING_RE = re.compile(
     r"\d+(?:[.,]\d+)?\s*(?:stars?|/\s*(?:5|10)|out\s+of\s+(?:5|10|five|ten))|★|☆"
     r"|\b(?:five|four|three|two|one)[\s-]stars?\b|\b(?:gave|rated)\s+(?:it|this|that)\b"
@@ -237,7 +244,7 @@ def check(
         return Verdict("internal_label")
     if USER_REF_RE.search(folded) or set(TOKEN_RE.findall(folded)) & facts.usernames:
         return Verdict("other_users")
-    if RATING_RE.search(folded):
+    if RATING_RE.search(folded) or OTHER_PERSON_RE.search(folded):
         return Verdict("other_users")
     if INSTRUCTION_RE.search(folded):
         return Verdict("instruction")

@@ -355,6 +355,8 @@ class LLMStream:
     ):
         self.req = _request(messages, json_schema, None, max_tokens)
         self.req["stream"] = True
+        # a token is a few characters: a server that sends much more is not answering the request
+        self.max_chars = 16 * int(self.req["max_tokens"])
         self.req["stream_options"] = {"include_usage": True}
         self.deadline = deadline
         self.usage = LLMUsage()
@@ -436,6 +438,8 @@ class LLMStream:
                     progress = time.monotonic()
                 if delta:
                     progress = time.monotonic()
+                    if len(self.text) > self.max_chars:
+                        raise LLMError("too_long", "the answer is far longer than asked for")
                     if self.usage.first_token_ms is None:
                         self.usage.first_token_ms = (time.perf_counter() - started) * 1000
                     self.text += delta
