@@ -40,9 +40,10 @@ from catalog.models import Interaction, Item  # noqa: E402
 from chat import services  # noqa: E402
 from chat.models import ChatPreference, Message  # noqa: E402
 from chat.plaintext import fold  # noqa: E402
+from recommender.reasons import reason_for  # noqa: E402
 from tests.fakes.channels import CHANNELS, readable, run  # noqa: E402
 from tests.fakes.hostile_cases import CASES, prepare, script  # noqa: E402
-from tests.fakes.hostile_server import HostileOpenAI, Stall  # noqa: E402
+from tests.fakes.hostile_server import HostileOpenAI, Stall, prompt_lines  # noqa: E402
 from tests.fakes.openai_server import Reply  # noqa: E402
 
 HISTORY = ["Alien", "Heat", "Reservoir Dogs"]
@@ -134,6 +135,49 @@ def other_paths(server: HostileOpenAI) -> tuple[Counter, Counter, list[str]]:
     return tried, reached, leaks
 
 
+BENIGN = [
+    "A tense, well made thriller with a great cast.",
+    "Dark, funny and sharp: a good fit for tonight.",
+    "A classic of its genre, with memorable performances.",
+    "Because you liked {ev}, this one should land well.",
+    "If you enjoyed {ev}, expect the same kind of tension here.",
+]
+
+
+def benign(server: HostileOpenAI) -> tuple[int, int]:
+    """Plain, true reasons (some citing the card's own evidence): how many the guard keeps."""
+    kept = total = 0
+    requests = ["a crime film", "something like Alien", "a 90s comedy", "a sci-fi adventure"]
+    for text in requests:
+        for template in BENIGN:
+            cache.clear()
+            user = fresh_user("bench_guard_alice")
+
+            def reason(request, label, template=template):  # noqa: ANN001, ANN202
+                line = prompt_lines(request, "C").get(label, "")
+                full = next(
+                    (
+                        ln
+                        for m in request["messages"]
+                        for ln in str(m.get("content")).splitlines()
+                        if ln.startswith(label + ":")
+                    ),
+                    line,
+                )
+                ev = full.split("liked H", 1)[-1].split("“", 1)[-1].split(" (", 1)[0]
+                return template.format(ev=ev if "“" in full else "this")
+
+            server.push(Reply(content=""))
+            server.rerank(reason=reason, picks=3)
+            turn = services.message_post(
+                conversation=services.conversation_create(user=user), user=user, text=text
+            )
+            for rec in turn.recommendations[:3]:
+                total += 1
+                kept += rec.reason != reason_for(rec)
+    return kept, total
+
+
 def stalls(server: HostileOpenAI, turns: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     user = fresh_user("bench_guard_alice")
@@ -171,6 +215,8 @@ def main() -> None:
         print(f"{'total':20} {sum(tried.values()):6d} {sum(reached.values()):19d}")
         for leak in leaks + more_leaks:
             print("  leaked:", leak)
+        kept, total = benign(server)
+        print(f"benign reasons kept: {kept} of {total} (the rest replaced by the template)")
         times = stalls(server, args.stall_turns)
     print(
         f"\nwhole turn under a stalling server (budget {args.budget:g} s, timeout {args.timeout:g} s,"
