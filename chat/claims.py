@@ -162,7 +162,11 @@ def _tokens(text: str) -> list[_Token]:
             continue
         before = text[: m.start()].rstrip()
         initial = not before or before[-1] in '.!?:;"“(' or before.endswith("—")
-        capital = word[:1].isupper() and not initial and word != "I"
+        prev = text[m.start() - 1 : m.start()]
+        quoted = prev in {'"', "“", "‘", "«", "„"} or (
+            prev == "'" and not text[max(0, m.start() - 2) : m.start() - 1].isalnum()
+        )
+        capital = (word[:1].isupper() and not initial and word != "I") or quoted
         in_claim = any(a <= m.start() < b for a, b in claims)
         for part in key.split():
             out.append(_Token(part, m.start(), capital, in_claim))

@@ -110,6 +110,8 @@ CLAIMS = [
     ("Because you liked Гаlаxy Quеst.", {1}, set(), "foreign_citation"),
     ("Fans of Guardians of the Galaxy will like it.", {1}, {4}, "foreign_citation"),
     ("A Fargo-style crime story.", {1}, {4}, "foreign_citation"),
+    ("Total “fargo” vibes.", {1}, {4}, "foreign_citation"),
+    ("The heat is on in this one.", {1}, {4}, None),
     ("Because you liked Se7en.", {1}, set(), "blocked_citation"),
     ("Hidden Comedy Gem fans, rejoice.", {1}, set(), "blocked_citation"),
     ("Because you liked Xyzzy Moon Saga.", {1}, set(), "unverifiable_claim"),
