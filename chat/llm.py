@@ -7,7 +7,7 @@ for identical requests. Failures raise :class:`LLMError`; callers fall back, nev
 
 Timeouts are wall-clock. The HTTP client's own timeouts are per read, so a server that sends
 keep-alive comments, chunks without content or a body a byte at a time would hold a call for as
-long as it likes; each request therefore runs in a worker thread (:class:`_Pipe`) and the caller
+long as it likes; each request therefore runs in a worker thread (``chat.waiting``) and the caller
 waits on a clock: the request's timeout for its first byte of content and between contents, the
 turn's deadline for everything. At either limit the caller stops waiting and the connection is
 shut down under the worker, which then ends.
@@ -18,11 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -32,6 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from recsite import metrics
+
+from .waiting import RequestThread, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -159,67 +158,6 @@ def _classify(exc: Exception) -> LLMError:
     return LLMError("bad_response", f"{type(exc).__name__}: {exc}")
 
 
-class _Pipe:
-    """One request run in a daemon thread; its results (``result``, or ``open`` then ``item``s
-    and ``end``, or ``error``) come over a queue that the caller reads on a wall clock."""
-
-    def __init__(self, start: Callable[[_Pipe], Any], *, iterate: bool):
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.response: Any = None  # the httpx response once its headers are in
-        self.stopped = threading.Event()
-        self._start = start
-        self._iterate = iterate
-        threading.Thread(target=self._run, daemon=True, name="llm-request").start()
-
-    def _run(self) -> None:
-        try:
-            obj = self._start(self)
-            if not self._iterate:
-                self.queue.put(("result", obj))
-                return
-            self.queue.put(("open", None))
-            for chunk in obj:
-                if self.stopped.is_set():
-                    return
-                self.queue.put(("item", chunk))
-            self.queue.put(("end", None))
-        except BaseException as exc:  # handed to the caller, who classifies it
-            if not self.stopped.is_set():
-                self.queue.put(("error", exc))
-
-    def get(self, wait: float) -> tuple[str, Any]:
-        """The next result; past ``wait`` seconds the request is abandoned (TimeoutError)."""
-        try:
-            kind, value = self.queue.get(timeout=max(wait, 0.0))
-        except queue.Empty:
-            self.abort()
-            raise TimeoutError("no answer in time") from None
-        if kind == "error":
-            raise value
-        return kind, value
-
-    def abort(self) -> None:
-        """Stop the worker: shutting the socket down wakes a read blocked inside the client."""
-        self.stopped.set()
-        response = self.response
-        stream = getattr(response, "extensions", {}).get("network_stream") if response else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-def _wait_for(timeout: float, deadline: float | None, since: float | None = None) -> float:
-    """Seconds to wait: ``timeout`` from ``since`` (now), never past the turn's deadline."""
-    now = time.monotonic()
-    limit = (since if since is not None else now) + timeout
-    if deadline is not None:
-        limit = min(limit, deadline)
-    return limit - now
-
-
 def _late(deadline: float | None) -> LLMError:
     if deadline is not None and time.monotonic() >= deadline - 0.01:
         return LLMError("budget", "the turn's LLM budget is spent")
@@ -295,7 +233,7 @@ def _complete(
     def call(timeout: float) -> Any:
         usage.calls += 1
 
-        def start(pipe: _Pipe) -> Any:
+        def start(pipe: RequestThread) -> Any:
             raw = _get_client().chat.completions.with_streaming_response.create(
                 **req, timeout=_request_timeout(timeout)
             )
@@ -303,9 +241,9 @@ def _complete(
                 pipe.response = resp.http_response
                 return resp.parse()
 
-        pipe = _Pipe(start, iterate=False)
+        pipe = RequestThread(start, iterate=False)
         try:
-            return pipe.get(_wait_for(timeout, deadline))[1]
+            return pipe.get(wait_for(timeout, deadline))[1]
         except TimeoutError as exc:
             raise _late(deadline) from exc
 
@@ -385,19 +323,19 @@ class LLMStream:
             yield self.text
             return
 
-        def open_stream(timeout: float) -> tuple[_Pipe, float]:
+        def open_stream(timeout: float) -> tuple[RequestThread, float]:
             self.usage.calls += 1
 
-            def start(pipe: _Pipe) -> Any:
+            def start(pipe: RequestThread) -> Any:
                 stream = _get_client().chat.completions.create(
                     **self.req, timeout=_request_timeout(timeout)
                 )
                 pipe.response = stream.response
                 return stream
 
-            pipe = _Pipe(start, iterate=True)
+            pipe = RequestThread(start, iterate=True)
             try:
-                pipe.get(_wait_for(timeout, self.deadline))
+                pipe.get(wait_for(timeout, self.deadline))
             except TimeoutError as exc:
                 raise _late(self.deadline) from exc
             except BaseException:
@@ -419,7 +357,7 @@ class LLMStream:
         try:
             while True:
                 try:
-                    kind, chunk = pipe.get(_wait_for(timeout, self.deadline, since=progress))
+                    kind, chunk = pipe.get(wait_for(timeout, self.deadline, since=progress))
                 except TimeoutError as exc:
                     raise _late(self.deadline) from exc
                 if kind == "end":
