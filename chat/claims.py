@@ -32,6 +32,7 @@ FUZZY_MIN_CHARS = 5
 FUZZY_SCORE = 90.0
 
 TOKEN_RE = re.compile(r"[^\W_]+|&")
+WORD_RE = re.compile(r"[^\W_]+")
 CLAIM_RE = re.compile(
     r"\b(?:(?:because|since|as|given(?:\s+that)?|if|now\s+that|seeing\s+as)\s+you"
     r"|you(?:'ve|'d|\s+have|\s+had|\s+did|\s+do|\s+already|\s+really|\s+also|\s+once|\s+just)*"
@@ -264,3 +265,15 @@ def check(
     if unknown:
         return Verdict("unverifiable_claim", found)
     return Verdict(None, found)
+
+
+def user_words(texts: list[str]) -> set[str]:
+    """The folded words of the user's own messages: what an echo may repeat."""
+    return {w for text in texts for w in WORD_RE.findall(fold(text))}
+
+
+def user_words_only(text: str, user_text: str) -> str:
+    """The words of ``text`` (an LLM's tool argument) that the user wrote themselves: the LLM
+    may choose among the user's words, never add its own."""
+    own = user_words([user_text])
+    return " ".join(w for w in WORD_RE.findall(fold(text)) if w in own)

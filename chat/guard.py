@@ -21,11 +21,11 @@ from recommender.types import Evidence, Recommendation
 
 from . import claims
 from .candidates import Candidate, CandidateSet
+from .claims import WORD_RE, user_words
 from .plaintext import fold, plain_text
 
 MAX_REASON = 280
 MAX_INTRO = 280
-WORD_RE = re.compile(r"[^\W_]+")
 
 
 def blocked_now(*, user_id: int, ids: set[int]) -> dict[int, str]:
@@ -46,18 +46,6 @@ def blocked_now(*, user_id: int, ids: set[int]) -> dict[int, str]:
         if pk not in out or kind == Interaction.Kind.DISMISS:
             out[pk] = "dismissed" if kind == Interaction.Kind.DISMISS else "seen"
     return out
-
-
-def user_words(texts: list[str]) -> set[str]:
-    """The folded words of the user's own messages: what an echo may repeat."""
-    return {w for text in texts for w in WORD_RE.findall(fold(text))}
-
-
-def user_words_only(text: str, user_text: str) -> str:
-    """The words of ``text`` (an LLM's tool argument) that the user wrote themselves: the LLM
-    may choose among the user's words, never add its own."""
-    own = user_words([user_text])
-    return " ".join(w for w in WORD_RE.findall(fold(text)) if w in own)
 
 
 @dataclass

@@ -27,8 +27,9 @@ from recsite.exceptions import ApplicationError
 
 from . import claims, llm, prompts
 from .candidates import CandidateSet, candidates_for_question, candidates_gather, filters_for
+from .claims import user_words_only
 from .consent import feedback_asked, standing_asked
-from .guard import Guard, PicksParser, user_words_only
+from .guard import Guard, PicksParser
 from .intent import Intent, State, intent_parse, state_merge
 from .models import ChatPreference, Conversation, Message
 from .selectors import standing_exclusions
