@@ -16,7 +16,7 @@ from catalog.models import Item
 from recommender.reasons import reason_for
 from recommender.types import Recommendation
 
-from .candidates import Candidate, CandidateSet
+from .candidates import Candidate, CandidateSet, Retrieval
 from .titles import TitleIndex, title_key, title_mentions
 
 LABEL_RE = re.compile(r"\b([CHP])(\d{1,3})\b")
@@ -40,25 +40,26 @@ class Guard:
     def create(
         cls,
         *,
-        cset: CandidateSet,
-        n: int,
-        excluded: set[int],
+        found: Retrieval,
         dismissed: set[int],
         history: list[Item],
-        refs: list[Item],
         index: TitleIndex | None = None,
     ) -> Guard:
-        """The guard of one answer. ``history`` is the prompt's history in order (labelled H1..,
-        as ``prompts.rerank_messages`` labels it); its titles, the candidates' and the references'
-        are the titles a reason may be checked against. Hidden items are read here, fresh."""
+        """The guard of one answer from ``found``. ``history`` is the prompt's history in order
+        (labelled H1.., as ``prompts.rerank_messages`` labels it); its titles, the candidates'
+        and the references' are the titles a reason is checked against. Hidden items are read
+        here, fresh."""
+        cset = found.cset
         hidden = set(
             Item.objects.filter(pk__in=cset.ids, is_hidden=True).values_list("pk", flat=True)
         )
         known_titles = {item.pk: str(item) for item in history}
         known_titles.update({c.item.pk: str(c.item) for c in cset.candidates})
-        known_titles.update({r.pk: str(r) for r in refs})
+        known_titles.update({r.pk: str(r) for r in found.refs})
         history_labels = {f"H{i}": item.pk for i, item in enumerate(history, start=1)}
-        return cls(cset, n, excluded, dismissed, hidden, known_titles, history_labels, index=index)
+        return cls(
+            cset, found.n, found.excluded, dismissed, hidden, known_titles, history_labels, index
+        )
 
     @property
     def accepted_ids(self) -> set[int]:

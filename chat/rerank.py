@@ -14,11 +14,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from catalog.models import Item
-
 from . import llm, prompts
 from .candidates import CandidateSet
-from .intent import State
 
 
 class Rerank:
@@ -27,34 +24,20 @@ class Rerank:
     def __init__(
         self,
         *,
-        text: str,
-        state: State,
-        history: list[tuple[Item, str]],
-        standing: list[str],
+        messages: list[dict[str, Any]],
         cset: CandidateSet,
         n: int,
-        question: bool,
         deadline: float,
         repairs: Counter,
     ) -> None:
-        messages, _ = prompts.rerank_messages(
-            text=text,
-            state=state,
-            history=history,
-            standing=[f"no {g}" for g in standing],
-            cset=cset,
-            n=n,
-            question=question,
-        )
         self.stream = llm.LLMStream(
             messages=messages,
             json_schema=prompts.rerank_schema([c.label for c in cset.candidates], n),
             deadline=deadline,
         )
         self.repairs = repairs
-        self.why = (
-            ""  # set when the answer failed: "empty answer", "malformed answer", "timeout"...
-        )
+        # why the answer failed ("empty answer", "malformed answer", "timeout"...), for the notice
+        self.why = ""
 
     @property
     def usage(self) -> llm.LLMUsage:

@@ -29,7 +29,7 @@ from catalog.services import interaction_record
 from recommender.selectors import user_history_ids
 from recsite.exceptions import ApplicationError
 
-from . import llm, selectors
+from . import llm, prompts, selectors
 from .answer import (
     BUILTIN_NOTICE,
     FALLBACK_NOTICE,
@@ -132,12 +132,9 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
         else []
     )
     guard = Guard.create(
-        cset=found.cset,
-        n=found.n,
-        excluded=found.excluded,
+        found=found,
         dismissed=set(history.dismissed),
         history=[item for item, _ in prompt_history],
-        refs=found.refs,
         index=index,
     )
 
@@ -155,14 +152,19 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
     try:
         # rerank: the LLM's picks, each shown as soon as the guard accepts it
         if use_llm and found.cset.candidates:
-            rerank = Rerank(
+            messages, _ = prompts.rerank_messages(
                 text=text,
                 state=state,
                 history=prompt_history,
-                standing=standing,
+                standing=[f"no {g}" for g in standing],
                 cset=found.cset,
                 n=found.n,
                 question=found.question is not None,
+            )
+            rerank = Rerank(
+                messages=messages,
+                cset=found.cset,
+                n=found.n,
                 deadline=deadline,
                 repairs=draft.repairs,
             )
