@@ -58,7 +58,14 @@ class Guard:
         known_titles.update({r.pk: str(r) for r in found.refs})
         history_labels = {f"H{i}": item.pk for i, item in enumerate(history, start=1)}
         return cls(
-            cset, found.n, found.excluded, dismissed, hidden, known_titles, history_labels, index
+            cset,
+            found.n,
+            found.excluded,
+            dismissed,
+            hidden,
+            known_titles,
+            history_labels,
+            index=index,
         )
 
     @property
