@@ -22,8 +22,8 @@ from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner
 
 from . import selectors, services
+from .answer import ChatEvent
 from .models import ChatPreference, Conversation
-from .pipeline import ChatEvent
 from .serializers import (
     ChatPreferenceSerializer,
     ConversationDetailSerializer,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
+from catalog.models import Interaction, Item
 from recommender.types import Filters
 from recsite.exceptions import ApplicationError
 
@@ -31,6 +34,30 @@ def message_get(*, user, message_id: int) -> Message:  # noqa: ANN001
     if message is None or message.conversation.user_id != user.pk:
         raise ApplicationError("message not found", status=404)
     return message
+
+
+def prompt_history(*, user, dismissed: Iterable[int], limit: int = 10) -> list[tuple[Item, str]]:  # noqa: ANN001
+    """The user's latest rated or liked visible items, newest first, each with how they
+    showed it ("liked", "rated 4/5"): what the rerank prompt shows the LLM of the user."""
+    rows = (
+        Interaction.objects.filter(
+            user=user,
+            kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE],
+            item__is_hidden=False,
+        )
+        .exclude(item_id__in=dismissed)
+        .select_related("item")
+        .order_by("-timestamp", "-id")[: limit * 2]
+    )
+    out: dict[int, tuple[Item, str]] = {}
+    for row in rows:
+        if row.item_id in out:
+            continue
+        signal = "liked" if row.kind == Interaction.Kind.LIKE else f"rated {row.value:g}/5"
+        out[row.item_id] = (row.item, signal)
+        if len(out) >= limit:
+            break
+    return list(out.values())
 
 
 def chat_preference_list(*, user) -> QuerySet[ChatPreference]:  # noqa: ANN001
