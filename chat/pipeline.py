@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Interaction, Item
-from catalog.services import interaction_record
+from catalog.services import interaction_record, preference_create
 from recommender.selectors import History, user_history_ids
 from recommender.types import Recommendation
 from recsite import metrics
@@ -29,7 +29,7 @@ from . import llm, prompts
 from .candidates import CandidateSet, candidates_for_question, candidates_gather, filters_for
 from .guard import Guard, PicksParser
 from .intent import Intent, State, intent_parse, state_merge
-from .models import ChatPreference, Conversation, Message
+from .models import Conversation, Message
 from .selectors import standing_exclusions
 from .titles import TitleIndex, title_index, title_resolve
 
@@ -194,9 +194,7 @@ def _record_feedback(user, intent: Intent, conversation: Conversation) -> None: 
         except ApplicationError:
             logger.info("chat feedback on item %s refused", item_id)
     for kind, value in intent.standing:
-        ChatPreference.objects.get_or_create(
-            user=user, kind=kind, value=value, defaults={"conversation": conversation}
-        )
+        preference_create(user=user, kind=kind, value=value, conversation_id=conversation.pk)
 
 
 def turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa: ANN001, C901

@@ -20,7 +20,7 @@ from catalog.models import Interaction, Item
 from catalog.services import interaction_record
 from recsite.exceptions import ApplicationError
 
-from .models import ChatPreference, Conversation, Message
+from .models import Conversation, Message
 from .pipeline import ChatEvent, ChatTurn, turn_events
 
 MAX_MESSAGE_CHARS = 1000
@@ -94,24 +94,3 @@ def chat_feedback_record(
     return interaction_record(
         user=user, item=item, kind=kind, value=value, source=Interaction.Source.CHAT
     )
-
-
-def chat_preference_create(*, user, kind: str, value: str) -> ChatPreference:  # noqa: ANN001
-    """State a standing preference directly (the API's "preferences"); idempotent."""
-    if kind not in ChatPreference.Kind.values:
-        raise ApplicationError(f"unknown preference {kind!r}", {"field": "kind"})
-    from catalog.selectors import item_genres
-
-    wanted = (value or "").strip().lower()
-    genre = next((g for g in item_genres() if g.lower() == wanted), None)
-    if genre is None:
-        raise ApplicationError("not a genre of the catalog", {"field": "value"})
-    preference, _ = ChatPreference.objects.get_or_create(user=user, kind=kind, value=genre)
-    return preference
-
-
-def chat_preference_delete(*, user, preference_id: int) -> None:  # noqa: ANN001
-    """Forget one of the user's preferences (another user's id is "not found")."""
-    deleted, _ = ChatPreference.objects.filter(pk=preference_id, user=user).delete()
-    if not deleted:
-        raise ApplicationError("preference not found", status=404)

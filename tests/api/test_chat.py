@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from chat.models import ChatPreference, Conversation, Message
+from catalog.models import Preference
+from chat.models import Conversation, Message
 
 from .conftest import assert_error
 
@@ -144,7 +145,7 @@ def test_preferences_create_list_delete(user_client, user, catalog):
     listing = user_client.get("/api/v1/me/preferences/").json()
     assert [(p["kind"], p["value"]) for p in listing] == [("exclude_genre", "Zhorror")]
     assert user_client.delete(f"/api/v1/me/preferences/{r.json()['id']}/").status_code == 204
-    assert not ChatPreference.objects.filter(user=user).exists()
+    assert not Preference.objects.filter(user=user).exists()
 
 
 @pytest.mark.parametrize(
@@ -170,11 +171,11 @@ PREF_MATRIX = {"anon": 401, "owner": 204, "other": 404, "staff": 404}
 
 @pytest.mark.parametrize("who", PREF_MATRIX)
 def test_preference_permission_matrix(clients, user, catalog, who):
-    pref = ChatPreference.objects.create(user=user, kind="exclude_genre", value="Zhorror")
+    pref = Preference.objects.create(user=user, kind="exclude_genre", value="Zhorror")
     r = clients[who].delete(f"/api/v1/me/preferences/{pref.pk}/")
     if PREF_MATRIX[who] >= 400:
         assert_error(r, PREF_MATRIX[who])
-        assert ChatPreference.objects.filter(pk=pref.pk).exists()
+        assert Preference.objects.filter(pk=pref.pk).exists()
         if who != "anon":
             assert clients[who].get("/api/v1/me/preferences/").json() == []
     else:

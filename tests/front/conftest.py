@@ -72,3 +72,14 @@ def staff_client(client, django_user_model):
 
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state():
+    """The active version and catalog fingerprint are memoised per process for a second: every
+    test starts without another test's (rolled back) version."""
+    from recommender.lists import serving_state_forget
+
+    serving_state_forget()
+    yield
+    serving_state_forget()

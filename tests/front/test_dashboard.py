@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from front.views.staff import metrics_plot
 from recommender.models import ModelVersion
-from recommender.views import metrics_plot
 
 from .conftest import HTMX
 
