@@ -45,6 +45,12 @@ def error_response(
     return redirect(fallback)
 
 
+def done_redirect(request: HttpRequest, text: str, default: str) -> HttpResponse:
+    """A form posted without JavaScript succeeded: say so, and go back (a safe ``next``)."""
+    messages.success(request, text)
+    return redirect(safe_next(request, default))
+
+
 def triggering(response: HttpResponse, event: str) -> HttpResponse:
     """``response`` with ``event`` fired on the page's body once htmx has swapped it."""
     response["HX-Trigger"] = event

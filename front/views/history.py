@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,7 +14,7 @@ from catalog.models import Interaction
 from recsite.exceptions import ApplicationError
 
 from ..forms import RatingEditForm
-from ..htmx import INTERACTIONS_CHANGED, error_response, safe_next, triggering
+from ..htmx import INTERACTIONS_CHANGED, done_redirect, error_response, triggering
 
 HISTORY_PAGE_SIZE = 50
 
@@ -60,10 +59,8 @@ def history_edit(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         return error_response(request, exc, reverse("history"))
     if not request.htmx:
-        messages.success(
-            request, f"Your rating of {interaction.item} is now {interaction.value:g}."
-        )
-        return redirect(safe_next(request, reverse("history")))
+        text = f"Your rating of {interaction.item} is now {interaction.value:g}."
+        return done_redirect(request, text, reverse("history"))
     response = render(
         request, "catalog/partials/history_row.html", {"row": interaction, "saved": True}
     )
@@ -79,8 +76,6 @@ def history_delete(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         return error_response(request, exc, reverse("history"))
     if not request.htmx:
-        messages.success(
-            request, f"Removed your {interaction.get_kind_display()} of {interaction.item}."
-        )
-        return redirect(safe_next(request, reverse("history")))
+        text = f"Removed your {interaction.get_kind_display()} of {interaction.item}."
+        return done_redirect(request, text, reverse("history"))
     return triggering(HttpResponse(""), INTERACTIONS_CHANGED)  # htmx swaps the row away
