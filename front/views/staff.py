@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,7 +21,7 @@ from recommender import selectors, services
 from recommender.models import ModelVersion
 from recsite.exceptions import ApplicationError
 
-from ..htmx import TRAINING_FINISHED, error_response, triggering
+from ..htmx import TRAINING_FINISHED, done_redirect, error_response, triggering
 
 PLOT_METRICS = ("recall@20", "ndcg@10")
 PLOT_COLOURS = {"recall@20": "#3b5bdb", "ndcg@10": "#e8590c"}
@@ -114,8 +113,7 @@ def training_create(request: HttpRequest) -> HttpResponse:
         return error_response(request, exc, reverse("dashboard"))
     version.refresh_from_db()  # eager mode: the run already finished inside training_start
     if not request.htmx:
-        messages.success(request, f"Training run v{version.pk} started.")
-        return redirect("dashboard")
+        return done_redirect(request, f"Training run v{version.pk} started.", reverse("dashboard"))
     return _progress_response(request, version)
 
 
