@@ -133,3 +133,30 @@ class Tagging(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag} on {self.item_id}"
+
+
+class Preference(models.Model):
+    """A user's standing preference ("no more horror"), said in chat or set through the API:
+    every list the user gets (pages, API, chat) honours it until the user forgets it."""
+
+    class Kind(models.TextChoices):
+        EXCLUDE_GENRE = "exclude_genre", "no more of this genre"
+        PREFER_GENRE = "prefer_genre", "more of this genre"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    value = models.CharField(max_length=200)
+    # the chat conversation it was said in, if any: an id, not a foreign key, since the catalog
+    # knows nothing of the chat
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "value"], name="preference_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"

@@ -21,7 +21,7 @@ from django.db.models import (
     When,
 )
 
-from .models import Interaction, Item
+from .models import Interaction, Item, Preference
 
 
 def item_list(*, include_hidden: bool = False) -> QuerySet[Item]:
@@ -282,3 +282,25 @@ def catalog_fingerprint() -> str:
     agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"))
     changed = agg["changed"].timestamp() if agg["changed"] else 0
     return f"{agg['top'] or 0}.{changed}"
+
+
+# --- standing preferences --------------------------------------------------------------------------
+
+
+def preference_list(*, user, kind: str = "") -> QuerySet[Preference]:  # noqa: ANN001
+    """The user's standing preferences (of one ``kind`` if given), by kind and value."""
+    qs = Preference.objects.filter(user=user)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("kind", "value")
+
+
+def preference_exclusions(*, user) -> tuple[str, ...]:  # noqa: ANN001
+    """The genres the user said "no more" of, sorted (none for an anonymous user)."""
+    if not getattr(user, "is_authenticated", False):
+        return ()
+    return tuple(
+        preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE).values_list(
+            "value", flat=True
+        )
+    )

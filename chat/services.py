@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Interaction, Item
-from catalog.services import interaction_record
+from catalog.services import interaction_record, preference_create
 from recommender.selectors import user_history_ids
 from recsite.exceptions import ApplicationError
 
@@ -42,7 +42,7 @@ from .answer import (
 from .candidates import retrieve
 from .guard import Guard
 from .intent import Intent, State, state_merge
-from .models import ChatPreference, Conversation, Message
+from .models import Conversation, Message
 from .rerank import Rerank
 from .titles import title_index
 from .understand import understand
@@ -117,7 +117,7 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
         usage=draft.usage,
         repairs=draft.repairs,
     )
-    _intent_feedback_record(user=user, intent=intent)
+    _intent_feedback_record(user=user, intent=intent, conversation_id=user_message.conversation_id)
     standing = list(selectors.standing_exclusions(user=user))
     state = state_merge(state, intent)
     history = user_history_ids(user_id=user.pk)
@@ -200,7 +200,7 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
                 logger.exception("could not save an interrupted chat turn")
 
 
-def _intent_feedback_record(*, user, intent: Intent) -> None:  # noqa: ANN001
+def _intent_feedback_record(*, user, intent: Intent, conversation_id: int) -> None:  # noqa: ANN001
     """What the message said about items ("I loved Alien") and standing wishes ("no more
     horror"), recorded as the user's own; an item or genre the services refuse is skipped."""
     for item_id, sentiment in intent.feedback:
@@ -214,7 +214,7 @@ def _intent_feedback_record(*, user, intent: Intent) -> None:  # noqa: ANN001
             logger.info("chat feedback on item %s refused", item_id)
     for kind, value in intent.standing:
         try:
-            chat_preference_create(user=user, kind=kind, value=value)
+            preference_create(user=user, kind=kind, value=value, conversation_id=conversation_id)
         except ApplicationError:
             logger.info("chat preference %s=%s refused", kind, value)
 
@@ -246,24 +246,3 @@ def chat_feedback_record(
     return interaction_record(
         user=user, item=item, kind=kind, value=value, source=Interaction.Source.CHAT
     )
-
-
-def chat_preference_create(*, user, kind: str, value: str) -> ChatPreference:  # noqa: ANN001
-    """State a standing preference directly (the API's "preferences"); idempotent."""
-    if kind not in ChatPreference.Kind.values:
-        raise ApplicationError(f"unknown preference {kind!r}", {"field": "kind"})
-    from catalog.selectors import item_genres
-
-    wanted = (value or "").strip().lower()
-    genre = next((g for g in item_genres() if g.lower() == wanted), None)
-    if genre is None:
-        raise ApplicationError("not a genre of the catalog", {"field": "value"})
-    preference, _ = ChatPreference.objects.get_or_create(user=user, kind=kind, value=genre)
-    return preference
-
-
-def chat_preference_delete(*, user, preference_id: int) -> None:  # noqa: ANN001
-    """Forget one of the user's preferences (another user's id is "not found")."""
-    deleted, _ = ChatPreference.objects.filter(pk=preference_id, user=user).delete()
-    if not deleted:
-        raise ApplicationError("preference not found", status=404)
