@@ -29,7 +29,7 @@ from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner, IsStaff
 
 from . import selectors, services
-from .models import Interaction, Item
+from .models import POSITIVE_KINDS, Interaction, Item
 from .serializers import (
     HistoryQuery,
     InteractionCreateSerializer,
@@ -58,9 +58,7 @@ _ORDERINGS: dict[str, tuple[str, ...]] = {
 def _popularity() -> Coalesce:
     """Ratings + likes per item, as a correlated count (0 when none): a keyset-able sort key."""
     counts = (
-        Interaction.objects.filter(
-            item=OuterRef("pk"), kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE]
-        )
+        Interaction.objects.filter(item=OuterRef("pk"), kind__in=POSITIVE_KINDS)
         .order_by()
         .values("item")
         .annotate(n=Count("id"))

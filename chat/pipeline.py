@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from catalog.models import Interaction, Item
+from catalog.models import POSITIVE_KINDS, Interaction, Item
 from catalog.services import interaction_record
 from recommender.selectors import History, user_history_ids
 from recommender.types import Recommendation
@@ -133,7 +133,7 @@ def _prompt_history(user, history: History) -> list[tuple[Item, str]]:  # noqa: 
     rows = (
         Interaction.objects.filter(
             user=user,
-            kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE],
+            kind__in=POSITIVE_KINDS,
             item__is_hidden=False,
         )
         .exclude(item_id__in=history.dismissed)
