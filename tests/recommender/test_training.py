@@ -213,3 +213,25 @@ def test_a_catalog_too_large_for_the_dense_model_trains_the_large_catalog_model(
     user = django_user_model.objects.get(username="ml_1")
     recs = selectors.recommendations_for_user(user=user, n=10)
     assert len(recs) == 10 and all(r.source == "cf" for r in recs)
+
+
+def test_a_run_is_enqueued_by_task_name_and_trains_in_process_without_redis(
+    db, django_user_model, django_capture_on_commit_callbacks
+):
+    # services find model_train_task in Celery's registry (they do not import the task module);
+    # without REDIS_URL .delay() runs it here, once the run's transaction commits
+    from django.conf import settings
+
+    from recsite.celery import app
+
+    assert settings.CELERY_TASK_ALWAYS_EAGER
+    assert app.tasks[services.MODEL_TRAIN_TASK].name == services.MODEL_TRAIN_TASK
+    user = django_user_model.objects.create_user("eager", password="x-Secret-123")
+    for n in range(3):
+        item = Item.objects.create(external_id=f"eager-{n}", title=f"Eager {n}")
+        Interaction.objects.create(user=user, item=item, kind="like")
+    with django_capture_on_commit_callbacks(execute=True):
+        version = services.training_start(algorithm="popularity")
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.task_id and version.progress == 1.0
