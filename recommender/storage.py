@@ -18,7 +18,10 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+
+from catalog.models import Item
 
 from . import engine
 from .models import ModelVersion, UserVector, VersionItem
@@ -123,7 +126,7 @@ def neighbour_rows(
     return list(qs.order_by("item_id").values_list("item_id", "neighbors", "weights"))
 
 
-def popular_item_ids(*, version: ModelVersion, items, n: int) -> list[int]:  # noqa: ANN001
+def popular_item_ids(*, version: ModelVersion, items: QuerySet[Item], n: int) -> list[int]:
     """The ``n`` items of the queryset ``items`` most interacted with in the version's training
     data (ties by id)."""
     return list(
