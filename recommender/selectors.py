@@ -228,11 +228,12 @@ def similar_items(
                 version=version, item_id=item.pk, limit=n + len(excluded) + 20
             )
         else:
-            rows = storage.neighbour_rows(version=version, item_ids=[item.pk])
-            row = rows[0][1:] if rows else None
-            if row and row[0]:
-                ids, w = storage.unpack_neighbors(row[0], row[1])
-                pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
+            for _id, packed_ids, packed_w in storage.neighbour_rows(
+                version=version, item_ids=[item.pk]
+            ):
+                if packed_ids:
+                    ids, w = storage.unpack_neighbors(packed_ids, packed_w)
+                    pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
     candidates = [(i, w) for i, w in pairs if i not in excluded]
     allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in candidates])).in_bulk()
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
