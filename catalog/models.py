@@ -117,6 +117,11 @@ class Interaction(models.Model):
         return f"{self.user} {self.kind}{value} {self.item}"
 
 
+# What says a user wants an item (any rating, any like): what training learns from, what makes
+# an item "seen" and what popularity counts. A dismissal or a view is not one.
+POSITIVE_KINDS: tuple[str, ...] = (Interaction.Kind.RATING, Interaction.Kind.LIKE)
+
+
 class Tagging(models.Model):
     """A user's free-text tag on an item (MovieLens tags.csv). ``Item.tags`` holds the distinct set."""
 

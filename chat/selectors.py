@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from catalog.models import Interaction, Item
+from catalog.models import POSITIVE_KINDS, Interaction, Item
 from catalog.selectors import preference_exclusions
 from recsite.exceptions import ApplicationError
 
@@ -42,7 +42,7 @@ def prompt_history(*, user, dismissed: Iterable[int], limit: int = 10) -> list[t
     rows = (
         Interaction.objects.filter(
             user=user,
-            kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE],
+            kind__in=POSITIVE_KINDS,
             item__is_hidden=False,
         )
         .exclude(item_id__in=dismissed)

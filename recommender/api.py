@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
-from catalog.models import Interaction, Item
+from catalog.models import POSITIVE_KINDS, Interaction, Item
 from catalog.serializers import ItemListQuery, ItemSerializer
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsStaff
@@ -70,9 +70,7 @@ _ORDERINGS: dict[str, tuple[str, ...]] = {
 def _popularity() -> Coalesce:
     """Ratings + likes per item, as a correlated count (0 when none): a keyset-able sort key."""
     counts = (
-        Interaction.objects.filter(
-            item=OuterRef("pk"), kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE]
-        )
+        Interaction.objects.filter(item=OuterRef("pk"), kind__in=POSITIVE_KINDS)
         .order_by()
         .values("item")
         .annotate(n=Count("id"))
