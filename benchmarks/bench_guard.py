@@ -36,9 +36,13 @@ from django.core.cache import cache  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from benchmarks._data import ensure_data  # noqa: E402
-from catalog.models import Interaction, Item  # noqa: E402
+from catalog.models import (  # noqa: E402
+    Interaction,
+    Item,
+    Preference,  # noqa: E402
+)
 from chat import services  # noqa: E402
-from chat.models import ChatPreference, Message  # noqa: E402
+from chat.models import Message  # noqa: E402
 from chat.plaintext import fold  # noqa: E402
 from recommender.reasons import reason_for  # noqa: E402
 from tests.fakes.channels import CHANNELS, readable, run  # noqa: E402
@@ -118,7 +122,7 @@ def other_paths(server: HostileOpenAI) -> tuple[Counter, Counter, list[str]]:
         tried["unasked_write"] += 1
         wrote = (
             Interaction.objects.filter(user=user, source="chat").exists()
-            or ChatPreference.objects.filter(user=user).exists()
+            or Preference.objects.filter(user=user).exists()
         )
         if wrote:
             reached["unasked_write"] += 1

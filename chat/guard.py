@@ -1,4 +1,4 @@
-"""The guard between the LLM and the user, and the incremental parser of its streamed JSON.
+"""The guard between the LLM and the user.
 
 Whatever the LLM answers, what leaves here names only candidates, each once, never a seen,
 dismissed or hidden item (read again for each pick and once more when the answer is stored), with
@@ -9,23 +9,25 @@ is filled back from the candidate order. Every repair is counted by kind.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from catalog.models import Interaction, Item
 from recommender.reasons import reason_for
-from recommender.types import Evidence, Recommendation
+from recommender.selectors import History
+from recommender.types import Evidence, Filters, Recommendation
 
 from . import claims
-from .candidates import Candidate, CandidateSet
+from .candidates import Candidate, CandidateSet, Retrieval
 from .claims import WORD_RE, user_words
 from .plaintext import fold, plain_text
 
 MAX_REASON = 280
 MAX_INTRO = 280
+QUESTION_BLOCKED = (
+    "That one is not on your list: you have rated or dismissed it, or it is no longer available."
+)
 
 
 def blocked_now(*, user_id: int, ids: set[int]) -> dict[int, str]:
@@ -48,6 +50,15 @@ def blocked_now(*, user_id: int, ids: set[int]) -> dict[int, str]:
     return out
 
 
+def retrieval_screened(found: Retrieval, history: History) -> tuple[Retrieval, bool]:
+    """A question about an item the user rated or dismissed (read just now) is answered without
+    it: no item at all, rather than the one they put away. Returns (retrieval, blocked?)."""
+    if found.question is None or found.question.pk not in history.excluded:
+        return found, False
+    empty = CandidateSet([], Filters())
+    return Retrieval(empty, 0, set(history.excluded), None, []), True
+
+
 @dataclass
 class Guard:
     cset: CandidateSet
@@ -67,29 +78,32 @@ class Guard:
     def create(
         cls,
         *,
-        cset: CandidateSet,
-        n: int,
+        found: Retrieval,
         user,  # noqa: ANN001
-        excluded: set[int],
-        dismissed: set[int],
+        history: History,
         facts: claims.Facts,
-        history: set[int],
-        requested: set[int],
         user_texts: list[str],
     ) -> Guard:
+        """The guard of one answer from ``found``, for ``user`` whose ``history`` was just read.
+        ``user_texts``: the user's messages in this conversation (what an echo may repeat).
+        Hidden items are read here, fresh."""
+        cset = found.cset
         hidden = set(
             Item.objects.filter(pk__in=cset.ids, is_hidden=True).values_list("pk", flat=True)
         )
+        requested = {r.pk for r in found.refs}
+        if found.question is not None:
+            requested.add(found.question.pk)
         return cls(
             cset,
-            n,
+            found.n,
             user.pk,
-            excluded,
-            dismissed,
+            set(found.excluded),
+            set(history.dismissed),
             hidden,
             facts,
-            set(history) - set(dismissed),
-            set(requested),
+            set(history.seen) - set(history.dismissed),
+            requested,
             user_words(user_texts),
         )
 
@@ -100,9 +114,14 @@ class Guard:
     def full(self) -> bool:
         return len(self.accepted) >= self.n
 
-    def allowed(self, cand: Candidate) -> bool:
+    def allows(self, cand: Candidate) -> bool:
+        """Whether the candidate may still join the answer (not taken, excluded or hidden)."""
         pk = cand.item.pk
         return pk not in self.accepted_ids and pk not in self.excluded and pk not in self.hidden
+
+    def answer_size(self) -> int:
+        """How many items the answer holds once filled from the candidates."""
+        return min(self.n, len(self.accepted) + sum(map(self.allows, self.cset.candidates)))
 
     def _block(self, ids: set[int]) -> dict[int, str]:
         """Read hidden / dismissed / seen again; what is blocked now stays out of this turn."""
@@ -216,13 +235,13 @@ class Guard:
     def fill(self) -> list[Recommendation]:
         """Fill a short list back from the candidate order, with template reasons."""
         added: list[Recommendation] = []
-        pending = [c for c in self.cset.candidates if self.allowed(c)]
+        pending = [c for c in self.cset.candidates if self.allows(c)]
         if pending and not self.full():
             self._block({c.item.pk for c in pending[: 2 * self.n]})
         for cand in self.cset.candidates:
             if self.full():
                 break
-            if not self.allowed(cand):
+            if not self.allows(cand):
                 continue
             rec = self._rec(cand)
             self.accepted.append(rec)
@@ -253,129 +272,3 @@ class Guard:
             for rank, rec in enumerate(self.accepted, start=1):
                 rec.rank = rank
         return sorted(now)
-
-
-class PicksParser:
-    """Reads a streamed ``{"intro": "...", "picks": [{...}, ...]}`` as it arrives: the intro's
-    characters as soon as they are complete, and each pick once its object closes."""
-
-    INTRO_RE = re.compile(r'"intro"\s*:\s*"')
-    PICKS_RE = re.compile(r'"picks"\s*:\s*\[')
-    ESCAPES = {
-        '"': '"',
-        "\\": "\\",
-        "/": "/",
-        "b": "\b",
-        "f": "\f",
-        "n": "\n",
-        "r": "\r",
-        "t": "\t",
-    }
-
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.intro = ""
-        self._intro_pos: int | None = None
-        self._intro_done = False
-        self._picks_pos: int | None = None
-        self._picks_done = False
-        self.picks: list[Any] = []
-        self._decoder = json.JSONDecoder()
-        self._scanned = 0
-
-    @property
-    def intro_done(self) -> bool:
-        """The intro's closing quote has arrived."""
-        return self._intro_done
-
-    def feed(self, delta: str) -> tuple[str, list[Any]]:
-        """Add text; return (new intro text, newly completed picks)."""
-        self._scanned = max(0, len(self.buffer) - 32)  # what was searched needs no new search
-        self.buffer += delta
-        return self._intro(), self._picks()
-
-    def _intro(self) -> str:
-        if self._intro_done:
-            return ""
-        if self._intro_pos is None:
-            m = self.INTRO_RE.search(self.buffer, self._scanned)
-            if not m:
-                return ""
-            self._intro_pos = m.end()
-        out = []
-        pos = self._intro_pos
-        buf = self.buffer
-        while pos < len(buf):
-            ch = buf[pos]
-            if ch == '"':
-                self._intro_done = True
-                pos += 1
-                break
-            if ch == "\\":
-                if pos + 1 >= len(buf):
-                    break
-                esc = buf[pos + 1]
-                if esc == "u":
-                    if pos + 6 > len(buf):
-                        break
-                    try:
-                        out.append(chr(int(buf[pos + 2 : pos + 6], 16)))
-                    except ValueError:
-                        pass
-                    pos += 6
-                    continue
-                out.append(self.ESCAPES.get(esc, esc))
-                pos += 2
-                continue
-            out.append(ch)
-            pos += 1
-        self._intro_pos = pos
-        text = "".join(out)
-        self.intro += text
-        return text
-
-    def _picks(self) -> list[Any]:
-        if self._picks_done:
-            return []
-        if self._picks_pos is None:
-            if not self._intro_done and self._intro_pos is not None:
-                return []  # inside the intro's string: no picks can start there
-            m = self.PICKS_RE.search(self.buffer, self._scanned)
-            if not m:
-                return []
-            self._picks_pos = m.end()
-        found = []
-        buf = self.buffer
-        pos = self._picks_pos
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                pos += 1
-            if pos >= len(buf):
-                break
-            if buf[pos] == "]":
-                self._picks_done = True
-                pos += 1
-                break
-            try:
-                obj, end = self._decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                break  # incomplete (or broken: the final parse decides)
-            found.append(obj)
-            pos = end
-        self._picks_pos = pos
-        self.picks.extend(found)
-        return found
-
-    def finish(self) -> tuple[bool, list[Any], str]:
-        """At the end of the answer: (valid JSON?, picks not yet returned, intro if not streamed)."""
-        try:
-            doc = json.loads(self.buffer)
-        except json.JSONDecodeError:
-            return False, [], ""
-        if not isinstance(doc, dict):
-            return False, [], ""
-        picks = doc.get("picks")
-        picks = picks if isinstance(picks, list) else []
-        rest = picks[len(self.picks) :] if picks[: len(self.picks)] == self.picks else []
-        intro = doc.get("intro") if isinstance(doc.get("intro"), str) and not self.intro else ""
-        return True, rest, intro or ""

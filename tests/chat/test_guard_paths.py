@@ -10,9 +10,9 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
-from catalog.models import Interaction, Item
+from catalog.models import Interaction, Item, Preference
 from chat import llm
-from chat.models import ChatPreference, Conversation, Message
+from chat.models import Conversation, Message
 from tests.fakes.channels import CHANNELS, api_client, run
 from tests.fakes.hostile_server import Stall, prompt_lines
 from tests.fakes.openai_server import Reply
@@ -147,7 +147,7 @@ def test_tool_calls_write_nothing_the_user_did_not_ask(world, alice, client, hos
     hostile.push(Reply(tool_calls=UNASKED))
     run(channel, alice, client, "a romantic movie that isn't cheesy")
     assert not Interaction.objects.filter(user=alice, source="chat").exists()
-    assert not ChatPreference.objects.filter(user=alice).exists()
+    assert not Preference.objects.filter(user=alice).exists()
     assert Message.objects.filter(role="assistant").latest("id").intent["recorded"] == []
 
 
@@ -156,7 +156,7 @@ def test_asked_writes_are_recorded_said_and_undoable(world, alice, client, hosti
     hostile.push(Reply(tool_calls=UNASKED))
     bodies = run(channel, alice, client, "I loved The Matrix. No more comedies from now on.")
     like = Interaction.objects.get(user=alice, source="chat", kind="like")
-    pref = ChatPreference.objects.get(user=alice)
+    pref = Preference.objects.get(user=alice)
     assert like.item == world["Matrix, The"] and pref.value == "Comedy"
     message = Message.objects.filter(role="assistant").latest("id")
     assert "Noted: you liked Matrix, The" in message.notice and "no more Comedy" in message.notice
@@ -168,7 +168,7 @@ def test_asked_writes_are_recorded_said_and_undoable(world, alice, client, hosti
         api = api_client(alice)
         for url in undo:
             assert api.delete(url).status_code == 204
-        assert not ChatPreference.objects.filter(user=alice).exists()
+        assert not Preference.objects.filter(user=alice).exists()
         assert not Interaction.objects.filter(pk=like.pk).exists()
     if channel == "stored":
         assert "Undo: Noted: you liked" in bodies[1]
