@@ -131,8 +131,10 @@ def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
 
 class MessageStreamView(MessagePostView):
     """The same as posting a message, answered as server-sent events while it is produced:
-    ``intro`` / ``notice`` (``{"text"}``), ``rec`` (one recommendation with its evidence) and a
-    final ``done`` (the saved assistant message). Errors before the stream starts are JSON."""
+    ``intro`` / ``notice`` (``{"text"}``; the intro once checked, whole), ``rec`` (one
+    recommendation with its evidence), ``retract`` (``{"item_id"}``: a card already sent that was
+    dismissed or hidden meanwhile) and a final ``done`` (the saved assistant message, the list to
+    keep). Errors before the stream starts are JSON."""
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
@@ -147,7 +149,7 @@ class MessageStreamView(MessagePostView):
         request=MessageInput,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="event: intro|notice|rec|done, data: JSON"
+                OpenApiTypes.STR, description="event: intro|notice|rec|retract|done, data: JSON"
             )
         },
     )
