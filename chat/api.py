@@ -96,6 +96,8 @@ class MessagePostView(APIView):
         turn = services.message_post(
             conversation=conversation, user=request.user, text=data.validated_data["text"]
         )
+        # the turn marks the user message answered in the database, not on this instance
+        turn.user_message.refresh_from_db(fields=["status"])
         body = {
             "user_message": MessageSerializer(turn.user_message).data,
             "message": MessageSerializer(turn.message).data,
@@ -127,6 +129,20 @@ def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
             yield _sse("done", MessageSerializer(ev.turn.message).data)
 
 
+_TEXT_EVENT = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+}
+# the stream's event names and the schema of each one's data (see _event_stream)
+SSE_EVENTS = {
+    "intro": _TEXT_EVENT,
+    "notice": _TEXT_EVENT,
+    "rec": {"$ref": "#/components/schemas/ChatRecommendation"},
+    "done": {"$ref": "#/components/schemas/Message"},
+}
+
+
 class MessageStreamView(MessagePostView):
     """The same as posting a message, answered as server-sent events while it is produced:
     ``intro`` / ``notice`` (``{"text"}``), ``rec`` (one recommendation with its evidence) and a
@@ -145,9 +161,12 @@ class MessageStreamView(MessagePostView):
         request=MessageInput,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="event: intro|notice|rec|done, data: JSON"
+                OpenApiTypes.STR,
+                description="Server-sent events, each `event: <name>` and one `data: <JSON>` "
+                "line; the JSON of each event name is the schema in `x-sse-events`.",
             )
         },
+        extensions={"x-sse-events": SSE_EVENTS},
     )
     def post(self, request: Request, pk: int) -> StreamingHttpResponse:  # type: ignore[override]
         conversation = self.conversation(request, pk)

@@ -16,7 +16,8 @@ class ChatRecommendationSerializer(RecommendationSerializer):
 
 class MessageSerializer(serializers.ModelSerializer):
     results = ChatRecommendationSerializer(many=True, read_only=True)
-    reply_to = serializers.PrimaryKeyRelatedField(read_only=True)
+    # the user message an assistant message answers; null on the user's own messages
+    reply_to = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Message

@@ -37,4 +37,12 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
                     code,
                     {"description": description, "content": {"application/json": {"schema": ref}}},
                 )
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "413",
+                    {
+                        "description": "Request body too large",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
     return result

@@ -36,6 +36,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# A file missing from the manifest (collectstatic not run yet, or run before an upgrade) is linked
+# by its plain name rather than failing every page that links it (the API docs included) with a 500.
+WHITENOISE_MANIFEST_STRICT = env_bool("WHITENOISE_MANIFEST_STRICT", False)
 
 # A database that does not answer fails the request (and /readyz) in seconds, not minutes.
 DATABASES["default"].setdefault("OPTIONS", {})
