@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from recsite.api.serializers import StrictInput
+
 from .models import Interaction, Item
 
 ITEM_ORDERINGS = ("relevance", "popular", "title", "-title", "year", "-year")
@@ -34,7 +36,7 @@ class ItemBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ItemCurationSerializer(serializers.ModelSerializer):
+class ItemCurationSerializer(StrictInput, serializers.ModelSerializer):
     """Staff: an item with its curation flags; PATCH any of them."""
 
     boost = serializers.FloatField(min_value=-10.0, max_value=10.0, required=False)
@@ -54,7 +56,7 @@ class ItemCurationSerializer(serializers.ModelSerializer):
         read_only_fields = ("id", "title", "year", "updated_at")
 
 
-class ItemListQuery(serializers.Serializer):
+class ItemListQuery(StrictInput, serializers.Serializer):
     q = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -94,7 +96,7 @@ class InteractionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InteractionCreateSerializer(serializers.Serializer):
+class InteractionCreateSerializer(StrictInput, serializers.Serializer):
     item_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
     value = serializers.FloatField(
@@ -109,9 +111,9 @@ class InteractionCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class InteractionUpdateSerializer(serializers.Serializer):
+class InteractionUpdateSerializer(StrictInput, serializers.Serializer):
     value = serializers.FloatField(min_value=0.5, max_value=5.0)
 
 
-class HistoryQuery(serializers.Serializer):
+class HistoryQuery(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices, required=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from recommender.serializers import RecommendationSerializer
+from recsite.api.serializers import StrictInput
 
 from .models import ChatPreference, Conversation, Message
 from .services import MAX_MESSAGE_CHARS
@@ -36,7 +37,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ConversationSerializer(StrictInput, serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ("id", "title", "created_at", "updated_at")
@@ -51,7 +52,7 @@ class ConversationDetailSerializer(ConversationSerializer):
         fields = (*ConversationSerializer.Meta.fields, "messages")
 
 
-class MessageInput(serializers.Serializer):
+class MessageInput(StrictInput, serializers.Serializer):
     text = serializers.CharField(max_length=MAX_MESSAGE_CHARS)
 
 
@@ -63,7 +64,7 @@ class TurnSerializer(serializers.Serializer):
     produced_by = serializers.ChoiceField(choices=["llm", "builtin"])
 
 
-class ChatPreferenceSerializer(serializers.ModelSerializer):
+class ChatPreferenceSerializer(StrictInput, serializers.ModelSerializer):
     class Meta:
         model = ChatPreference
         fields = ("id", "kind", "value", "conversation", "created_at")

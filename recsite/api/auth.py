@@ -17,6 +17,7 @@ from recsite.usernames import (
 )
 
 from . import services
+from .serializers import StrictInput
 
 User = get_user_model()
 
@@ -30,7 +31,7 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SignupInput(serializers.Serializer):
+class SignupInput(StrictInput, serializers.Serializer):
     username = serializers.RegexField(
         USERNAME_PATTERN,
         max_length=USERNAME_MAX_LENGTH,
@@ -52,7 +53,7 @@ class SignupInput(serializers.Serializer):
         return normalized
 
 
-class CredentialsInput(serializers.Serializer):
+class CredentialsInput(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 

@@ -370,3 +370,48 @@ def test_every_operation_documents_its_errors(served_schema):
             codes = set(operation["responses"])
             assert {"400", "401", "404", "406", "429"} <= codes, (path, method)
             assert ("413" in codes) == ("requestBody" in operation), (path, method)
+
+
+# --- types the schema states are the types accepted ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/conversations/", {"title": 0}),
+        ("/api/v1/conversations/", {"title": ["a"]}),
+        ("/api/v1/me/history/", {"item_id": "1", "kind": "like"}),
+        ("/api/v1/me/history/", {"item_id": 1.5, "kind": "like"}),
+        ("/api/v1/me/history/", {"item_id": True, "kind": "like"}),
+        ("/api/v1/me/history/", {"item_id": 1, "kind": "rating", "value": "4"}),
+        ("/api/v1/me/preferences/", {"kind": 1, "value": "Zhorror"}),
+        ("/api/v1/auth/signup/", {"username": 12345, "password": "correct horse battery 7"}),
+    ],
+)
+def test_json_values_of_the_wrong_type_are_400(user_client, catalog, url, body):
+    response = user_client.post(url, body, format="json")
+    fields = assert_error(response, 400)["extra"]["fields"]
+    assert set(fields) <= set(body)
+    assert not Conversation.objects.exists()
+
+
+def test_curation_flags_must_be_booleans(staff_client, catalog):
+    url = f"/api/v1/staff/items/{catalog['alien'].pk}/"
+    assert_error(staff_client.patch(url, {"is_hidden": "yes"}, format="json"), 400)
+    assert_error(staff_client.patch(url, {"boost": "2"}, format="json"), 400)
+    assert staff_client.patch(url, {"boost": 2}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/api/v1/items/", "ordering="),
+        ("/api/v1/items/", "semantic="),
+        ("/api/v1/items/", "year_min="),
+        ("/api/v1/me/history/", "kind="),
+        ("/api/v1/me/recommendations/", "n="),
+        ("/api/v1/me/recommendations/", "genre="),
+    ],
+)
+def test_blank_query_parameters_are_400_not_ignored(user_client, catalog, url, params):
+    assert_error(user_client.get(f"{url}?{params}"), 400)
