@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, renderers, status
 from rest_framework.request import Request
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner
+from recsite.api.schema import sse_event_schema
 
 from . import selectors, services
 from .models import ChatPreference, Conversation
@@ -161,12 +161,11 @@ class MessageStreamView(MessagePostView):
         request=MessageInput,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="Server-sent events, each `event: <name>` and one `data: <JSON>` "
-                "line; the JSON of each event name is the schema in `x-sse-events`.",
+                sse_event_schema(SSE_EVENTS),
+                description="Server-sent events, each an `event: <name>` line and one "
+                "`data: <JSON>` line; the JSON's schema is the event's `x-data-schema`.",
             )
         },
-        extensions={"x-sse-events": SSE_EVENTS},
     )
     def post(self, request: Request, pk: int) -> StreamingHttpResponse:  # type: ignore[override]
         conversation = self.conversation(request, pk)

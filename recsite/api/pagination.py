@@ -5,7 +5,8 @@ A view may pick its ordering per request with ``get_cursor_ordering()`` (e.g. th
 
 A cursor comes from the client, so it is input like any other: one that does not decode, or whose
 position does not fit the sort field (text for a number, an infinite float, a NUL in a title, a
-number past a bigint), is a 400, never a query that fails in the database.
+number past a bigint), is DRF's "Invalid cursor" 404 (a position that does not exist), never a
+query that fails in the database. ``page_size`` outside 1..100 is a 400.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 MAX_PAGE_SIZE = 100
 _BIGINT = 2**63
-_INVALID_CURSOR = "Invalid cursor: use the next/previous links as given."
 
 
 def _invalid(param: str, message: str) -> ValidationError:
@@ -91,14 +91,11 @@ class CursorPagination(pagination.CursorPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def decode_cursor(self, request):
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound as exc:
-            raise _invalid(self.cursor_query_param, _INVALID_CURSOR) from exc
+        cursor = super().decode_cursor(request)  # NotFound(invalid_cursor_message) if garbled
         if cursor is not None and cursor.position is not None:
             field = _sort_field(self._queryset, self.ordering[0].lstrip("-"))
             if not _position_fits(field, cursor.position):
-                raise _invalid(self.cursor_query_param, _INVALID_CURSOR)
+                raise NotFound(self.invalid_cursor_message)
         return cursor
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
