@@ -423,3 +423,30 @@ def test_curation_flags_must_be_booleans(staff_client, catalog):
 )
 def test_blank_query_parameters_are_400_not_ignored(user_client, catalog, url, params):
     assert_error(user_client.get(f"{url}?{params}"), 400)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "alien\x00"},
+        {"genre": "\x00"},
+        {"year_min": "99999999999999999999"},
+        {"year_min": "1e309"},
+        {"year_min": "NaN"},
+        {"semantic": "maybe"},
+        {"ordering": "id"},
+    ],
+)
+@pytest.mark.parametrize("who", ["anon", "owner"])
+def test_bad_item_filters_are_400(clients, catalog, params, who):
+    assert_error(clients[who].get("/api/v1/items/", params), 400)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"n": "0"}, {"n": "101"}, {"n": "1e2"}, {"exclude_item": "-1"}, {"genre": "a\x00"}],
+)
+def test_bad_recommendation_filters_are_400(user_client, catalog, params):
+    assert_error(user_client.get("/api/v1/me/recommendations/", params), 400)
+    item = catalog["alien"].pk
+    assert_error(user_client.get(f"/api/v1/items/{item}/similar/", params), 400)
