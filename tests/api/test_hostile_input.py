@@ -10,7 +10,7 @@ import subprocess
 
 import jsonschema
 import pytest
-from catalog.forms import SignupForm
+from front.forms import SignupForm
 from django.contrib.auth import get_user_model
 from django.test import Client
 
