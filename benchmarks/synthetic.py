@@ -149,8 +149,12 @@ def write(shape: Shape, folder: Path, seed: int = 0) -> Path:
     ratings = folder / "ratings.csv"
     fmt = "{:d},{:d},{:g},{:d}\n" if shape.timestamps else "{:d},{:d},{:g}\n"
     with open(ratings, "w", encoding="utf-8") as fh:
-        fh.write("userId,movieId,rating,timestamp\n" if shape.timestamps else "userId,movieId,rating\n")
-        for row in zip(users.tolist(), items.tolist(), values.tolist(), stamps.tolist(), strict=True):
+        fh.write(
+            "userId,movieId,rating,timestamp\n" if shape.timestamps else "userId,movieId,rating\n"
+        )
+        for row in zip(
+            users.tolist(), items.tolist(), values.tolist(), stamps.tolist(), strict=True
+        ):
             fh.write(fmt.format(*(row if shape.timestamps else row[:3])))
     with open(folder / "movies.csv", "w", encoding="utf-8") as fh:
         fh.write("movieId,title,genres\n")

@@ -124,11 +124,13 @@ def session_design(
     window_exponent: float,
 ) -> sp.csr_matrix:
     """``Z = [Xw; sqrt(window_weight) S]``, the design whose Gram matrix ``SessionEASE``
-    solves (``Xw`` alone without timestamps or with ``window_weight`` 0)."""
+    solves (``Xw`` alone without timestamps, with all of them equal - no order to cut
+    windows from - or with ``window_weight`` 0)."""
     X = sp.csr_matrix(X, dtype=np.float32)
     X.sort_indices()
     parts = [user_weighted(X, user_exponent)]
-    if T is not None and window_weight > 0:
+    ordered = T is not None and T.nnz > 1 and bool(np.any(T.data != T.data[0]))
+    if ordered and window_weight > 0:
         S = window_rows(X, T, window, stride, window_exponent)
         parts.append(S * np.float32(np.sqrt(window_weight)))
     return sp.vstack(parts).tocsr()

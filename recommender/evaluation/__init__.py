@@ -3,9 +3,11 @@ Django import, so a management command, a Celery task and ``benchmarks/`` can al
 
 - :mod:`.data`: reading ratings, the protocol's split, the training matrices;
 - :mod:`.metrics`: fitting and scoring models on a split, the side-by-side table;
-- :mod:`.fewshot`: the new-user protocol (k training interactions per tested user).
+- :mod:`.fewshot`: the new-user protocol (k training interactions per tested user);
+- :mod:`.compare`: EASE at its best penalty, the baseline the default is judged against.
 """
 
+from .compare import ease_best_lambda
 from .data import (
     MIN_INTERACTIONS_TO_TEST,
     NDCG_K,
@@ -46,6 +48,7 @@ __all__ = [
     "build_timestamp_matrix",
     "build_train_matrix",
     "collapse_duplicates",
+    "ease_best_lambda",
     "evaluate",
     "evaluate_models",
     "fewshot_train",

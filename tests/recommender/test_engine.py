@@ -36,6 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 FAST: dict[str, dict] = {
     "als": {"iterations": 8},
     "bpr": {"iterations": 30},
+    "blend": {
+        "parts": [
+            {"model": "wedlae", "params": {"lam": 20.0}, "weight": 0.7},
+            {"model": "rp3beta", "params": {"K": None}, "weight": 0.3},
+        ]
+    },
 }
 
 
@@ -82,6 +88,7 @@ def test_registry() -> None:
         "ease",
         "wedlae",
         "session_ease",
+        "blend",
         DEFAULT_MODEL,
     }
     assert set(MODEL_NAMES) == expected
