@@ -329,6 +329,8 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         chosen = None
         if version.algorithm == selection.AUTO:
             chosen = _select(version, data, progress)
+            timings["select"] = time.perf_counter() - t
+            t = time.perf_counter()
         model = engine.get_model(version.algorithm, **version.params)
         max_items = model.params.get("max_items")
         if max_items and data.X.shape[1] > max_items:

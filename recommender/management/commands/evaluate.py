@@ -60,6 +60,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--movies", help="fewshot: movies.csv with genres (default: beside --ratings)"
         )
+        parser.add_argument(
+            "--share",
+            type=float,
+            default=0.5,
+            help="fewshot: the share of tested users who are new (cut to k and tested); the "
+            "others keep their histories (default 0.5; 1: every tested user)",
+        )
 
     def handle(self, *args, ratings, split, seed, model, json: bool = False, **options) -> None:
         try:
@@ -102,12 +109,13 @@ class Command(BaseCommand):
             genres = self._genres(ratings, options.get("movies"))
             result = {"protocol": "fewshot", "split": split, "seed": seed, "tables": []}
             for k in options.get("k") or [5, 10]:
-                few = evaluation.fewshot_train(parts, k, seed=seed)
+                share = options.get("share") or 0.5
+                few = evaluation.fewshot_train(parts, k, seed=seed, share=share)
                 names = model or [SELECTED, *FEWSHOT_BASELINES]
                 rows = evaluation.evaluate_models(
                     [(n, factory(n)) for n in names],
-                    few,
-                    test,
+                    few.train,
+                    few.test,
                     default=SELECTED,
                     progress=progress,
                     genres=genres,
