@@ -99,13 +99,14 @@ def evaluate(
     """Fit ``model`` (an unfitted model or a zero-argument factory) on ``train`` and score
     it on ``test`` per the protocol. Returns the metric keys of :data:`METRIC_KEYS` except
     ``name``/``default``; with ``genres`` (external item id -> its genres) also ``genre@10``:
-    the share of each user's top 10 that shares a genre with the user's training items.
+    the share of each user's top 10 that shares a genre with the user's training items, and
+    ``topgenre@10``: the share that has their most frequent genre.
     """
     tm = build_train_matrix(train)
     X = tm.X
     n_items = X.shape[1]
     G = _genre_matrix(tm.item_ids, genres) if genres is not None else None
-    genre_sum = 0.0
+    genre_sum = top_genre_sum = 0.0
     m = instantiate(model)
     # models that declare ``uses_timestamps = True`` also get the aligned timestamp CSR
     T = build_timestamp_matrix(train, tm) if getattr(m, "uses_timestamps", False) else None
@@ -164,12 +165,17 @@ def evaluate(
         ndcg_sum += float((dcg / idcg).sum())
         np.add.at(exposure, top[valid], 1)
         if G is not None:
-            genre_sum += _genre_share(G, X_rows, top[:, :NDCG_K], valid[:, :NDCG_K])
+            share, dominant = _genre_share(G, X_rows, top[:, :NDCG_K], valid[:, :NDCG_K])
+            genre_sum += share
+            top_genre_sum += dominant
         novelty_sum += float(pop_rank[top[valid]].sum())
         n_slots += int(valid.sum())
 
     n_users = len(tested)
-    extra = {"genre@10": genre_sum / n_users if n_users else 0.0} if G is not None else {}
+    extra = {}
+    if G is not None:
+        extra["genre@10"] = genre_sum / n_users if n_users else 0.0
+        extra["topgenre@10"] = top_genre_sum / n_users if n_users else 0.0
     return {
         "recall@20": recall_sum / n_users if n_users else 0.0,
         "ndcg@10": ndcg_sum / n_users if n_users else 0.0,
@@ -198,16 +204,22 @@ def _genre_matrix(item_ids: np.ndarray, genres: Mapping[int, Sequence[str]]) -> 
 
 def _genre_share(
     G: sp.csr_matrix, X_rows: sp.csr_matrix, top: np.ndarray, valid: np.ndarray
-) -> float:
-    """Sum over users of the share of their (valid) top items sharing a genre with their
-    history."""
-    profile = np.asarray((X_rows @ G).toarray() > 0, dtype=np.float32)  # users x genres
+) -> tuple[float, float]:
+    """Sums over users of the share of their (valid) top items that share a genre with their
+    history, and of the share that has the history's most frequent genre (broad genres such
+    as Drama make the first one near 1 for any list; the second tells taste from
+    blockbusters)."""
+    counts = np.asarray((X_rows @ G).toarray(), dtype=np.float32)  # users x genres
+    profile = (counts > 0).astype(np.float32)
     shares = np.zeros(len(top))
+    dominant = np.zeros(len(top))
     for u in range(len(top)):
         items = top[u][valid[u]]
         if len(items):
-            shares[u] = float(np.mean(np.asarray(G[items] @ profile[u]).ravel() > 0))
-    return float(shares.sum())
+            rows = G[items]
+            shares[u] = float(np.mean(np.asarray(rows @ profile[u]).ravel() > 0))
+            dominant[u] = float(np.mean(rows[:, int(np.argmax(counts[u]))].toarray() > 0))
+    return float(shares.sum()), float(dominant.sum())
 
 
 def evaluate_models(
@@ -235,7 +247,7 @@ def evaluate_models(
         metrics = evaluate(model, train, test, progress=cb, genres=genres)
         row = {"name": name, "default": name == default}
         row.update(metrics)
-        keys = METRIC_KEYS + (("genre@10",) if genres is not None else ())
+        keys = METRIC_KEYS + (("genre@10", "topgenre@10") if genres is not None else ())
         rows.append({key: row[key] for key in keys})
     return rows
 
@@ -248,7 +260,7 @@ def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     )
     with_genre = any("genre@10" in r for r in rows)
     if with_genre:
-        header += f"{'genre@10':>9}"
+        header += f"{'genre@10':>9}{'top-g@10':>9}"
     out = [header]
     for r in rows:
         name = ("* " if r["default"] else "  ") + str(r["name"])
@@ -256,6 +268,10 @@ def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{name:<34}{r['recall@20']:>10.4f}{r['ndcg@10']:>9.4f}{r['coverage@20']:>8.3f}"
             f"{r['novelty']:>9.1f}{r['gini@20']:>8.3f}{r['fit_seconds']:>8.2f}"
             f"{r['n_users_tested']:>7d}"
-            + (f"{r.get('genre@10', float('nan')):>9.3f}" if with_genre else "")
+            + (
+                f"{r.get('genre@10', float('nan')):>9.3f}{r.get('topgenre@10', float('nan')):>9.3f}"
+                if with_genre
+                else ""
+            )
         )
     return "\n".join(out)

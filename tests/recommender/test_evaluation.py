@@ -264,6 +264,7 @@ def test_genre_share_of_the_top_10() -> None:
     genres = {1: ("A",), 2: ("A",), 3: ("B",), 4: ("A", "B")}
     r = evaluate(FixedScores(), train, test, genres=genres)
     assert r["genre@10"] == pytest.approx(2 / 3)
+    assert r["topgenre@10"] == pytest.approx(2 / 3)  # A is the history's genre: 2 and 4
 
 
 # --------------------------------------------------------------------------- the command

@@ -120,10 +120,11 @@ class Command(BaseCommand):
                     progress=progress,
                     genres=genres,
                 )
-                result["tables"].append({"k": k, "models": rows})
+                result["tables"].append({"k": k, "share": share, "models": rows})
                 if not json:
                     self.stdout.write(
-                        f"\nfew-shot: tested users keep k = {k} training interactions"
+                        f"\nfew-shot: {len(set(few.test.users.tolist()))} new users "
+                        f"({share:g} of the tested) keep k = {k} training interactions"
                     )
                     self.stdout.write(evaluation.format_rows(rows))
             if json:
