@@ -162,6 +162,21 @@ def select(
     X_fit, T_fit, users, truth = validation_split(
         X, timestamps if timed else None, method=method, seed=seed
     )
+    if len(users) == 0 or X.shape[1] < 2:
+        # nobody to validate on (every user has fewer than 5 interactions): the fixed default
+        model = engine.default_model()
+        trial = Trial(
+            f"{model.name} (no validation users)", "fixed", model.name, model.params, 0.0, 0.0, 0.0
+        )
+        return Selection(
+            algorithm=trial.algorithm,
+            params=trial.params,
+            label=trial.label,
+            validation=method,
+            n_validation_users=0,
+            trials=[trial],
+            seconds=time.perf_counter() - started,
+        )
     queries = X_fit[users]
     search = selection_search.Search(X_fit, T_fit, queries, truth, budget_seconds)
     search.T_q = T_fit[users] if T_fit is not None else None

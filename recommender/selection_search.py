@@ -64,16 +64,19 @@ def ranking_metrics(
     s = np.array(scores, dtype=np.float32)
     r, c = history.nonzero()
     s[r, c] = -np.inf
-    top = np.argpartition(-s, 20, axis=1)[:, :20]
+    k = min(20, s.shape[1])
+    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
     top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, axis=1), axis=1), axis=1)
     dense_truth = truth.toarray() > 0
     hits = np.take_along_axis(dense_truth, top, axis=1)
     n_true = np.asarray(truth.getnnz(axis=1))
     ok = n_true > 0
     discounts = 1.0 / np.log2(np.arange(2, 12))
-    dcg = (hits[:, :10] * discounts).sum(axis=1)
+    dcg = (hits[:, :10] * discounts[: min(10, k)]).sum(axis=1)
     idcg = np.cumsum(discounts)[np.minimum(10, np.maximum(n_true, 1)) - 1]
     ndcg = float(np.mean((dcg / idcg)[ok])) if ok.any() else 0.0
+    if not ok.any():
+        return 0.0, 0.0
     recall = float(np.mean((hits.sum(axis=1) / np.minimum(20, np.maximum(n_true, 1)))[ok]))
     return ndcg, recall
 

@@ -131,6 +131,17 @@ def test_selected_model_is_a_scorer_for_the_protocol() -> None:
         selection.SelectedModel().score_users(X[:1])
 
 
+def test_no_user_to_validate_on_falls_back_to_the_fixed_default() -> None:
+    X = sp.csr_matrix(np.eye(6, 8, dtype=np.float32))  # one interaction each
+    sel = selection.select(X)
+    assert sel.algorithm == engine.DEFAULT_MODEL and sel.n_validation_users == 0
+    assert [r["chosen"] for r in sel.table()] == [True]
+    tiny = sp.csr_matrix(np.ones((8, 6), dtype=np.float32))
+    tiny[np.arange(8), np.arange(8) % 6] = 0  # fewer items than a top 20
+    tiny.eliminate_zeros()
+    assert selection.select(tiny).algorithm in engine.MODEL_NAMES
+
+
 def test_large_catalogs_select_among_factor_models(monkeypatch) -> None:
     X, T = _clustered(n_items=60)
     monkeypatch.setattr(selection_search, "DENSE_MAX_ITEMS", 50)
