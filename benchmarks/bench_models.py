@@ -79,7 +79,7 @@ def fmt(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", action="append", choices=["ml-latest-small", *sorted(SHAPES)])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--time", action="store_true", help="also the time split")
     parser.add_argument(
         "--movielens", type=Path, default=ROOT.parent / "shared" / "data" / "ml-latest-small"
