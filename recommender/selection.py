@@ -147,20 +147,22 @@ def select(
     *,
     validation: str = "auto",
     seed: int = 0,
-    budget_seconds: float = 20.0,
+    budget_seconds: float = 30.0,
+    max_users: int | None = 1500,
     progress: Callable[[float], None] | None = None,
 ) -> Selection:
     """Pick the model for the users x items matrix ``X`` (see the module docstring).
     ``validation``: "auto" (time where ``timestamps`` order the interactions, else random),
-    "time" or "random". ``budget_seconds`` caps the search (the candidates are tried in order
-    of their expected value; whatever the budget, every family gets its first setting)."""
+    "time" or "random". ``budget_seconds`` caps the optional part of the search: the penalty
+    walks always complete and every family gets its first setting (and the first recency
+    weight); further RP3beta, ALS and recency settings are tried while time is left."""
     started = time.perf_counter()
     timed = has_time_order(timestamps)
     method = "time" if timed and validation in ("auto", "time") else "random"
     X = sp.csr_matrix(X, dtype=np.float32)
     X.data[:] = 1.0
     X_fit, T_fit, users, truth = validation_split(
-        X, timestamps if timed else None, method=method, seed=seed
+        X, timestamps if timed else None, method=method, seed=seed, max_users=max_users
     )
     if len(users) == 0 or X.shape[1] < 2:
         # nobody to validate on (every user has fewer than 5 interactions): the fixed default
@@ -230,7 +232,7 @@ class SelectedModel:
     name = "selected"
     uses_timestamps = True
 
-    def __init__(self, validation: str = "auto", seed: int = 0, budget_seconds: float = 20.0):
+    def __init__(self, validation: str = "auto", seed: int = 0, budget_seconds: float = 30.0):
         self.validation, self.seed, self.budget_seconds = validation, seed, budget_seconds
         self.selection: Selection | None = None
         self.model: engine.Recommender | None = None
