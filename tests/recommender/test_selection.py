@@ -171,6 +171,13 @@ def test_an_auto_retrain_serves_the_winner_and_records_the_table(movielens_db, s
     assert report["validation"] == "time" and report["table"]
     assert report["algorithm"] == version.algorithm
     assert engine.get_model(version.algorithm, **version.params).params == version.params
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "recommender/partials/versions.html",
+        {"active": version, "versions": [version], "plot": {"empty": True}},
+    )
+    assert f"How v{version.pk} was chosen" in html and report["chosen"] in html
     user = get_user_model().objects.get(username="ml_1")
     recs = selectors.recommendations_for_user(user=user, n=10)
     assert len(recs) == 10 and all(r.source == "cf" for r in recs[:5])
