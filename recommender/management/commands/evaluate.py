@@ -33,7 +33,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             action="append",
-            choices=sorted([*engine.MODEL_NAMES, SELECTED]),
+            # a blend needs its parts: it is what the selection builds, not a name to ask for
+            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), SELECTED]),
             help=f"model to evaluate (repeatable; {SELECTED!r}: the per-site selection); "
             "default: the selection plus baselines",
         )

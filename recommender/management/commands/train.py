@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             default=None,
-            choices=sorted([*engine.MODEL_NAMES, selection.AUTO]),
+            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), selection.AUTO]),
             help="default: RECOMMENDER_MODEL (auto: the per-site model selection)",
         )
         parser.add_argument(
