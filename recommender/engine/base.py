@@ -156,7 +156,7 @@ class Recommender(abc.ABC):
     # ------------------------------------------------------------------ lifecycle
     def fit(self, X: sp.csr_matrix, progress: Progress | None = None) -> Self:
         """Train on ``X`` (users x items). ``progress(fraction)`` is called with 0..1."""
-        X = _check_matrix(X)
+        X = check_matrix(X)
         self.n_users, self.n_items = X.shape
         self._item_popularity = np.asarray(X.getnnz(axis=0), dtype=np.float32)
         self._fit(X, progress or _no_progress)
@@ -221,7 +221,7 @@ def _no_progress(_: float) -> None:
     return None
 
 
-def _check_matrix(X: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+def check_matrix(X: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     if not sp.issparse(X):
         raise TypeError(f"X must be a scipy.sparse matrix (users x items), got {type(X).__name__}")
     X = sp.csr_matrix(X, dtype=np.float32)

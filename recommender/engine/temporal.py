@@ -41,7 +41,7 @@ from .base import (
     CatalogTooLargeError,
     ItemItemRecommender,
     Progress,
-    _check_matrix,
+    check_matrix,
     history_matrix,
     top_n,
 )
@@ -195,7 +195,7 @@ class SessionEASE(ItemItemRecommender):
         timestamps: sp.csr_matrix | None = None,
     ) -> Self:
         """``timestamps``: CSR (seconds) with exactly the sparsity of ``X``; optional."""
-        X = _check_matrix(X)
+        X = check_matrix(X)
         self._T = None
         if timestamps is not None:
             T = sp.csr_matrix(timestamps, dtype=np.float64)
