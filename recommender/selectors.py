@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from catalog.models import Item
@@ -206,6 +207,27 @@ def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:
     return out
 
 
+# An item's nearest vectors depend only on the model version: cached per (version, item), so a
+# new version is a new key and nothing needs invalidating. Hidden, seen and filtered items are
+# left out after the cache, per request.
+SIMILAR_POOL = 100
+SIMILAR_CACHE_SECONDS = 3600
+
+
+def similar_vector_pairs(
+    *, version: ModelVersion, item_id: int, want: int
+) -> list[tuple[int, float]]:
+    """(item id, cosine similarity) of the items nearest this one in a factor version, at least
+    ``want`` of them when the catalog has them (the common pool of SIMILAR_POOL is cached)."""
+    pool = max(SIMILAR_POOL, int(want))
+    key = f"recommender:similar:v{version.pk}:{int(item_id)}:{pool}"
+    pairs = cache.get(key)
+    if pairs is None:
+        pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=pool)
+        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+    return pairs
+
+
 def similar_items(
     *, item: Item, n: int = 10, user=None, filters: Filters | None = None
 ) -> list[Recommendation]:
@@ -224,8 +246,8 @@ def similar_items(
     pairs: list[tuple[int, float]] = []
     if version is not None:
         if version.serving == ModelVersion.Serving.FACTORS:
-            pairs = storage.similar_by_vector(
-                version=version, item_id=item.pk, limit=n + len(excluded) + 20
+            pairs = similar_vector_pairs(
+                version=version, item_id=item.pk, want=n + len(excluded) + 20
             )
         else:
             for _id, packed_ids, packed_w in storage.neighbour_rows(
