@@ -257,7 +257,13 @@ def similar_items(
                     ids, w = storage.unpack_neighbors(packed_ids, packed_w)
                     pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
     candidates = [(i, w) for i, w in pairs if i not in excluded]
-    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in candidates])).in_bulk()
+    # the filters are checked on the first few candidates (full rows for 3n, not the whole pool);
+    # the rest are read only when those fall short
+    head = candidates[: 3 * n]
+    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in head])).in_bulk()
+    if len(allowed) < n and len(candidates) > len(head):
+        rest = [i for i, _ in candidates[len(head) :]]
+        allowed |= filters.apply(Item.objects.filter(pk__in=rest)).in_bulk()
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
     ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
         :n
