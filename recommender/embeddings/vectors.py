@@ -38,7 +38,8 @@ class Space:
 
 # The space (which backend, its vectors' size, whether the index exists) changes only when a
 # bulk refresh runs; each process re-reads it every few seconds instead of twice per search.
-# Only a space with vectors is kept: the first vectors stored are seen at once.
+# Only an indexed space is kept: the first vectors stored and a new index are seen at once, and a
+# space whose index is dropped meanwhile still answers (the same query, scanned exactly).
 SPACE_CACHE_SECONDS = 10.0
 _space_cache: dict[str, tuple[float, Space]] = {}
 
@@ -61,7 +62,8 @@ def embedding_space() -> Space | None:
         return None
     dims = int(row[0])
     space = Space(backend, dims, index_exists(backend.name, dims))
-    _space_cache[key] = (time.monotonic(), space)
+    if space.indexed:
+        _space_cache[key] = (time.monotonic(), space)
     return space
 
 
