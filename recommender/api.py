@@ -106,7 +106,10 @@ class ItemListView(generics.ListAPIView):
             year_min=params.get("year_min"),
             year_max=params.get("year_max"),
             sort="title",  # always a queryset; the cursor ordering replaces this sort
-        )
+        ).defer(None)
+        # catalog_search defers the columns a page's card does not show; this serializer shows
+        # them, so they are read with the rows (deferred, each cost three queries per item)
+        qs = qs.defer("search_vector", "metadata")
         if params.get("semantic") and (params.get("q") or "").strip():
             hybrid = emb_selectors.hybrid_catalog_ids(
                 query=params["q"],
