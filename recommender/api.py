@@ -178,6 +178,7 @@ class SimilarItemsView(APIView):
             n=query.validated_data["n"],
             user=request.user if request.user.is_authenticated else None,
             filters=query.filters(),
+            version=version,
         )
         return Response(_listing(recs, version.pk if version else None))
 

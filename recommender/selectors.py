@@ -215,21 +215,30 @@ SIMILAR_CACHE_SECONDS = 3600
 
 
 def similar_vector_pairs(
-    *, version: ModelVersion, item_id: int, want: int
+    *, version: ModelVersion, item_id: int, n: int, excluded: set[int]
 ) -> list[tuple[int, float]]:
-    """(item id, cosine similarity) of the items nearest this one in a factor version, at least
-    ``want`` of them when the catalog has them (the common pool of SIMILAR_POOL is cached)."""
-    pool = max(SIMILAR_POOL, int(want))
-    key = f"recommender:similar:v{version.pk}:{int(item_id)}:{pool}"
+    """(item id, cosine similarity) of the items nearest this one in a factor version, outside
+    ``excluded``: from the cached pool of SIMILAR_POOL, or, when the excluded items eat it, from
+    a search wide enough to skip them (not cached: it is one user's)."""
+    key = f"recommender:similar:v{version.pk}:{int(item_id)}"
     pairs = cache.get(key)
     if pairs is None:
-        pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=pool)
+        pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=SIMILAR_POOL)
         cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
-    return pairs
+    kept = [(i, w) for i, w in pairs if i not in excluded]
+    if len(kept) >= n or len(pairs) < SIMILAR_POOL:
+        return kept
+    wide = storage.similar_by_vector(version=version, item_id=item_id, limit=n + len(excluded) + 20)
+    return [(i, w) for i, w in wide if i not in excluded]
 
 
 def similar_items(
-    *, item: Item, n: int = 10, user=None, filters: Filters | None = None
+    *,
+    item: Item,
+    n: int = 10,
+    user=None,
+    filters: Filters | None = None,
+    version: ModelVersion | None = None,
 ) -> list[Recommendation]:
     """Items like this one, from the active model (its neighbour list or nearest vectors).
 
@@ -238,7 +247,7 @@ def similar_items(
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
-    version = version_active()
+    version = version or version_active()  # given by callers that show its id
     history = (
         user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
     )
@@ -246,8 +255,9 @@ def similar_items(
     pairs: list[tuple[int, float]] = []
     if version is not None:
         if version.serving == ModelVersion.Serving.FACTORS:
+            # 3n: room for the filters (genre, year) applied below
             pairs = similar_vector_pairs(
-                version=version, item_id=item.pk, want=n + len(excluded) + 20
+                version=version, item_id=item.pk, n=3 * n, excluded=excluded
             )
         else:
             for _id, packed_ids, packed_w in storage.neighbour_rows(

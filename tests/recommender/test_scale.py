@@ -114,6 +114,12 @@ def test_similar_items_use_the_cosine_index(catalog):
     recs = selectors.similar_items(item=item, n=10)
     assert len(recs) == 10 and all(r.source == "cf" for r in recs)
     assert item.pk not in {r.item.pk for r in recs}
+    # the heavy user has seen most of the cached pool: a wider search skips their items
+    heavy = catalog[0]
+    seen = set(Interaction.objects.filter(user=heavy).values_list("item_id", flat=True))
+    mine = selectors.similar_items(item=item, n=10, user=heavy)
+    assert len(mine) == 10 and all(r.source == "cf" for r in mine)
+    assert not {r.item.pk for r in mine} & (seen | {item.pk})
 
 
 def test_train_refuses_a_model_that_cannot_train_the_catalog(catalog, capsys):
