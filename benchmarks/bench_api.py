@@ -1,6 +1,10 @@
-"""REST API benchmark: /api/v1/me/recommendations/ against the framework's floor (/api/v1/ping/).
+"""REST API benchmark: five endpoints against the framework's floor (/api/v1/ping/).
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 1,8,32] [--workers 2] [--threads 4]
+    python benchmarks/bench_api.py [--seconds 6] [--clients 4,16] [--workers 2] [--threads 4]
+
+The rows: an item (items/<id>/), its similar items (items/<id>/similar/), hybrid search
+(items/?q=alien&semantic=true: full text + meaning), a user's recommendations from the list
+cache, and the same with the cache off. Each client asks for its own item (32 popular ones).
 
 Starts gunicorn on 127.0.0.1 (a free port) against the embedded PostgreSQL (database
 ``recsite_bench_api`` unless RECSITE_DB_NAME is set; ml-latest-small is loaded and the default
@@ -46,6 +50,19 @@ from benchmarks._data import ensure_data  # noqa: E402
 HOST = "127.0.0.1"
 WARMUP_SECONDS = 0.3  # per slice: connections opened, each worker's caches warm
 N_USERS = 32
+ITEMS: list[int] = []  # filled in by main(): the 32 most popular items
+
+
+def popular_items() -> list[int]:
+    from django.db.models import Count
+
+    from catalog.models import Item
+
+    return list(
+        Item.objects.annotate(n=Count("interactions"))
+        .order_by("-n", "id")
+        .values_list("id", flat=True)[:N_USERS]
+    )
 
 
 def tokens() -> list[str]:
@@ -120,6 +137,7 @@ class Result:
 
 
 def drive(port: int, path: str, keys: list[str], clients: int, seconds: float) -> Result:
+    """``path`` may hold ``{item}``: each client fills in its own item id (ITEMS)."""
     """Closed loop: each client sends its next request when the previous answer is read."""
     warmup_end = time.monotonic() + WARMUP_SECONDS
     end = warmup_end + seconds
@@ -130,13 +148,14 @@ def drive(port: int, path: str, keys: list[str], clients: int, seconds: float) -
     def client(i: int) -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=30)
         headers = {"Authorization": f"Token {keys[i % len(keys)]}"}
+        url = path.format(item=ITEMS[i % len(ITEMS)]) if ITEMS else path
         barrier.wait()
         while True:
             t0 = time.monotonic()
             if t0 >= end:
                 break
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", url, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 ok = response.status == 200 and body
@@ -183,69 +202,81 @@ def check_payload(port: int, key: str) -> int:
     return body["count"]
 
 
+ROWS = [
+    ("item   items/<id>/", "/api/v1/items/{item}/"),
+    ("similar items/<id>/similar/", "/api/v1/items/{item}/similar/"),
+    ("search items/?q=alien (hybrid)", "/api/v1/items/?q=alien&semantic=true"),
+    ("recs   me/recommendations/", "/api/v1/me/recommendations/"),
+]
+FLOOR = ("floor  ping/", "/api/v1/ping/")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--seconds", type=float, default=6.0, help="measured seconds per endpoint and level"
     )
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per level")
-    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved slices per level")
+    parser.add_argument("--clients", default="4,16")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--no-uncached", action="store_true", help="skip the cache-off run")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
     ensure_data()
     keys = tokens()
+    ITEMS.extend(popular_items())
     from django.db import connections
 
     connections.close_all()
-    endpoints = [("floor  /api/v1/ping/", "/api/v1/ping/"), ("recs   /api/v1/me/recommendations/", "/api/v1/me/recommendations/")]  # fmt: skip
-    runs = [("default (per-user list cached)", 300)]
-    if not args.no_uncached:
-        runs.append(("cache off (score + explain every request)", 0))
+    runs = [
+        ("cached", 300, [FLOOR, *ROWS]),
+        ("uncached", 0, [FLOOR, ("recs   me/recommendations/ uncached", ROWS[-1][1])]),
+    ]
     print(
         f"gunicorn gthread, {args.workers} workers x {args.threads} threads, 127.0.0.1; "
         f"{os.cpu_count()} CPUs shared by server, PostgreSQL and load generator; "
         f"{args.seconds:g} s per endpoint and level in {args.rounds} interleaved slices; "
-        f"n=20 per list, {N_USERS} users"
+        f"{N_USERS} users, {len(ITEMS)} items"
     )
-    for title, cache_seconds in runs:
+    ratios: dict[tuple[str, int], tuple[float, float]] = {}
+    for title, cache_seconds, endpoints in runs:
         port = free_port()
         proc = start_server(port, args.workers, args.threads, cache_seconds)
         try:
             check_payload(port, keys[0])
-            print(f"\n== {title}")
+            print(f"\n== list cache {title}")
             print(
                 f"{'endpoint':38} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6}"
             )
-            table: dict[tuple[str, int], Result] = {}
             for clients in levels:
-                # warm every user's list in both workers before measuring
-                drive(port, endpoints[1][1], keys, max(clients, 8), 1.0)
+                for _name, path in endpoints[1:]:  # warm each worker's caches and connections
+                    drive(port, path, keys, max(clients, 8), 0.7)
                 results = drive_interleaved(
                     port, [p for _, p in endpoints], keys, clients, args.seconds, args.rounds
                 )
+                floor = results[FLOOR[1]]
                 for name, path in endpoints:
                     result = results[path]
-                    table[(path, clients)] = result
                     print(
                         f"{name:38} {clients:7d} {result.pct(0.5):8.2f} {result.pct(0.99):8.2f}"
                         f" {result.rps:8.0f} {result.errors:6d}",
                         flush=True,
                     )
-            print("ratio recs / floor:")
-            for clients in levels:
-                floor = table[("/api/v1/ping/", clients)]
-                recs = table[("/api/v1/me/recommendations/", clients)]
-                print(
-                    f"  {clients:3d} clients: p50 x{recs.pct(0.5) / floor.pct(0.5):.2f}, "
-                    f"p99 x{recs.pct(0.99) / floor.pct(0.99):.2f}, "
-                    f"throughput x{recs.rps / floor.rps:.2f}"
-                )
+                    if path != FLOOR[1]:
+                        ratios[(name, clients)] = (
+                            result.pct(0.5) / floor.pct(0.5),
+                            result.pct(0.99) / floor.pct(0.99),
+                        )
         finally:
             stop_server(proc)
+    print("\nratio to ping/ in the same run, p50 (p99):")
+    print(f"{'endpoint':38} " + " ".join(f"{f'{c} clients':>16}" for c in levels))
+    for name in dict.fromkeys(n for n, _c in ratios):
+        cells = " ".join(
+            f"{f'x{ratios[(name, c)][0]:.1f} (x{ratios[(name, c)][1]:.1f})':>16}" for c in levels
+        )
+        print(f"{name:38} {cells}")
 
 
 if __name__ == "__main__":

@@ -251,12 +251,12 @@ def score_factors(
     version: ModelVersion, user_id: int, history: History, limit: int, excluded: set[int]
 ) -> Scored:
     """The ``limit`` best items outside ``excluded`` by inner product with the user's vector,
-    searched in pgvector (HNSW when the version is indexed, else exact)."""
+    searched in pgvector's HNSW index when the version is indexed, exactly when the history is
+    longer than the index can skip (see storage.nearest_by_vector)."""
     vector = user_vector(version, user_id, history)
     if vector is None:
         return Scored.empty()
-    nearest = storage.nearest_by_vector(version=version, vector=vector, limit=limit + len(excluded))
-    rows = [r for r in nearest if r[0] not in excluded][:limit]
+    rows = storage.nearest_by_vector(version=version, vector=vector, limit=limit, excluded=excluded)
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     scores = np.array([r[1] for r in rows], dtype=np.float64)
     return Scored(ids, scores, factor_contributions(version, history, ids))

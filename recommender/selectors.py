@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from catalog.models import Item
@@ -206,8 +207,38 @@ def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:
     return out
 
 
+# An item's nearest vectors depend only on the model version: cached per (version, item), so a
+# new version is a new key and nothing needs invalidating. Hidden, seen and filtered items are
+# left out after the cache, per request.
+SIMILAR_POOL = 100
+SIMILAR_CACHE_SECONDS = 3600
+
+
+def similar_vector_pairs(
+    *, version: ModelVersion, item_id: int, n: int, excluded: set[int]
+) -> list[tuple[int, float]]:
+    """(item id, cosine similarity) of the items nearest this one in a factor version, outside
+    ``excluded``: from the cached pool of SIMILAR_POOL, or, when the excluded items eat it, from
+    a search wide enough to skip them (not cached: it is one user's)."""
+    key = f"recommender:similar:v{version.pk}:{int(item_id)}"
+    pairs = cache.get(key)
+    if pairs is None:
+        pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=SIMILAR_POOL)
+        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+    kept = [(i, w) for i, w in pairs if i not in excluded]
+    if len(kept) >= n or len(pairs) < SIMILAR_POOL:
+        return kept
+    wide = storage.similar_by_vector(version=version, item_id=item_id, limit=n + len(excluded) + 20)
+    return [(i, w) for i, w in wide if i not in excluded]
+
+
 def similar_items(
-    *, item: Item, n: int = 10, user=None, filters: Filters | None = None
+    *,
+    item: Item,
+    n: int = 10,
+    user=None,
+    filters: Filters | None = None,
+    version: ModelVersion | None = None,
 ) -> list[Recommendation]:
     """Items like this one, from the active model (its neighbour list or nearest vectors).
 
@@ -216,7 +247,7 @@ def similar_items(
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
-    version = version_active()
+    version = version or version_active()  # given by callers that show its id
     history = (
         user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
     )
@@ -224,8 +255,9 @@ def similar_items(
     pairs: list[tuple[int, float]] = []
     if version is not None:
         if version.serving == ModelVersion.Serving.FACTORS:
-            pairs = storage.similar_by_vector(
-                version=version, item_id=item.pk, limit=n + len(excluded) + 20
+            # 3n: room for the filters (genre, year) applied below
+            pairs = similar_vector_pairs(
+                version=version, item_id=item.pk, n=3 * n, excluded=excluded
             )
         else:
             for _id, packed_ids, packed_w in storage.neighbour_rows(
@@ -235,7 +267,13 @@ def similar_items(
                     ids, w = storage.unpack_neighbors(packed_ids, packed_w)
                     pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
     candidates = [(i, w) for i, w in pairs if i not in excluded]
-    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in candidates])).in_bulk()
+    # the filters are checked on the first few candidates (full rows for 3n, not the whole pool);
+    # the rest are read only when those fall short
+    head = candidates[: 3 * n]
+    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in head])).in_bulk()
+    if len(allowed) < n and len(candidates) > len(head):
+        rest = [i for i, _ in candidates[len(head) :]]
+        allowed |= filters.apply(Item.objects.filter(pk__in=rest)).in_bulk()
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
     ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
         :n

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -78,8 +79,10 @@ def training_start(
     algorithm: str | None = None,
     params: dict | None = None,
     trigger: str = "manual",
+    enqueue: bool = True,
 ) -> ModelVersion:
-    """Create a training run and enqueue ``model_train_task`` once the transaction commits.
+    """Create a training run and enqueue ``model_train_task`` once the transaction commits
+    (``enqueue=False``: the caller runs ``model_train`` itself, as ``manage.py train`` does).
 
     If a run is already pending or training (in a live process), that run is returned instead:
     pressing "train now" twice starts one run.
@@ -101,12 +104,13 @@ def training_start(
             return running
         version = ModelVersion.objects.create(
             algorithm=algorithm,
-            params=_full_params(algorithm, params or {}),
+            params=_full_params(algorithm, _dense_ceiling(algorithm, params or {})),
             requested_by=requested_by if getattr(requested_by, "pk", None) else None,
             trigger=trigger,
             progress_message="queued",
         )
-        transaction.on_commit(lambda: _enqueue(version.pk))
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(version.pk))
     return version
 
 
@@ -118,6 +122,22 @@ def _full_params(algorithm: str, params: dict) -> dict:
         return engine.get_model(algorithm, **params).params
     except (TypeError, ValueError) as exc:
         raise ApplicationError(f"bad parameters for {algorithm}: {exc}") from exc
+
+
+# Models that hold a dense items x items matrix and refuse a larger catalog: their ``max_items``
+# is RECOMMENDER_DENSE_MAX_ITEMS unless the run names one. (WeightedEDLAE's ``max_items`` is the
+# size of the popular head it fits on, a quality parameter, not a ceiling.)
+DENSE_MODELS = frozenset({engine.EASE.name, engine.RP3Beta.name, "session_ease"})
+
+
+def _refuses_large_catalogs(algorithm: str) -> bool:
+    return algorithm in DENSE_MODELS
+
+
+def _dense_ceiling(algorithm: str, params: dict) -> dict:
+    if "max_items" in params or not _refuses_large_catalogs(algorithm):
+        return params
+    return {**params, "max_items": int(_setting("RECOMMENDER_DENSE_MAX_ITEMS", 20000))}
 
 
 def _enqueue(version_id: int) -> None:
@@ -208,10 +228,16 @@ def _fail(version_id: int, error: str) -> None:
 ProgressHook = Callable[[float, str], None]
 
 
-def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> ModelVersion | None:
+def model_train(
+    *, version_id: int, on_progress: ProgressHook | None = None, allow_fallback: bool = True
+) -> ModelVersion | None:
     """Run training run ``version_id``: read, fit, write rows, index, activate, prune, evaluate.
 
-    Returns the version, or None when there was nothing to do (already done or running).
+    A dense model asked to train a catalog above its ``max_items`` trains
+    RECOMMENDER_LARGE_CATALOG_MODEL instead when ``allow_fallback`` (scheduled and staff runs:
+    a retrain must not fail forever), and fails with the reason otherwise (an explicit request
+    for that model). Returns the version, or None when there was nothing to do (already done or
+    running).
     """
     version = _claim(version_id)
     if version is None:
@@ -225,13 +251,19 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
+        progress(0.0, "reading interactions")
         t = time.perf_counter()
         data = training_data_read()
         timings["read"] = time.perf_counter() - t
         ModelVersion.objects.filter(pk=version_id).update(
             n_users=data.X.shape[0], n_items=data.X.shape[1], n_interactions=data.n_interactions
         )
-        progress(0.1, f"fitting {version.algorithm} on {data.n_interactions:,} interactions")
+        progress(
+            0.1,
+            f"read {data.n_interactions:,} interactions of {data.X.shape[0]:,} users on"
+            f" {data.X.shape[1]:,} items in {timings['read']:.1f} s;"
+            f" fitting {version.algorithm}",
+        )
 
         t = time.perf_counter()
         chosen = None
@@ -241,23 +273,28 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
             t = time.perf_counter()
         model = engine.get_model(version.algorithm, **version.params)
         max_items = model.params.get("max_items")
-        if max_items and data.X.shape[1] > max_items:
-            # a dense item-item model cannot hold this catalog: the run trains the large-catalog
-            # model instead (ALS by default) and says so, rather than failing every retrain
+        if _refuses_large_catalogs(version.algorithm) and max_items and data.X.shape[1] > max_items:
+            refusal = (
+                f"{version.algorithm} cannot train {data.X.shape[1]:,} items: its dense"
+                f" items x items matrix stops at max_items={max_items:,}"
+                " (RECOMMENDER_DENSE_MAX_ITEMS)"
+            )
+            if not allow_fallback:
+                raise ApplicationError(
+                    f"{refusal}; raise RECOMMENDER_DENSE_MAX_ITEMS or train"
+                    f" {_setting('RECOMMENDER_LARGE_CATALOG_MODEL', 'als')} (--allow-fallback)"
+                )
+            # a scheduled retrain of a dense model cannot hold this catalog: the run trains the
+            # large-catalog model (ALS by default) and says so, rather than failing every time
             fallback = _setting("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
             logger.warning(
-                "training run v%s: %s refuses %d items (max_items=%d); training %s instead",
-                version_id,
-                version.algorithm,
-                data.X.shape[1],
-                max_items,
-                fallback,
+                "training run v%s: %s; training %s instead", version_id, refusal, fallback
             )
             params = _full_params(fallback, {})
             ModelVersion.objects.filter(pk=version_id).update(algorithm=fallback, params=params)
             version.algorithm, version.params = fallback, params
             model = engine.get_model(fallback)
-            progress(0.1, f"{data.X.shape[1]:,} items: fitting {fallback} instead")
+            progress(0.1, f"{refusal}: fitting {fallback} instead")
         start = 0.4 if chosen is not None else 0.1
         fit_progress = lambda f: progress(start + (0.6 - start) * f, "fitting")  # noqa: E731
         if getattr(model, "uses_timestamps", False) and selection.has_time_order(data.timestamps):
@@ -265,7 +302,7 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         else:
             model.fit(data.X, progress=fit_progress)
         timings["fit"] = time.perf_counter() - t
-        progress(0.6, "writing vectors")
+        progress(0.6, f"fitted in {timings['fit']:.1f} s; writing the version's rows")
 
         t = time.perf_counter()
         serving, dims, artifact = storage.version_rows_write(
@@ -282,12 +319,14 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         if serving == ModelVersion.Serving.FACTORS and len(data.item_ids) >= _setting(
             "RECOMMENDER_HNSW_MIN_ITEMS", 20000
         ):
-            progress(0.8, "indexing vectors (HNSW)")
+            progress(0.8, f"rows written in {timings['write']:.1f} s; indexing vectors (HNSW)")
             storage.vector_index_create(version_id=version.pk, dims=dims)
             indexed = True
         timings["index"] = time.perf_counter() - t
 
-        progress(0.85, "activating")
+        progress(
+            0.85, f"rows and index ready in {timings['write'] + timings['index']:.1f} s; activating"
+        )
         evaluate = _setting("RECOMMENDER_EVALUATE_ON_TRAIN", True)
         t = time.perf_counter()
         # One transaction: no reader sees the version active with its progress still running
@@ -316,10 +355,14 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
 
     if evaluate:
         try:
+            t = time.perf_counter()
             metrics = _evaluate(version.algorithm, version.params, data)
             if chosen is not None:
                 metrics["selection"] = chosen.report()
-            ModelVersion.objects.filter(pk=version_id).update(metrics=metrics)
+            timings["evaluate"] = time.perf_counter() - t
+            ModelVersion.objects.filter(pk=version_id).update(
+                metrics=metrics, timings={k: round(v, 3) for k, v in timings.items()}
+            )
         except Exception:  # noqa: BLE001 - metrics are a report, never a reason to fail a run
             logger.exception("evaluation of v%s failed", version_id)
         # the run is served already: only the message moves, never the progress back
@@ -398,12 +441,26 @@ def versions_prune(*, keep: int | None = None) -> int:
 
 
 def _evaluate(algorithm: str, params: dict, data: TrainingData) -> dict:
-    """The offline protocol (random split, seed 0) on the same data the version was trained on."""
+    """The offline protocol (random split, seed 0) on the same data the version was trained on.
+
+    The model is fitted on the whole training split; the held-out lists of at most
+    RECOMMENDER_EVALUATE_MAX_USERS tested users (a seeded sample) are scored, since scoring
+    every user of a large catalog costs far more time and memory than the run's own fit.
+    """
     train, test = evaluation.split(data.interactions, method="random", seed=0)
     if len(test) == 0:
         return {}
+    cap = int(_setting("RECOMMENDER_EVALUATE_MAX_USERS", 2000))
+    tested = np.unique(test.users)
+    sampled = cap > 0 and len(tested) > cap
+    if sampled:
+        keep = np.random.default_rng(0).choice(tested, size=cap, replace=False)
+        test = test.take(np.isin(test.users, keep))
     metrics = evaluation.evaluate(lambda: engine.get_model(algorithm, **params), train, test)
-    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()}
+    metrics = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()}
+    if sampled:
+        metrics["users_sampled_from"] = int(len(tested))
+    return metrics
 
 
 # --- per-user refresh ---------------------------------------------------------------------------

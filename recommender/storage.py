@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -168,60 +168,132 @@ def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray
     )
 
 
+# pgvector 0.6 has no iterative index scans: an HNSW scan returns at most ``hnsw.ef_search`` rows
+# (and SET LOCAL only lasts inside a transaction, so each search opens one). A search that must
+# skip more rows than that goes exact. A wide HNSW scan costs more than the exact product over
+# the factors each process already holds for folding users in, so past INDEX_SEARCH_MAX rows the
+# exact path answers.
+EF_SEARCH_MAX = 1000
+INDEX_SEARCH_MAX = 300
+
+
+def _index_search(cursor, *, ef_search: int) -> None:  # noqa: ANN001 - a DB-API cursor
+    cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(ef_search), EF_SEARCH_MAX))}")
+
+
 def nearest_by_vector(
-    *, version: ModelVersion, vector: np.ndarray, limit: int
+    *, version: ModelVersion, vector: np.ndarray, limit: int, excluded: Collection[int] = ()
 ) -> list[tuple[int, float]]:
-    """(item id, inner product) of the ``limit`` items nearest ``vector`` (HNSW when the version
-    is indexed, else exact)."""
-    dim = int(version.dimensions or len(vector))
-    literal = vector_literal(vector)
-    # the HNSW index is on the expression vector::vector(dim); an exact scan skips the cast
-    cast = f"::vector({dim})" if version.indexed else ""
-    with connection.cursor() as cursor:
-        if version.indexed:
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, min(limit, 1000))])
-        cursor.execute(
-            f"SELECT item_id, -(vector{cast} <#> %s::vector{cast}) AS score"
-            f" FROM recommender_versionitem WHERE version_id = %s"
-            f" ORDER BY vector{cast} <#> %s::vector{cast} LIMIT %s",
-            [literal, version.pk, literal, limit],
-        )
-        return cursor.fetchall()
+    """(item id, inner product) of the ``limit`` items nearest ``vector`` outside ``excluded``.
+
+    Through the HNSW index when the version has one and the scan need not skip more than
+    INDEX_SEARCH_MAX rows; otherwise (or when the index returned too few unseen rows) exactly,
+    so a long history never runs the list dry.
+    """
+    skip = set(excluded)
+    want = limit + len(skip)
+    if version.indexed and want <= INDEX_SEARCH_MAX:
+        dim = int(version.dimensions or len(vector))
+        literal = vector_literal(vector)
+        with transaction.atomic(), connection.cursor() as cursor:
+            _index_search(cursor, ef_search=want)
+            cursor.execute(
+                f"SELECT item_id, -(vector::vector({dim}) <#> %s::vector({dim}))"
+                f" FROM recommender_versionitem WHERE version_id = {int(version.pk)}"
+                f" ORDER BY vector::vector({dim}) <#> %s::vector({dim}) LIMIT %s",
+                [literal, literal, want],
+            )
+            rows = [(int(i), float(s)) for i, s in cursor.fetchall() if i not in skip]
+        if len(rows) >= limit:
+            return rows[:limit]
+    return nearest_exact(version=version, vector=vector, limit=limit, excluded=skip)
+
+
+def nearest_exact(
+    *, version: ModelVersion, vector: np.ndarray, limit: int, excluded: Collection[int] = ()
+) -> list[tuple[int, float]]:
+    """The exact ``limit`` best items outside ``excluded``: the product with the fitted model's
+    item factors (the same floats as the stored vectors), else an exact scan in PostgreSQL."""
+    fitted = fitted_model_load(version=version)
+    if fitted is None:
+        literal = vector_literal(vector)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT item_id, -(vector <#> %s::vector) FROM recommender_versionitem"
+                " WHERE version_id = %s AND vector IS NOT NULL AND item_id <> ALL(%s)"
+                " ORDER BY vector <#> %s::vector LIMIT %s",
+                [literal, version.pk, sorted(excluded), literal, limit],
+            )
+            return [(int(i), float(s)) for i, s in cursor.fetchall()]
+    model, item_ids = fitted
+    scores = model.item_factors @ np.asarray(vector, dtype=np.float32)
+    if excluded:
+        drop = np.isin(item_ids, np.fromiter(excluded, dtype=np.int64))
+        scores = np.where(drop, -np.inf, scores)
+    k = min(limit, int(np.isfinite(scores).sum()))
+    if k <= 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.lexsort((item_ids[top], -scores[top]))]
+    return [(int(item_ids[i]), float(scores[i])) for i in top]
 
 
 def similar_by_vector(
     *, version: ModelVersion, item_id: int, limit: int
 ) -> list[tuple[int, float]]:
-    """(item id, cosine similarity) of the items whose vectors are closest to this item's."""
+    """(item id, cosine similarity) of the ``limit`` items whose vectors are closest to this
+    item's, the item itself left out. The item's vector is read first, so the search is one
+    ordered scan of a constant vector: the cosine HNSW index when the version has one."""
+    vector = item_vectors_read(version=version, item_ids=[item_id]).get(item_id)
+    if vector is None:
+        return []
+    literal = vector_literal(vector)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if version.indexed:
+            _index_search(cursor, ef_search=limit + 1)
+        cursor.execute(similar_sql(version=version, limit=limit + 1), [literal, literal])
+        return [(int(i), float(s)) for i, s in cursor.fetchall() if i != item_id][:limit]
+
+
+def similar_sql(*, version: ModelVersion, limit: int) -> str:
+    """The similar-items query (two parameters: the item's vector twice); for EXPLAIN too."""
     dim = int(version.dimensions or 0)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT b.item_id, 1 - (b.vector::vector({dim}) <=> a.vector::vector({dim}))"
-            f" FROM recommender_versionitem a JOIN recommender_versionitem b"
-            f" ON b.version_id = a.version_id AND b.item_id <> a.item_id"
-            f" WHERE a.version_id = %s AND a.item_id = %s AND a.vector IS NOT NULL"
-            f" ORDER BY b.vector::vector({dim}) <=> a.vector::vector({dim}) LIMIT %s",
-            [version.pk, item_id, limit],
-        )
-        return [(r[0], float(r[1])) for r in cursor.fetchall()]
+    cast = f"::vector({dim})" if version.indexed else ""
+    return (
+        f"SELECT item_id, 1 - (vector{cast} <=> %s::vector{cast}) FROM recommender_versionitem"
+        f" WHERE version_id = {int(version.pk)} AND vector IS NOT NULL"
+        f" ORDER BY vector{cast} <=> %s::vector{cast} LIMIT {int(limit)}"
+    )
 
 
 def _index_name(version_id: int) -> str:
     return f"recommender_vi_hnsw_v{int(version_id)}"
 
 
+def _cosine_index_name(version_id: int) -> str:
+    return f"recommender_vi_hnsw_cos_v{int(version_id)}"
+
+
 def vector_index_create(*, version_id: int, dims: int) -> None:
+    """Two HNSW indexes on the version's rows: inner product (a user's candidates) and cosine
+    (similar items); each ordering uses only an index built for its operator."""
+    for name, ops in ((_index_name, "vector_ip_ops"), (_cosine_index_name, "vector_cosine_ops")):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {name(version_id)} ON recommender_versionitem"
+                f" USING hnsw ((vector::vector({int(dims)})) {ops})"
+                f" WHERE version_id = {int(version_id)}"
+            )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {_index_name(version_id)} ON recommender_versionitem"
-            f" USING hnsw ((vector::vector({int(dims)})) vector_ip_ops)"
-            f" WHERE version_id = {int(version_id)}"
-        )
+        # fresh statistics, so that the planner sees a version's thousands of rows (and orders
+        # through the index) instead of a guess from before they were written
+        cursor.execute("ANALYZE recommender_versionitem")
 
 
 def vector_index_drop(*, version_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP INDEX IF EXISTS {_index_name(version_id)}")
+        cursor.execute(f"DROP INDEX IF EXISTS {_cosine_index_name(version_id)}")
 
 
 _FITTED: dict[int, tuple[engine.FactorRecommender, np.ndarray]] = {}

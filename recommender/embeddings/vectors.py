@@ -10,6 +10,7 @@ that returns too few rows is redone exactly (pgvector 0.6 filters after the inde
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,11 +36,23 @@ class Space:
     indexed: bool
 
 
+# The space (which backend, its vectors' size, whether the index exists) changes only when a
+# bulk refresh runs; each process re-reads it every few seconds instead of twice per search.
+# Only an indexed space is kept: the first vectors stored and a new index are seen at once, and a
+# space whose index is dropped meanwhile still answers (the same query, scanned exactly).
+SPACE_CACHE_SECONDS = 10.0
+_space_cache: dict[str, tuple[float, Space]] = {}
+
+
 def embedding_space() -> Space | None:
     """The configured backend if it has vectors stored (else None: callers fall back)."""
     backend = get_backend()
     if backend is None:
         return None
+    key = f"{connection.settings_dict['NAME']}:{backend.name}"
+    cached = _space_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < SPACE_CACHE_SECONDS:
+        return cached[1]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT dims FROM recommender_itemembedding WHERE backend = %s LIMIT 1", [backend.name]
@@ -48,7 +61,15 @@ def embedding_space() -> Space | None:
     if row is None:
         return None
     dims = int(row[0])
-    return Space(backend, dims, index_exists(backend.name, dims))
+    space = Space(backend, dims, index_exists(backend.name, dims))
+    if space.indexed:
+        _space_cache[key] = (time.monotonic(), space)
+    return space
+
+
+def embedding_space_forget() -> None:
+    """Drop the cached space (after a bulk refresh in this process, and between tests)."""
+    _space_cache.clear()
 
 
 _query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()

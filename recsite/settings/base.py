@@ -188,9 +188,12 @@ RECOMMENDER_LARGE_CATALOG_MODEL = env("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
 RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept
 RECOMMENDER_HNSW_MIN_ITEMS = env_int("RECOMMENDER_HNSW_MIN_ITEMS", 20000)  # index vectors above
 RECOMMENDER_EVALUATE_ON_TRAIN = env_bool("RECOMMENDER_EVALUATE_ON_TRAIN", True)
+# held-out users scored by that evaluation (a seeded sample above it; 0 = every tested user)
+RECOMMENDER_EVALUATE_MAX_USERS = env_int("RECOMMENDER_EVALUATE_MAX_USERS", 2000)
 RECOMMENDER_STALE_SECONDS = env_int("RECOMMENDER_STALE_SECONDS", 300)  # no heartbeat: failed
 RECOMMENDER_NEIGHBOURS = env_int("RECOMMENDER_NEIGHBOURS", 200)  # item-item weights kept per item
-# dense item-item weights saved beside the table (memory-mapped by every process) up to this size
+# the dense item-item models' ceiling (EASE, session_ease, rp3beta refuse larger catalogs) and
+# the size up to which their weights are saved beside the table (memory-mapped by every process)
 RECOMMENDER_DENSE_MAX_ITEMS = env_int("RECOMMENDER_DENSE_MAX_ITEMS", 20000)
 RECOMMENDER_MODEL_DIR = Path(env("RECOMMENDER_MODEL_DIR", str(BASE_DIR / "var" / "models")))
 

@@ -146,3 +146,13 @@ def test_similar_items_validate_n(anon_client, catalog):
     url = f"/api/v1/items/{catalog['alien'].pk}/similar/"
     assert_error(anon_client.get(url, {"n": 0}), 400)
     assert_error(anon_client.get(url, {"n": 101}), 400)
+
+
+def test_a_search_page_reads_its_rows_in_one_query(
+    anon_client, catalog, django_assert_max_num_queries
+):
+    # every serialized column comes with the rows: no query per item (description, tags, links)
+    with django_assert_max_num_queries(3):
+        r = anon_client.get("/api/v1/items/", {"q": "zorblax", "page_size": 20})
+    results = r.json()["results"]
+    assert len(results) >= 4 and all("description" in x and "links" in x for x in results)

@@ -17,7 +17,14 @@ class Command(BaseCommand):
             "--model",
             default=None,
             choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), selection.AUTO]),
-            help="default: RECOMMENDER_MODEL (auto: the per-site model selection)",
+            help="default: RECOMMENDER_MODEL (auto: the per-site model selection); a model named here"
+            " that cannot train this catalog fails the command unless --allow-fallback",
+        )
+        parser.add_argument(
+            "--allow-fallback",
+            action="store_true",
+            help="train RECOMMENDER_LARGE_CATALOG_MODEL when the catalog is too large for the"
+            " model (always allowed when --model is not given)",
         )
         parser.add_argument(
             "--param",
@@ -28,7 +35,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--enqueue", action="store_true", help="only enqueue the Celery task")
 
-    def handle(self, *args, model: str | None, param: list[str], enqueue: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        model: str | None,
+        param: list[str],
+        enqueue: bool,
+        allow_fallback: bool,
+        **options,
+    ) -> None:
         params = {}
         for entry in param:
             key, sep, value = entry.partition("=")
@@ -39,13 +54,27 @@ class Command(BaseCommand):
             except json.JSONDecodeError:
                 params[key] = value
         try:
-            version = services.training_start(algorithm=model, params=params, trigger="command")
+            version = services.training_start(
+                algorithm=model, params=params, trigger="command", enqueue=enqueue
+            )
             if not enqueue:
+                shown: list[str] = []
 
                 def show(fraction: float, message: str) -> None:
-                    self.stdout.write(f"[{fraction:4.0%}] {message}")
+                    # a stage's message once (fitting reports many fractions of one stage)
+                    if not shown or shown[-1] != message:
+                        shown.append(message)
+                        self.stdout.write(f"[{fraction:4.0%}] {message}")
+                        self.stdout.flush()
 
-                version = services.model_train(version_id=version.pk, on_progress=show) or version
+                version = (
+                    services.model_train(
+                        version_id=version.pk,
+                        on_progress=show,
+                        allow_fallback=allow_fallback or model is None,
+                    )
+                    or version
+                )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         version.refresh_from_db()
@@ -60,6 +89,10 @@ class Command(BaseCommand):
                 + ", ".join(
                     f"{k} {v:.4f}" for k, v in version.metrics.items() if isinstance(v, float)
                 )
+            )
+        if model is not None and version.algorithm != model:
+            self.stdout.write(
+                f"note: {model} could not train this catalog; {version.algorithm} did"
             )
         if version.status == version.Status.FAILED:
             raise CommandError(

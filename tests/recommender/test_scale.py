@@ -1,0 +1,148 @@
+"""Large catalogs, scaled down: a generated catalog above a lowered HNSW threshold, a user with
+several hundred interactions, similar items through the cosine index, the train command's
+refusal, the sampled evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+
+from catalog.models import Interaction, Item
+from recommender import selectors, services, storage
+from recommender.models import ModelVersion, VersionItem
+
+# transactional: a version's HNSW index cannot be built while its rows' FK checks are pending
+pytestmark = pytest.mark.django_db(transaction=True)
+
+N_ITEMS = 1500
+N_USERS = 300
+HEAVY = 600  # interactions of the heavy user: more than the index scan can skip
+
+
+@pytest.fixture
+def catalog(django_user_model, settings):
+    """Zipf item popularity, lognormal user activity, one heavy user; seeded."""
+    settings.RECOMMENDER_HNSW_MIN_ITEMS = 1000
+    settings.RECOMMENDER_DENSE_MAX_ITEMS = 1000
+    rng = np.random.default_rng(7)
+    items = Item.objects.bulk_create(
+        Item(external_id=f"s{i}", title=f"Item {i}", genres=["Drama"]) for i in range(N_ITEMS)
+    )
+    ids = np.array([i.pk for i in items])
+    popularity = 1.0 / np.arange(1, N_ITEMS + 1) ** 0.8
+    popularity /= popularity.sum()
+    users = django_user_model.objects.bulk_create(
+        django_user_model(username=f"scale{u}") for u in range(N_USERS)
+    )
+    sizes = np.clip(rng.lognormal(3.0, 0.8, N_USERS).astype(int), 5, 300)
+    sizes[0] = HEAVY
+    rows = []
+    for user, size in zip(users, sizes.tolist(), strict=True):
+        for pos in rng.choice(N_ITEMS, size=size, replace=False, p=popularity).tolist():
+            rows.append(Interaction(user=user, item_id=int(ids[pos]), kind="like"))
+    Interaction.objects.bulk_create(rows, batch_size=5000)
+    return users
+
+
+def _train(**kwargs) -> ModelVersion:
+    version = services.training_start(**kwargs)
+    services.model_train(version_id=version.pk)
+    version.refresh_from_db()
+    return version
+
+
+def test_a_heavy_user_gets_only_cf_items_from_an_indexed_factor_model(catalog):
+    version = _train(algorithm="als")
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.indexed and version.serving == ModelVersion.Serving.FACTORS
+    heavy, light = catalog[0], catalog[1]
+    seen = set(Interaction.objects.filter(user=heavy).values_list("item_id", flat=True))
+    assert len(seen) == HEAVY
+    for user in (heavy, light):
+        recs = selectors.recommendations_for_user(user=user, n=20)
+        assert len(recs) == 20
+        assert [r.source for r in recs] == ["cf"] * 20, [r.source for r in recs]
+    recs = selectors.recommendations_for_user(user=heavy, n=20)
+    assert not {r.item.pk for r in recs} & seen
+    # the exact best 20 unseen items by inner product with the user's vector
+    vector = storage.user_vector_read(version=version, user_id=heavy.pk)
+    vectors = storage.item_vectors_read(
+        version=version, item_ids=list(Item.objects.values_list("pk", flat=True))
+    )
+    scored = sorted(
+        ((float(np.dot(vector, v)), i) for i, v in vectors.items() if i not in seen),
+        reverse=True,
+    )
+    assert [r.item.pk for r in recs] == [i for _s, i in scored[:20]]
+
+
+def test_the_index_answers_short_histories_and_the_exact_scan_long_ones(catalog):
+    version = _train(algorithm="als")
+    vector = storage.user_vector_read(version=version, user_id=catalog[1].pk)
+    few = set(Item.objects.order_by("pk").values_list("pk", flat=True)[:10])
+    many = set(Item.objects.order_by("pk").values_list("pk", flat=True)[:1200])
+    by_index = storage.nearest_by_vector(version=version, vector=vector, limit=20, excluded=few)
+    exact = storage.nearest_exact(version=version, vector=vector, limit=20, excluded=few)
+    assert len(by_index) == 20 and not {i for i, _ in by_index} & few
+    assert len({i for i, _ in by_index} & {i for i, _ in exact}) >= 15  # approximate
+    rest = storage.nearest_by_vector(version=version, vector=vector, limit=400, excluded=many)
+    trained_rest = (
+        VersionItem.objects.filter(version=version, vector__isnull=False)
+        .exclude(item_id__in=many)
+        .count()
+    )
+    assert len(rest) == trained_rest and not {i for i, _ in rest} & many
+
+
+def test_similar_items_use_the_cosine_index(catalog):
+    version = _train(algorithm="als")
+    item = Item.objects.order_by("pk")[3]
+    vector = storage.item_vectors_read(version=version, item_ids=[item.pk])[item.pk]
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        # a small table, where a scan and a sort are cheapest: show that the index can serve
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(
+            "EXPLAIN " + storage.similar_sql(version=version, limit=21), [literal, literal]
+        )
+        plan = "\n".join(r[0] for r in cursor.fetchall())
+    assert f"recommender_vi_hnsw_cos_v{version.pk}" in plan, plan
+    assert "Sort" not in plan, plan
+    recs = selectors.similar_items(item=item, n=10)
+    assert len(recs) == 10 and all(r.source == "cf" for r in recs)
+    assert item.pk not in {r.item.pk for r in recs}
+    # the heavy user has seen most of the cached pool: a wider search skips their items
+    heavy = catalog[0]
+    seen = set(Interaction.objects.filter(user=heavy).values_list("item_id", flat=True))
+    mine = selectors.similar_items(item=item, n=10, user=heavy)
+    assert len(mine) == 10 and all(r.source == "cf" for r in mine)
+    assert not {r.item.pk for r in mine} & (seen | {item.pk})
+
+
+def test_train_refuses_a_model_that_cannot_train_the_catalog(catalog, capsys):
+    with pytest.raises(CommandError, match=r"session_ease cannot train [0-9,]+ items"):
+        call_command("train", model="session_ease")
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+    call_command("train", model="session_ease", allow_fallback=True)
+    out = capsys.readouterr().out
+    assert "fitting als instead" in out and "indexing vectors" in out
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).algorithm == "als"
+
+
+def test_the_dense_limit_setting_lifts_the_limit(catalog, settings):
+    settings.RECOMMENDER_DENSE_MAX_ITEMS = 5000
+    version = _train(algorithm="session_ease")
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.algorithm == "session_ease" and version.params["max_items"] == 5000
+
+
+def test_evaluation_on_retrain_scores_a_sample_of_users(catalog, settings):
+    settings.RECOMMENDER_EVALUATE_ON_TRAIN = True
+    settings.RECOMMENDER_EVALUATE_MAX_USERS = 50
+    version = _train(algorithm="als")
+    assert version.metrics["n_users_tested"] == 50
+    assert version.metrics["users_sampled_from"] > 50
+    assert version.metrics["recall@20"] > 0 and "evaluate" in version.timings
