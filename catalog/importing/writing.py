@@ -172,5 +172,5 @@ def locked_transaction() -> Iterator[CursorWrapper]:
 
 
 def json_text(value: dict) -> str:
-    """A jsonb value as COPY text; sorted keys keep a re-import's rows equal to the stored ones."""
+    """A dict as the text COPY reads into a jsonb column; same dict, same text."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
