@@ -15,7 +15,7 @@ def ensure_data() -> None:
     not loaded; train and activate the default model if none is active."""
     from django.core.management import call_command
 
-    from catalog.importers import movielens_import
+    from catalog.importing.movielens import movielens_import
     from catalog.models import Interaction, Item
     from recommender import services
     from recommender.models import ModelVersion

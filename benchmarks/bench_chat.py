@@ -51,7 +51,7 @@ def pct(values: list[float], q: float) -> float:
 
 def ensure_data() -> None:
     call_command("migrate", verbosity=0)
-    from catalog.importers import movielens_import
+    from catalog.importing.movielens import movielens_import
     from catalog.models import Interaction, Item
 
     data = Path(

@@ -106,7 +106,7 @@ def pct(values: list[float], q: float) -> float:
 def ensure_data() -> None:
     call_command("migrate", verbosity=0)
     if Item.objects.count() < 9000:
-        from catalog.importers import movielens_import
+        from catalog.importing.movielens import movielens_import
 
         print(f"importing ml-latest-small from {DATA} ...", flush=True)
         movielens_import(path=DATA)

@@ -32,7 +32,7 @@ from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from catalog.importers import movielens_import  # noqa: E402
+from catalog.importing.movielens import movielens_import  # noqa: E402
 from catalog.models import Interaction, Item  # noqa: E402
 from recommender import selectors as rec_selectors  # noqa: E402
 

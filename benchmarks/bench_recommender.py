@@ -37,7 +37,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from catalog.importers import movielens_import  # noqa: E402
+from catalog.importing.movielens import movielens_import  # noqa: E402
 from catalog.models import Interaction  # noqa: E402
 from recommender import engine, scoring, selection, selectors, services, training_data  # noqa: E402
 from recommender.models import ModelVersion  # noqa: E402

@@ -49,7 +49,7 @@ def movielens_dir() -> Path:
 
 def ensure_movielens(movielens_dir: Path) -> None:
     """Load ml-latest-small into the test database unless it is there (committed)."""
-    from catalog.importers import movielens_import
+    from catalog.importing.movielens import movielens_import
     from catalog.models import Interaction, Item
 
     if (

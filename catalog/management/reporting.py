@@ -2,7 +2,7 @@ from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.importers import ImportFailed, ImportReport
+from catalog.importing.reports import ImportFailed, ImportReport
 from recsite.exceptions import ApplicationError
 
 

@@ -10,7 +10,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from catalog.importers import ImportFailed, catalog_csv_import, movielens_import, split_title_year
+from catalog.importing.generic import catalog_csv_import
+from catalog.importing.movielens import movielens_import
+from catalog.importing.reading import split_title_year
+from catalog.importing.reports import ImportFailed
 from catalog.models import Interaction, Item, Tagging
 
 User = get_user_model()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from catalog.importers import catalog_csv_import
+from catalog.importing.generic import catalog_csv_import
 from catalog.management.reporting import run_import
 
 

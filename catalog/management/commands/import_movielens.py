@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.downloads import MOVIELENS_SMALL_URL, movielens_download
-from catalog.importers import movielens_import
+from catalog.importing.movielens import movielens_import
 from catalog.management.reporting import run_import
 from recsite.exceptions import ApplicationError
 

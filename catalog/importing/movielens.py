@@ -1,0 +1,166 @@
+"""The MovieLens importer (ml-latest-small layout: movies, links, ratings and tags CSV files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from catalog.models import Interaction, Item
+from catalog.services import items_changed_announce
+from recsite.exceptions import ApplicationError
+
+from .reading import (
+    ErrorLog,
+    parse_float,
+    parse_int,
+    parse_timestamp,
+    read_csv,
+    split_list,
+    split_title_year,
+)
+from .reports import ImportReport, Progress
+from .writing import (
+    ensure_users,
+    insert_taggings,
+    json_text,
+    locked_transaction,
+    upsert_interactions,
+    upsert_items,
+)
+
+MOVIELENS_USER_PREFIX = "ml_"
+
+
+def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportReport:
+    """Import an ml-latest-small style folder: movies.csv (required), ratings.csv, tags.csv,
+    links.csv (each optional). MovieLens users become Django users ``ml_<userId>`` with unusable
+    passwords.
+
+    Ratings, tags and links may name a movie that is only in the catalog, not in this movies.csv.
+    """
+    say = progress or (lambda _msg: None)
+    path = Path(path)
+    if not path.is_dir():
+        raise ApplicationError(f"{path} is not a folder with movies.csv, ratings.csv, ...")
+    errors = ErrorLog()
+
+    movies: dict[str, tuple] = {}
+    for line, row in read_csv(path / "movies.csv", ["movieId", "title", "genres"], errors):
+        try:
+            movie_id = str(parse_int(row["movieId"], "movieId", minimum=1))
+        except ValueError as exc:
+            errors.add("movies.csv", line, str(exc))
+            continue
+        if not row["title"].strip():
+            errors.add("movies.csv", line, "title is empty")
+            continue
+        if movie_id in movies:
+            errors.add("movies.csv", line, f"duplicate movieId {movie_id}")
+            continue
+        title, year = split_title_year(row["title"])
+        movies[movie_id] = (movie_id, title, year, split_list(row["genres"]))
+    say(f"movies.csv: {len(movies):,} movies read")
+
+    known_ids = set(movies) | set(Item.objects.values_list("external_id", flat=True))
+
+    def item_ref(file: str, line: int, value: str) -> str | None:
+        try:
+            movie_id = str(parse_int(value, "movieId", minimum=1))
+        except ValueError as exc:
+            errors.add(file, line, str(exc))
+            return None
+        if movie_id not in known_ids:
+            errors.add(
+                file, line, f"unknown movieId {movie_id} (not in movies.csv nor the catalog)"
+            )
+            return None
+        return movie_id
+
+    links: dict[str, dict[str, str]] = {}
+    if (path / "links.csv").exists():
+        for line, row in read_csv(path / "links.csv", ["movieId", "imdbId", "tmdbId"], errors):
+            movie_id = item_ref("links.csv", line, row["movieId"])
+            if movie_id is None:
+                continue
+            entry: dict[str, str] = {}
+            try:
+                if row["imdbId"].strip():
+                    entry["imdb"] = (
+                        f"https://www.imdb.com/title/tt{parse_int(row['imdbId'], 'imdbId'):07d}/"
+                    )
+                if row["tmdbId"].strip():
+                    entry["tmdb"] = (
+                        f"https://www.themoviedb.org/movie/{parse_int(row['tmdbId'], 'tmdbId')}"
+                    )
+            except ValueError as exc:
+                errors.add("links.csv", line, str(exc))
+                continue
+            links[movie_id] = entry
+        say(f"links.csv: {len(links):,} links read")
+
+    ratings: dict[tuple[str, str], tuple] = {}
+    if (path / "ratings.csv").exists():
+        for line, row in read_csv(
+            path / "ratings.csv", ["userId", "movieId", "rating", "timestamp"], errors
+        ):
+            try:
+                user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
+                value = parse_float(row["rating"], "rating")
+                if not 0.5 <= value <= 5.0:
+                    raise ValueError(f"rating must be between 0.5 and 5, got {value:g}")
+                ts = parse_timestamp(row["timestamp"])
+            except ValueError as exc:
+                errors.add("ratings.csv", line, str(exc))
+                continue
+            movie_id = item_ref("ratings.csv", line, row["movieId"])
+            if movie_id is None:
+                continue
+            key = (user, movie_id)
+            if key not in ratings or ratings[key][4] <= ts:
+                ratings[key] = (user, movie_id, Interaction.Kind.RATING, value, ts)
+        say(f"ratings.csv: {len(ratings):,} ratings read")
+
+    taggings: dict[tuple[str, str, str], tuple] = {}
+    if (path / "tags.csv").exists():
+        for line, row in read_csv(
+            path / "tags.csv", ["userId", "movieId", "tag", "timestamp"], errors
+        ):
+            try:
+                user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
+                ts = parse_timestamp(row["timestamp"])
+            except ValueError as exc:
+                errors.add("tags.csv", line, str(exc))
+                continue
+            tag = row["tag"].strip()
+            if not tag:
+                errors.add("tags.csv", line, "tag is empty")
+                continue
+            movie_id = item_ref("tags.csv", line, row["movieId"])
+            if movie_id is None:
+                continue
+            taggings[(user, movie_id, tag[:255])] = (user, movie_id, tag[:255], ts)
+        say(f"tags.csv: {len(taggings):,} tags read")
+
+    errors.raise_if_any()
+    if not movies and not ratings:
+        raise ApplicationError(f"nothing to import in {path}")
+
+    report = ImportReport()
+    with locked_transaction() as cursor:
+        item_rows = [
+            (mid, title, year, genres, json_text(links.get(mid, {})), "", [], "{}")
+            for mid, title, year, genres in movies.values()
+        ]
+        say("writing items ...")
+        report.tables["items"] = upsert_items(cursor, item_rows, update_description=False)
+        usernames = {r[0] for r in ratings.values()} | {t[0] for t in taggings.values()}
+        say(f"writing {len(usernames):,} users ...")
+        report.tables["users"] = ensure_users(cursor, usernames)
+        say("writing ratings ...")
+        report.tables["ratings"] = upsert_interactions(
+            cursor, list(ratings.values()), Interaction.Source.IMPORT
+        )
+        say("writing tags ...")
+        report.tables["tags"] = insert_taggings(cursor, list(taggings.values()))
+        if report.tables["items"].created or report.tables["items"].updated or taggings:
+            items_changed_announce(item_ids=None)
+    return report
