@@ -18,9 +18,10 @@ from recommender import selectors as rec_selectors
 from recommender.embeddings import selectors as emb_selectors
 from recommender.reasons import reason_for
 from recommender.selectors import History
-from recommender.types import Evidence, Filters, Recommendation
+from recommender.types import EVIDENCE_KINDS, SOURCES, Evidence, Filters, Recommendation
 
 from .intent import State
+from .models import Message
 
 TOOL_WEIGHTS = {"similar": 1.0, "cf": 0.6, "search": 0.5, "popular": 0.1}
 PREFER_BONUS = 0.3
@@ -187,7 +188,45 @@ def candidates_gather(
     return CandidateSet(ordered, filters)
 
 
+def card_last_shown(*, user, item: Item) -> Recommendation | None:  # noqa: ANN001
+    """The card this user was last shown for ``item`` in a chat answer, as it was shown: its
+    evidence and reason (None if the chat never showed it)."""
+    message = (
+        Message.objects.filter(
+            conversation__user=user,
+            role=Message.Role.ASSISTANT,
+            results__contains=[{"item": {"id": item.pk}}],
+        )
+        .order_by("-created_at", "-id")
+        .only("results")
+        .first()
+    )
+    if message is None:
+        return None
+    card = next(r for r in message.results if r["item"]["id"] == item.pk)
+    evidence = [
+        Evidence(e["kind"], e["label"], float(e.get("weight", 0.0)), e.get("item_id"))
+        for e in card.get("evidence") or []
+        if e.get("kind") in EVIDENCE_KINDS
+    ]
+    return Recommendation(
+        item=item,
+        rank=1,
+        score=float(card.get("score") or 0.0),
+        source=card.get("source") if card.get("source") in SOURCES else "chat",
+        evidence=evidence,
+        reason=reason_for(
+            Recommendation(item=item, rank=1, score=0.0, source="chat", evidence=evidence)
+        ),
+    )
+
+
 def candidates_for_question(*, user, item: Item) -> CandidateSet:
-    rec = rec_selectors.recommendation_for_item(user=user, item=item)
+    """The one item asked about ("why did you suggest Heat?"). An item the chat showed is
+    explained with the evidence of its card, so the answer says what the card said; any other
+    item with why it would be recommended now (the item page's explanation)."""
+    rec = card_last_shown(user=user, item=item) or rec_selectors.recommendation_for_item(
+        user=user, item=item
+    )
     cand = Candidate(label="C1", rec=rec, tools=["explain"], combined=float(rec.score))
     return CandidateSet([cand], Filters())

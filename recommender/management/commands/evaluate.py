@@ -31,13 +31,28 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
             "--protocol",
-            choices=["standard", "coldstart"],
+            choices=["standard", "coldstart", "chat"],
             default="standard",
             help="coldstart: hold out 10%% of the items entirely and rank them for their users "
-            "by text embeddings (run `manage.py embed` first) vs popularity and random",
+            "by text embeddings (run `manage.py embed` first) vs popularity and random; "
+            "chat: simulated users talk to the chat (chat.evaluation.protocol)",
+        )
+        parser.add_argument("--users", type=int, default=100, help="chat: simulated users")
+        parser.add_argument(
+            "--llm-base-url", help="chat: an OpenAI-compatible endpoint (default: built-in)"
+        )
+        parser.add_argument(
+            "--no-retrain",
+            action="store_true",
+            help="chat: use the active model as is (it has seen the held-out favourites)",
         )
 
     def handle(self, *args, ratings, split, seed, model, json: bool = False, **options) -> None:
+        if options.get("protocol") == "chat":
+            from chat.evaluation.command import chat_protocol_run
+
+            self.stdout.write(chat_protocol_run(seed=seed, as_json=json, **options))
+            return
         try:
             data = evaluation.load_ratings_csv(ratings) if ratings else services.interactions_read()
         except (OSError, ValueError, ApplicationError) as exc:
