@@ -8,7 +8,7 @@ the guard fills from. The LLM sees only short, labelled entries.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F
@@ -24,7 +24,9 @@ from .intent import State
 from .models import Message
 
 TOOL_WEIGHTS = {"similar": 1.0, "cf": 0.6, "search": 0.5, "popular": 0.1}
-PREFER_BONUS = 0.3
+# above any one tool's weight: a candidate in a wished genre comes before one that is not,
+# unless the other is found by several tools at once
+PREFER_BONUS = 1.0
 SEARCH_WORD_RE = re.compile(r"[a-z]{3,}")
 
 
@@ -34,6 +36,7 @@ class Candidate:
     rec: Recommendation
     tools: list[str] = field(default_factory=list)
     combined: float = 0.0
+    anchors: list[int] = field(default_factory=list)  # reference items it is similar to
 
     @property
     def item(self) -> Item:
@@ -115,6 +118,29 @@ def tool_search(*, query: str, filters: Filters, n: int) -> list[Recommendation]
     ]
 
 
+def _asked_evidence(
+    cand: Candidate, preferred: list[str], refs: dict[int, Item]
+) -> Evidence | None:
+    """What of the request this candidate answers, first in its evidence so that its reason
+    says it: the reference it is like (unless its evidence already names it as a favourite of
+    the user's) and the wished genres it has."""
+    named = cand.rec.history_item_ids
+    anchors = [refs[a] for a in cand.anchors if a in refs and a not in named]
+    parts = []
+    if anchors:
+        parts.append("like " + " and ".join(str(a) for a in anchors[:2]))
+    if preferred:
+        parts.append(f"{', '.join(preferred)}, as you asked")
+    if not parts:
+        return None
+    return Evidence(
+        "query_match",
+        "; ".join(parts),
+        float(len(anchors) + len(preferred)),
+        item_id=anchors[0].pk if anchors else None,
+    )
+
+
 def candidates_gather(
     *,
     user,
@@ -130,9 +156,9 @@ def candidates_gather(
     state has reference items, popular items only to fill a short set.
     """
     pool: dict[int, Candidate] = {}
+    best: dict[tuple[int, str], float] = {}  # (item, tool) -> its best score from that tool
 
-    def add(recs: list[Recommendation], tool: str) -> None:
-        weight = TOOL_WEIGHTS[tool]
+    def add(recs: list[Recommendation], tool: str, anchor: int | None = None) -> None:
         for rec in recs:
             if rec.item.pk in filters.exclude_ids or rec.item.is_hidden:
                 continue
@@ -148,20 +174,28 @@ def candidates_gather(
                     cand.rec.source = rec.source
             if tool not in cand.tools:
                 cand.tools.append(tool)
-            cand.combined += weight * max(float(rec.score), 0.0)
+            if anchor is not None and anchor not in cand.anchors:
+                cand.anchors.append(anchor)
+            key = (rec.item.pk, tool)
+            best[key] = max(best.get(key, 0.0), float(rec.score))
 
-    if state.references:
-        refs = {i.pk: i for i in Item.objects.filter(pk__in=state.references, is_hidden=False)}
-        per_ref = max(10, size // max(1, len(refs)))
-        for ref_id in state.references:
-            if ref_id in refs:
-                add(
-                    rec_selectors.similar_items(
-                        item=refs[ref_id], n=per_ref, user=user, filters=filters
-                    ),
-                    "similar",
+    # a wish ("funnier") also fetches what the tools find within the wished genres, so that a
+    # soft constraint has enough candidates to lean on without becoming a filter
+    wish = replace(filters, genres=tuple(state.prefer_genres)) if state.prefer_genres else None
+    if wish is not None and filters.genres:
+        wish = None  # a hard genre already narrows the set; the wish only orders it
+    refs = {i.pk: i for i in Item.objects.filter(pk__in=state.references, is_hidden=False)}
+    per_ref = max(10, size // max(1, len(refs)))
+    for ref_id in state.references:
+        if ref_id in refs:
+            for f in (filters, wish) if wish is not None else (filters,):
+                similar = rec_selectors.similar_items(
+                    item=refs[ref_id], n=per_ref, user=user, filters=f
                 )
+                add(similar, "similar", anchor=ref_id)
     add(rec_selectors.recommendations_for_user(user=user, n=size, filters=filters), "cf")
+    if wish is not None:
+        add(rec_selectors.recommendations_for_user(user=user, n=size // 2, filters=wish), "cf")
     if state.query and (tools is None or "search" in tools):
         add(tool_search(query=state.query, filters=filters, n=max(10, size // 3)), "search")
     if len(pool) < size:
@@ -172,14 +206,15 @@ def candidates_gather(
         )
 
     for cand in pool.values():
+        cand.combined = sum(
+            TOOL_WEIGHTS[tool] * max(best[(cand.item.pk, tool)], 0.0) for tool in cand.tools
+        )
         preferred = [g for g in state.prefer_genres if g in cand.item.genres]
         if preferred:
             cand.combined += PREFER_BONUS
-            cand.rec.evidence.append(
-                Evidence(
-                    "query_match", f"{', '.join(preferred)}, as you asked", float(len(preferred))
-                )
-            )
+        asked = _asked_evidence(cand, preferred, refs)
+        if asked is not None:
+            cand.rec.evidence.insert(0, asked)
     ordered = sorted(pool.values(), key=lambda c: (-c.combined, c.item.pk))[:size]
     for pos, cand in enumerate(ordered, start=1):
         cand.label = f"C{pos}"

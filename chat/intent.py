@@ -55,30 +55,64 @@ GENRE_NOUNS: dict[str, str] = {
     "western": "Western",
     "westerns": "Western",
 }
-GENRE_ADJECTIVES: dict[str, str] = {
-    "funny": "Comedy",
-    "funnier": "Comedy",
-    "comedic": "Comedy",
-    "lighter": "Comedy",
-    "hilarious": "Comedy",
-    "scary": "Horror",
-    "scarier": "Horror",
-    "creepy": "Horror",
-    "romantic": "Romance",
-    "tense": "Thriller",
-    "suspenseful": "Thriller",
-    "darker": "Thriller",
-    "dramatic": "Drama",
-    "magical": "Fantasy",
-    "mysterious": "Mystery",
-    "futuristic": "Sci-Fi",
+# soft wishes: adjectives and comparatives that lean towards genres without requiring them
+GENRE_ADJECTIVES: dict[str, tuple[str, ...]] = {
+    "funny": ("Comedy",),
+    "funnier": ("Comedy",),
+    "comedic": ("Comedy",),
+    "lighter": ("Comedy",),
+    "light-hearted": ("Comedy",),
+    "lighthearted": ("Comedy",),
+    "feel-good": ("Comedy",),
+    "hilarious": ("Comedy",),
+    "silly": ("Comedy",),
+    "sillier": ("Comedy",),
+    "uplifting": ("Comedy", "Drama"),
+    "heartwarming": ("Comedy", "Drama"),
+    "scary": ("Horror",),
+    "scarier": ("Horror",),
+    "creepy": ("Horror",),
+    "creepier": ("Horror",),
+    "spooky": ("Horror",),
+    "spookier": ("Horror",),
+    "romantic": ("Romance",),
+    "sweeter": ("Romance",),
+    "tense": ("Thriller",),
+    "tenser": ("Thriller",),
+    "suspenseful": ("Thriller",),
+    "thrilling": ("Thriller",),
+    "darker": ("Thriller", "Crime", "Film-Noir", "Horror"),
+    "dark": ("Thriller", "Crime", "Film-Noir", "Horror"),
+    "gritty": ("Crime", "Thriller"),
+    "grittier": ("Crime", "Thriller"),
+    "dramatic": ("Drama",),
+    "sadder": ("Drama",),
+    "emotional": ("Drama",),
+    "magical": ("Fantasy",),
+    "mysterious": ("Mystery",),
+    "futuristic": ("Sci-Fi",),
+    "adventurous": ("Adventure",),
+    "action-packed": ("Action",),
+    "exciting": ("Action", "Adventure", "Thriller"),
+    "family-friendly": ("Children",),
+    "kid-friendly": ("Children",),
+    "weirder": ("Fantasy", "Sci-Fi"),
 }
-ALL_GENRE_WORDS = {**GENRE_NOUNS, **GENRE_ADJECTIVES}
+ALL_GENRE_WORDS: dict[str, tuple[str, ...]] = {
+    **{w: (g,) for w, g in GENRE_NOUNS.items()},
+    **GENRE_ADJECTIVES,
+}
+# "with more action", "a bit more romance": a genre noun after "more" is a wish, not a filter
+MORE_GENRE_WORDS = {**GENRE_NOUNS, "music": "Musical", "songs": "Musical", "fighting": "Action"}
+_MORE_ALT = "|".join(sorted((re.escape(w) for w in MORE_GENRE_WORDS), key=len, reverse=True))
+MORE_GENRE_RE = re.compile(
+    rf"\bmore\s+(?:about\s+|of\s+an?\s+)?(?P<genre>{_MORE_ALT})(?![\w-])", re.I
+)
 _GENRE_ALT = "|".join(sorted((re.escape(w) for w in ALL_GENRE_WORDS), key=len, reverse=True))
-GENRE_RE = re.compile(rf"\b({_GENRE_ALT})\b", re.I)
+GENRE_RE = re.compile(rf"(?<![\w-])({_GENRE_ALT})(?![\w-])", re.I)
 NEGATED_GENRE_RE = re.compile(
     rf"\b(?P<neg>not|no|without|nothing|avoid|except|never|hate|dislike|don'?t want|no more)"
-    rf"\s+(?:more\s+|any\s+|too\s+|so\s+|really\s+|very\s+)?(?P<genre>{_GENRE_ALT})\b",
+    rf"\s+(?:more\s+|any\s+|too\s+|so\s+|really\s+|very\s+)?(?P<genre>{_GENRE_ALT})(?![\w-])",
     re.I,
 )
 STANDING_RE = re.compile(
@@ -244,20 +278,23 @@ def intent_parse(text: str, *, index: TitleIndex | None = None) -> Intent:
 
     # negated genres, then the rest
     for m in NEGATED_GENRE_RE.finditer(rest):
-        genre = ALL_GENRE_WORDS[m["genre"].lower()]
-        if _known(genre, index) and genre not in intent.exclude_genres:
-            intent.exclude_genres.append(genre)
-            if STANDING_RE.search(m.group(0)) or m["neg"].lower() in {"never", "no more"}:
-                intent.standing.append(("exclude_genre", genre))
+        for genre in ALL_GENRE_WORDS[m["genre"].lower()]:
+            if _known(genre, index) and genre not in intent.exclude_genres:
+                intent.exclude_genres.append(genre)
+                if STANDING_RE.search(m.group(0)) or m["neg"].lower() in {"never", "no more"}:
+                    intent.standing.append(("exclude_genre", genre))
     rest = NEGATED_GENRE_RE.sub(" ", rest)
+    for m in MORE_GENRE_RE.finditer(rest):
+        genre = MORE_GENRE_WORDS[m["genre"].lower()]
+        if _known(genre, index) and genre not in intent.exclude_genres + intent.prefer_genres:
+            intent.prefer_genres.append(genre)
+    rest = MORE_GENRE_RE.sub(" ", rest)
     for m in GENRE_RE.finditer(rest):
         word = m.group(1).lower()
-        genre = ALL_GENRE_WORDS[word]
-        if not _known(genre, index) or genre in intent.exclude_genres:
-            continue
         target = intent.genres if word in GENRE_NOUNS else intent.prefer_genres
-        if genre not in target:
-            target.append(genre)
+        for genre in ALL_GENRE_WORDS[word]:
+            if _known(genre, index) and genre not in intent.exclude_genres + target:
+                target.append(genre)
     rest = GENRE_RE.sub(" ", rest)
 
     # years

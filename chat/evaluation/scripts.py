@@ -36,8 +36,8 @@ WISHES: dict[str, str] = {
     "Romance": "more romantic",
     "Sci-Fi": "more futuristic",
     "Thriller": "more suspenseful",
-    "War": "set in a war",
-    "Western": "more like a western",
+    "War": "more about war",
+    "Western": "more of a western",
 }
 # a genre as a noun ("a 90s <noun> film", "not <noun>")
 NOUNS: dict[str, str] = {
