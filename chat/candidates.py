@@ -23,7 +23,9 @@ from recommender.types import EVIDENCE_KINDS, SOURCES, Evidence, Filters, Recomm
 from .intent import State
 from .models import Message
 
-TOOL_WEIGHTS = {"similar": 1.0, "cf": 0.6, "search": 0.5, "popular": 0.1}
+# CF above similar-items: a reference's neighbours that CF also finds for this user come first
+# (docs/CHAT_QUALITY.md has the figures behind these weights)
+TOOL_WEIGHTS = {"similar": 0.6, "cf": 1.0, "search": 0.5, "popular": 0.1}
 # above any one tool's weight: a candidate in a wished genre comes before one that is not,
 # unless the other is found by several tools at once
 PREFER_BONUS = 1.0

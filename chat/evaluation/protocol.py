@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -182,6 +182,7 @@ def _conversation(
     favourites, seen = set(sim.favourites), set(sim.train)
     previous: list[Recommendation] = []
     cards: dict[int, Recommendation] = {}  # the card last shown for each item
+    shown: set[int] = set()
     wished: str | None = None
     out: list[TurnResult] = []
     for kind in script:
@@ -223,20 +224,25 @@ def _conversation(
                 anchor = turn.item_id
             if wished is not None:
                 result.soft_ok = sum(wished in r.item.genres for r in recs)
-            n = int(settings.CHAT_RESULTS)
+            # CF alone under the same constraints and leaving out what the chat must leave
+            # out: the reference items, and what was shown when "more" asks for new ones
+            conversation.refresh_from_db(fields=["state"])
+            state = conversation.state or {}
+            left_out = set(state.get("references") or []) | (shown if answer.intent.more else set())
+            filters = replace(_hard_filters(turn), exclude_ids=frozenset(left_out))
             cf = rec_selectors.recommendations_for_user(
-                user=sim.user, n=n, filters=_hard_filters(turn)
+                user=sim.user, n=int(settings.CHAT_RESULTS), filters=filters
             )
             result.hits = sum(r.item.pk in favourites for r in recs)
             result.hits_cf = sum(r.item.pk in favourites for r in cf)
             if kind == "followup":
-                conversation.refresh_from_db(fields=["state"])
-                refs = (conversation.state or {}).get("references") or []
+                refs = state.get("references") or []
                 result.resolved = anchor is not None and refs == [anchor]
             if anchor is not None:
                 name = {anchor: str(items.get(anchor) or Item.objects.get(pk=anchor))}
                 result.anchored = sum(bool(title_mentions(r.reason, name)) for r in recs)
             previous = list(recs)
+            shown.update(r.item.pk for r in recs)
             cards.update({r.item.pk: r for r in recs})
         out.append(result)
     return out
