@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F
 
@@ -30,6 +31,8 @@ TOOL_WEIGHTS = {"similar": 0.6, "cf": 1.0, "search": 0.5, "popular": 0.1}
 # unless the other is found by several tools at once
 PREFER_BONUS = 1.0
 SEARCH_WORD_RE = re.compile(r"[a-z]{3,}")
+# how much the text embeddings' reading of a wish ("darker", "cozier") can move a candidate
+WISH_TEXT_WEIGHT = 0.5
 
 
 @dataclass
@@ -120,6 +123,28 @@ def tool_search(*, query: str, filters: Filters, n: int) -> list[Recommendation]
     ]
 
 
+def _wish_lean(wishes: list[str], item_ids: list[int]) -> dict[int, float]:
+    """Per candidate, how well its text fits the wishes as written (0..WISH_TEXT_WEIGHT, spread
+    over the candidates), from the text embeddings; without them (or without vectors for these
+    items) nothing, and the genre vocabulary alone carries the wish."""
+    space = emb_selectors.embedding_space() if wishes and item_ids else None
+    if space is None:
+        return {}
+    query = emb_selectors.query_vector(text="a film that is " + ", ".join(wishes), space=space)
+    vectors = (
+        emb_selectors.item_vectors(item_ids=item_ids, space=space) if query is not None else {}
+    )
+    if not vectors:
+        return {}
+    q = query / (np.linalg.norm(query) or 1.0)
+    sims = {i: float(v @ q) / (float(np.linalg.norm(v)) or 1.0) for i, v in vectors.items()}
+    low, high = min(sims.values()), max(sims.values())
+    if high - low < 1e-6:
+        return {}
+    # cosines of short texts sit in a narrow band: what counts is the order among candidates
+    return {i: WISH_TEXT_WEIGHT * (s - low) / (high - low) for i, s in sims.items()}
+
+
 def _asked_evidence(
     cand: Candidate, preferred: list[str], refs: dict[int, Item]
 ) -> Evidence | None:
@@ -207,8 +232,9 @@ def candidates_gather(
             "popular",
         )
 
+    lean = _wish_lean(state.wishes, list(pool))
     for cand in pool.values():
-        cand.combined = sum(
+        cand.combined = lean.get(cand.item.pk, 0.0) + sum(
             TOOL_WEIGHTS[tool] * max(best[(cand.item.pk, tool)], 0.0) for tool in cand.tools
         )
         preferred = [g for g in state.prefer_genres if g in cand.item.genres]

@@ -72,3 +72,31 @@ def test_why_repeats_the_card_it_asks_about(alice, catalog, no_llm):
     )
     assert [r.item.pk for r in answer.recommendations] == [never.pk]
     assert answer.recommendations[0].reason
+
+
+def test_a_wish_outside_the_vocabulary_leans_on_the_text_embeddings(alice, catalog, settings):
+    from chat.candidates import candidates_gather, filters_for
+    from chat.intent import State, state_merge
+    from recommender.embeddings.services import embeddings_refresh
+    from recommender.selectors import user_history_ids
+
+    intent = intent_parse("something like Heat but more cartoonish")
+    assert intent.wishes == ["more cartoonish"] and intent.prefer_genres == []
+    state = state_merge(State(), intent)
+    history = user_history_ids(user_id=alice.pk)
+    filters = filters_for(state=state, history=history, standing_excludes=[], more=False)
+
+    def order() -> list[int]:
+        cset = candidates_gather(
+            user=alice, state=state, filters=filters, history=history, size=40, tools=set()
+        )
+        return [c.item.pk for c in cset.candidates]
+
+    settings.EMBEDDINGS_BACKEND = "none"  # no embeddings: the wish cannot move anything
+    plain = order()
+    settings.EMBEDDINGS_BACKEND = "local"
+    embeddings_refresh()
+    leaned = order()
+    toy = catalog["Toy Story"].pk
+    assert sorted(plain) == sorted(leaned)
+    assert leaned.index(toy) < plain.index(toy), (plain.index(toy), leaned.index(toy))
