@@ -44,7 +44,9 @@ from django.db import connection  # noqa: E402
 
 from catalog.models import Item  # noqa: E402
 from recommender.embeddings import selectors, services  # noqa: E402
+from recommender.embeddings import vectors as stored  # noqa: E402
 from recommender.embeddings.backends import get_backend  # noqa: E402
+from recommender.embeddings.coldstart import coldstart_report  # noqa: E402
 from recommender.embeddings.evaluation import format_coldstart  # noqa: E402
 from recommender.embeddings.text import ITEM_TEXT_SQL  # noqa: E402
 from recommender.evaluation import load_ratings_csv  # noqa: E402
@@ -155,7 +157,7 @@ def throughput(sample: int, full: bool) -> None:
 
 
 def latency(n_queries: int) -> None:
-    space = selectors.embedding_space()
+    space = stored.embedding_space()
     if space is None:
         sys.exit("no embeddings stored")
     print(f"\n== semantic query latency, top 20, {n_queries} queries ==")
@@ -171,21 +173,21 @@ def latency(n_queries: int) -> None:
         services.index_create(backend=backend, dims=dims)
     rows = []
     for label, indexed in (("pgvector exact scan", False), ("pgvector HNSW", True)):
-        s = selectors.Space(space.backend, dims, indexed)
+        s = stored.Space(space.backend, dims, indexed)
         times = []
         for q in queries:
             t = time.perf_counter()
             if indexed:
-                selectors.nearest_items(vector=vectors[q], space=s, n=20)
+                stored.nearest_items(vector=vectors[q], space=s, n=20)
             else:
                 from django.db import transaction
 
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute("SET LOCAL enable_indexscan = off")
-                    selectors.nearest_items(vector=vectors[q], space=s, n=20)
+                    stored.nearest_items(vector=vectors[q], space=s, n=20)
             times.append(time.perf_counter() - t)
         rows.append((label, times))
-    selectors._query_cache.clear()
+    stored.query_cache_clear()
     e2e = []
     for q in queries:
         t = time.perf_counter()
@@ -197,16 +199,16 @@ def latency(n_queries: int) -> None:
     for label, times in rows:
         print(f"{label:<28}{pct(times, 50):>9.1f}{pct(times, 95):>9.1f}")
     # recall of the index against the exact scan
-    s_exact = selectors.Space(space.backend, dims, False)
-    s_hnsw = selectors.Space(space.backend, dims, True)
+    s_exact = stored.Space(space.backend, dims, False)
+    s_hnsw = stored.Space(space.backend, dims, True)
     overlap = []
     for q in QUERIES:
         from django.db import transaction
 
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_indexscan = off")
-            exact = {i for i, _ in selectors.nearest_items(vector=vectors[q], space=s_exact, n=20)}
-        approx = {i for i, _ in selectors.nearest_items(vector=vectors[q], space=s_hnsw, n=20)}
+            exact = {i for i, _ in stored.nearest_items(vector=vectors[q], space=s_exact, n=20)}
+        approx = {i for i, _ in stored.nearest_items(vector=vectors[q], space=s_hnsw, n=20)}
         overlap.append(len(exact & approx) / max(len(exact), 1))
     print(f"HNSW recall@20 vs exact: {np.mean(overlap):.3f}")
 
@@ -214,7 +216,7 @@ def latency(n_queries: int) -> None:
 def coldstart(seeds: int) -> None:
     print(f"\n== cold start on ml-latest-small (mean of {seeds} seed(s)) ==")
     data = load_ratings_csv(DATA / "ratings.csv")
-    runs = [selectors.coldstart_report(data=data, seed=s, by="external_id") for s in range(seeds)]
+    runs = [coldstart_report(data=data, seed=s, by="external_id") for s in range(seeds)]
     rows = []
     for k, first in enumerate(runs[0]):
         row = dict(first)

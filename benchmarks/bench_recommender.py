@@ -37,7 +37,7 @@ from django.core.management import call_command  # noqa: E402
 
 from catalog.importers import movielens_import  # noqa: E402
 from catalog.models import Interaction  # noqa: E402
-from recommender import engine, selectors, services  # noqa: E402
+from recommender import engine, scoring, selectors, services, training_data  # noqa: E402
 from recommender.models import ModelVersion  # noqa: E402
 
 
@@ -98,7 +98,7 @@ def main() -> None:
         movielens_import(path=ROOT.parent / "shared" / "data" / "ml-latest-small")
 
     print(f"== full retrain of the default model ({engine.DEFAULT_MODEL}) vs its bare fit")
-    data = services.training_data_read()
+    data = training_data.training_data_read()
     model = engine.get_model(engine.DEFAULT_MODEL)
     t = time.perf_counter()
     if getattr(model, "uses_timestamps", False):
@@ -118,7 +118,7 @@ def main() -> None:
     users = list(
         get_user_model().objects.filter(username__startswith="ml_").order_by("id")[::30][:20]
     )
-    selectors._neighbour_index(version)  # the per-process load, once per version
+    scoring.neighbour_index(version)  # the per-process load, once per version
     for user in users:  # warm: first calls per process (caches, numpy, the planner)
         selectors.recommendations_for_user(user=user, n=20)
     samples = list_latencies(users)

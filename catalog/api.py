@@ -1,22 +1,12 @@
-"""API endpoints of the catalog: items (search, filters, cursor pagination), genres, the user's
-history (interactions), and staff curation. Thin: validate, call selectors / services, serialize.
+"""API endpoints of the catalog: items, genres, the user's history (interactions) and standing
+preferences, and staff curation. Thin: validate, call selectors / services, serialize.
 """
 
 from __future__ import annotations
 
 from django.db.models import (
-    Case,
-    Count,
-    F,
-    FloatField,
-    IntegerField,
-    OuterRef,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
@@ -24,103 +14,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.embeddings import selectors as emb_selectors
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner, IsStaff
 
 from . import selectors, services
-from .models import Interaction, Item
+from .models import Interaction, Item, Preference
 from .serializers import (
     HistoryQuery,
     InteractionCreateSerializer,
     InteractionSerializer,
     InteractionUpdateSerializer,
     ItemCurationSerializer,
-    ItemListQuery,
     ItemSerializer,
+    PreferenceSerializer,
 )
 
-# ordering name -> (annotation to add or None, cursor ordering). The first field of each ordering
-# is never NULL (cursor pagination compares on it), ties are broken by the cursor's offset.
-_ORDERINGS: dict[str, tuple[str, ...]] = {
-    "relevance": ("-rank", "id"),
-    "popular": ("-pop_key", "id"),
-    "title": ("title", "id"),
-    "-title": ("-title", "-id"),
-    "year": ("year_key", "id"),
-    "-year": ("-year_key", "-id"),
-}
-
-
 # --- items ------------------------------------------------------------------------------------
-
-
-def _popularity() -> Coalesce:
-    """Ratings + likes per item, as a correlated count (0 when none): a keyset-able sort key."""
-    counts = (
-        Interaction.objects.filter(
-            item=OuterRef("pk"), kind__in=[Interaction.Kind.RATING, Interaction.Kind.LIKE]
-        )
-        .order_by()
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
-
-
-class ItemListView(generics.ListAPIView):
-    """Items: full-text search (`q`), genre and year filters, ordering, cursor pagination."""
-
-    serializer_class = ItemSerializer
-    permission_classes = [permissions.AllowAny]
-
-    def _query(self) -> dict:
-        if not hasattr(self, "_validated_query"):
-            query = ItemListQuery(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            self._validated_query = query.validated_data
-        return self._validated_query
-
-    def get_cursor_ordering(self) -> tuple[str, ...]:
-        params = self._query()
-        default = "relevance" if (params.get("q") or "").strip() else "popular"
-        return _ORDERINGS[params.get("ordering") or default]
-
-    def get_queryset(self) -> QuerySet[Item]:
-        params = self._query()
-        ordering = self.get_cursor_ordering()
-        qs = selectors.catalog_search(
-            query=params.get("q", ""),
-            genre=params.get("genre", ""),
-            year_min=params.get("year_min"),
-            year_max=params.get("year_max"),
-            sort="title",  # always a queryset; the cursor ordering replaces this sort
-        )
-        if params.get("semantic") and (params.get("q") or "").strip():
-            hybrid = emb_selectors.hybrid_catalog_ids(
-                query=params["q"],
-                genre=params.get("genre", ""),
-                year_min=params.get("year_min"),
-                year_max=params.get("year_max"),
-            )
-            if hybrid:  # the fused score replaces the full-text rank
-                scores = [When(pk=item_id, then=Value(score)) for item_id, score in hybrid]
-                qs = (
-                    selectors.item_list()
-                    .filter(pk__in=[i for i, _ in hybrid])
-                    .annotate(rank=Case(*scores, default=Value(0.0), output_field=FloatField()))
-                )
-        if ordering[0] == "-pop_key":
-            qs = qs.annotate(pop_key=_popularity())
-        elif ordering[0].lstrip("-") == "year_key":
-            qs = qs.annotate(year_key=Coalesce(F("year"), Value(0)))
-        return qs
-
-    @extend_schema(parameters=[ItemListQuery], tags=["items"])
-    @cache_headers(public=True, max_age=60)
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+# (the search list, full text + semantic, is recommender.api.ItemListView: it reads embeddings)
 
 
 class ItemDetailView(generics.RetrieveAPIView):
@@ -269,3 +179,38 @@ class StaffItemView(APIView):
             services.items_curate(items=[item.pk], **changes)
             item.refresh_from_db()
         return Response(ItemCurationSerializer(item).data)
+
+
+# --- my standing preferences -------------------------------------------------------------------
+
+
+class PreferenceListView(generics.ListCreateAPIView):
+    """My standing preferences (also learnt from chat, e.g. "no more horror"); POST adds one."""
+
+    serializer_class = PreferenceSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Preference]:
+        return selectors.preference_list(user=self.request.user)
+
+    @extend_schema(tags=["me"])
+    @cache_headers(public=False)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(tags=["me"], responses={201: PreferenceSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        data = PreferenceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        preference = services.preference_create(user=request.user, **data.validated_data)
+        return Response(PreferenceSerializer(preference).data, status=status.HTTP_201_CREATED)
+
+
+class PreferenceDetailView(APIView):
+    permission_classes = [IsOwner]
+
+    @extend_schema(tags=["me"], responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.preference_delete(user=request.user, preference_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -117,6 +117,11 @@ class Interaction(models.Model):
         return f"{self.user} {self.kind}{value} {self.item}"
 
 
+# What says a user wants an item (any rating, any like): what training learns from, what makes
+# an item "seen" and what popularity counts. A dismissal or a view is not one.
+POSITIVE_KINDS: tuple[str, ...] = (Interaction.Kind.RATING, Interaction.Kind.LIKE)
+
+
 class Tagging(models.Model):
     """A user's free-text tag on an item (MovieLens tags.csv). ``Item.tags`` holds the distinct set."""
 
@@ -133,3 +138,30 @@ class Tagging(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag} on {self.item_id}"
+
+
+class Preference(models.Model):
+    """A user's standing preference ("no more horror"), said in chat or set through the API:
+    every list the user gets (pages, API, chat) honours it until the user forgets it."""
+
+    class Kind(models.TextChoices):
+        EXCLUDE_GENRE = "exclude_genre", "no more of this genre"
+        PREFER_GENRE = "prefer_genre", "more of this genre"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    value = models.CharField(max_length=200)
+    # the chat conversation it was said in, if any: an id, not a foreign key, since the catalog
+    # knows nothing of the chat
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "value"], name="preference_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"

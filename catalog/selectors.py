@@ -21,7 +21,7 @@ from django.db.models import (
     When,
 )
 
-from .models import Interaction, Item
+from .models import POSITIVE_KINDS, Interaction, Item, Preference
 
 
 def item_list(*, include_hidden: bool = False) -> QuerySet[Item]:
@@ -60,7 +60,6 @@ def user_history(*, user, kinds: list[str] | None = None) -> QuerySet[Interactio
 SORTS = ("relevance", "popular", "newest", "oldest", "title")
 # what a catalog card never shows: left out of the page's query
 CARD_DEFERRED = ("search_vector", "description", "metadata", "links", "tags")
-POPULARITY_KINDS = [Interaction.Kind.RATING, Interaction.Kind.LIKE]
 
 
 def catalog_search(  # noqa: C901
@@ -105,7 +104,7 @@ def catalog_search(  # noqa: C901
     if sort == "relevance":
         return qs.order_by("-rank", "title", "id")
     if sort == "popular":
-        return ItemsInOrder(_in_popularity_order(qs))
+        return ItemsInOrder(items_in_popularity_order(qs))
     if sort == "newest":
         return qs.order_by(F("year").desc(nulls_last=True), "title", "id")
     if sort == "oldest":
@@ -126,7 +125,7 @@ def item_popularity_ranking() -> list[int]:
     if ranking is None:
         ranking = list(
             Item.objects.annotate(
-                n=Count("interactions", filter=Q(interactions__kind__in=POPULARITY_KINDS))
+                n=Count("interactions", filter=Q(interactions__kind__in=POSITIVE_KINDS))
             )
             .order_by("-n", "title", "id")
             .values_list("id", flat=True)
@@ -135,7 +134,8 @@ def item_popularity_ranking() -> list[int]:
     return ranking
 
 
-def _in_popularity_order(qs: QuerySet[Item]) -> list[int]:
+def items_in_popularity_order(qs: QuerySet[Item]) -> list[int]:
+    """The ids of ``qs``, most rated or liked first: the site's one live popularity order."""
     allowed = set(qs.values_list("id", flat=True))
     ordered = [i for i in item_popularity_ranking() if i in allowed]
     if len(ordered) < len(allowed):  # created since the ranking was cached
@@ -282,3 +282,25 @@ def catalog_fingerprint() -> str:
     agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"))
     changed = agg["changed"].timestamp() if agg["changed"] else 0
     return f"{agg['top'] or 0}.{changed}"
+
+
+# --- standing preferences --------------------------------------------------------------------------
+
+
+def preference_list(*, user, kind: str = "") -> QuerySet[Preference]:  # noqa: ANN001
+    """The user's standing preferences (of one ``kind`` if given), by kind and value."""
+    qs = Preference.objects.filter(user=user)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("kind", "value")
+
+
+def preference_exclusions(*, user) -> tuple[str, ...]:  # noqa: ANN001
+    """The genres the user said "no more" of, sorted (none for an anonymous user)."""
+    if not getattr(user, "is_authenticated", False):
+        return ()
+    return tuple(
+        preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE).values_list(
+            "value", flat=True
+        )
+    )

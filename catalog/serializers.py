@@ -1,10 +1,12 @@
-"""API serializers of the catalog: items, interactions (history), curation, query parameters."""
+"""API serializers of the catalog: items, interactions (history), standing
+preferences, curation, query parameters."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from .models import Interaction, Item
+from .models import Interaction, Item, Preference
 
 ITEM_ORDERINGS = ("relevance", "popular", "title", "-title", "year", "-year")
 
@@ -115,3 +117,21 @@ class InteractionUpdateSerializer(serializers.Serializer):
 
 class HistoryQuery(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices, required=False)
+
+
+@extend_schema_serializer(component_name="ChatPreference")  # its name since the API began
+class PreferenceSerializer(serializers.ModelSerializer):
+    conversation = serializers.IntegerField(
+        source="conversation_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The chat conversation it was said in, if any.",
+    )
+
+    class Meta:
+        model = Preference
+        fields = ("id", "kind", "value", "conversation", "created_at")
+        read_only_fields = ("id", "conversation", "created_at")
+        extra_kwargs = {"value": {"max_length": 200}}
+        # the (user, kind, value) uniqueness is enforced by the service, not a validator here
+        validators: list = []

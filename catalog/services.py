@@ -1,4 +1,5 @@
-"""Writes to the catalog: curation and interactions. Views, API, admin and tasks call these."""
+"""Writes to the catalog: curation, interactions and standing preferences. Views, API, admin,
+the chat and tasks call these."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.utils import timezone
 
 from recsite.exceptions import ApplicationError
 
-from .models import Interaction, Item
+from .models import Interaction, Item, Preference
+from .selectors import item_genres
 from .signals import interactions_changed, items_changed, items_curated
 
 CURATION_FLAGS = {"is_hidden", "is_featured", "is_pinned"}
@@ -119,3 +121,31 @@ def favourites_record(*, user, items: Iterable[Item], source: str = Interaction.
     if not count:
         raise ApplicationError("pick at least one favourite", {"field": "items"})
     return count
+
+
+def preference_create(
+    *,
+    user,  # noqa: ANN001
+    kind: str,
+    value: str,
+    conversation_id: int | None = None,
+) -> Preference:
+    """State a standing preference on a genre of the catalog (matched case-blind); idempotent.
+    ``conversation_id``: the chat conversation it was said in, if any."""
+    if kind not in Preference.Kind.values:
+        raise ApplicationError(f"unknown preference {kind!r}", {"field": "kind"})
+    wanted = (value or "").strip().lower()
+    genre = next((g for g in item_genres() if g.lower() == wanted), None)
+    if genre is None:
+        raise ApplicationError("not a genre of the catalog", {"field": "value"})
+    preference, _ = Preference.objects.get_or_create(
+        user=user, kind=kind, value=genre, defaults={"conversation_id": conversation_id}
+    )
+    return preference
+
+
+def preference_delete(*, user, preference_id: int) -> None:  # noqa: ANN001
+    """Forget one of the user's preferences (another user's id is "not found")."""
+    deleted, _ = Preference.objects.filter(pk=preference_id, user=user).delete()
+    if not deleted:
+        raise ApplicationError("preference not found", status=404)

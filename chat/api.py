@@ -1,8 +1,9 @@
 """API endpoints of the chat: my conversations, posting a message (answered with grounded,
-guarded recommendations; also as a server-sent event stream), and my standing preferences.
+guarded recommendations; also as a server-sent event stream). Standing preferences are the
+catalog's (``catalog.api``).
 
 Every object is looked up through the requesting user (selectors), so another user's
-conversation, message or preference id is "not found".
+conversation or message id is "not found".
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner
 
 from . import selectors, services
-from .models import ChatPreference, Conversation
-from .pipeline import ChatEvent
+from .answer import ChatEvent
+from .models import Conversation
 from .serializers import (
-    ChatPreferenceSerializer,
     ConversationDetailSerializer,
     ConversationSerializer,
     MessageInput,
@@ -160,38 +160,3 @@ class MessageStreamView(MessagePostView):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response
-
-
-# --- preferences ------------------------------------------------------------------------------------
-
-
-class PreferenceListView(generics.ListCreateAPIView):
-    """My standing preferences (also learnt from chat, e.g. "no more horror"); POST adds one."""
-
-    serializer_class = ChatPreferenceSerializer
-    permission_classes = [permissions.IsAuthenticated]
-    pagination_class = None
-
-    def get_queryset(self) -> QuerySet[ChatPreference]:
-        return selectors.chat_preference_list(user=self.request.user)
-
-    @extend_schema(tags=["me"])
-    @cache_headers(public=False)
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
-
-    @extend_schema(tags=["me"], responses={201: ChatPreferenceSerializer})
-    def post(self, request: Request, *args, **kwargs) -> Response:
-        data = ChatPreferenceSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        preference = services.chat_preference_create(user=request.user, **data.validated_data)
-        return Response(ChatPreferenceSerializer(preference).data, status=status.HTTP_201_CREATED)
-
-
-class PreferenceDetailView(APIView):
-    permission_classes = [IsOwner]
-
-    @extend_schema(tags=["me"], responses={204: None})
-    def delete(self, request: Request, pk: int) -> Response:
-        services.chat_preference_delete(user=request.user, preference_id=pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,4 +6,4 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from . import profiles  # noqa: F401 (connects the item-profile receiver)
+        from . import signals  # noqa: F401 (connects the receivers)

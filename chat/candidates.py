@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F
 
@@ -21,7 +22,7 @@ from recommender.reasons import reason_for
 from recommender.selectors import History
 from recommender.types import EVIDENCE_KINDS, SOURCES, Evidence, Filters, Recommendation
 
-from .intent import State
+from .intent import Intent, State
 from .models import Message
 
 # CF above similar-items: a reference's neighbours that CF also finds for this user come first
@@ -293,3 +294,52 @@ def candidates_for_question(*, user, item: Item) -> CandidateSet:
     )
     cand = Candidate(label="C1", rec=rec, tools=["explain"], combined=float(rec.score))
     return CandidateSet([cand], Filters())
+
+
+# --- the retrieve stage of a turn -------------------------------------------------------------------
+
+
+@dataclass
+class Retrieval:
+    """What the turn answers from: the candidate set, how many to show, and what may not be shown."""
+
+    cset: CandidateSet
+    n: int
+    excluded: set[int]  # the filters' exclusions (seen, dismissed, this conversation's)
+    question: Item | None  # the item asked about ("why did you suggest Heat?"), if any
+    refs: list[Item]  # the items the request is "like"
+
+
+def question_item(*, intent: Intent, state: State) -> Item | None:
+    """The visible item the user asks about, by title or by rank in the previous answer."""
+    item_id = intent.question_item
+    rank = intent.question_rank
+    if item_id is None and rank is not None and state.last_results:
+        if -1 <= rank <= len(state.last_results) and rank != 0:
+            item_id = state.last_results[rank - 1 if rank > 0 else -1]
+    if item_id is None:
+        return None
+    return Item.objects.filter(pk=item_id, is_hidden=False).first()
+
+
+def retrieve(
+    *, user, intent: Intent, state: State, history: History, standing_excludes: list[str]
+) -> Retrieval:  # noqa: ANN001
+    """A question gets its one item; any other request ``CHAT_CANDIDATES`` candidates under the
+    conversation's filters, of which ``CHAT_RESULTS`` are shown."""
+    question = question_item(intent=intent, state=state)
+    if question is not None:
+        cset = candidates_for_question(user=user, item=question)
+        return Retrieval(cset, 1, set(), question, [])
+    filters = filters_for(
+        state=state, history=history, standing_excludes=standing_excludes, more=intent.more
+    )
+    cset = candidates_gather(
+        user=user,
+        state=state,
+        filters=filters,
+        history=history,
+        size=int(settings.CHAT_CANDIDATES),
+    )
+    refs = list(Item.objects.filter(pk__in=state.references))
+    return Retrieval(cset, int(settings.CHAT_RESULTS), set(filters.exclude_ids), None, refs)

@@ -1,4 +1,4 @@
-"""The guard between the LLM and the user, and the incremental parser of its streamed JSON.
+"""The guard between the LLM and the user.
 
 Whatever the LLM answers, what leaves here names only candidates, each once, never a seen,
 dismissed or hidden item, with a reason that cites only the item's own evidence (else the
@@ -7,7 +7,6 @@ template reason); a short list is filled back from the candidate order. Every re
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from catalog.models import Item
 from recommender.reasons import reason_for
 from recommender.types import Recommendation
 
-from .candidates import Candidate, CandidateSet
+from .candidates import Candidate, CandidateSet, Retrieval
 from .titles import TitleIndex, title_key, title_mentions
 
 LABEL_RE = re.compile(r"\b([CHP])(\d{1,3})\b")
@@ -41,18 +40,33 @@ class Guard:
     def create(
         cls,
         *,
-        cset: CandidateSet,
-        n: int,
-        excluded: set[int],
+        found: Retrieval,
         dismissed: set[int],
-        known_titles: dict[int, str],
-        history_labels: dict[str, int],
+        history: list[Item],
         index: TitleIndex | None = None,
     ) -> Guard:
+        """The guard of one answer from ``found``. ``history`` is the prompt's history in order
+        (labelled H1.., as ``prompts.rerank_messages`` labels it); its titles, the candidates'
+        and the references' are the titles a reason is checked against. Hidden items are read
+        here, fresh."""
+        cset = found.cset
         hidden = set(
             Item.objects.filter(pk__in=cset.ids, is_hidden=True).values_list("pk", flat=True)
         )
-        return cls(cset, n, excluded, dismissed, hidden, known_titles, history_labels, index=index)
+        known_titles = {item.pk: str(item) for item in history}
+        known_titles.update({c.item.pk: str(c.item) for c in cset.candidates})
+        known_titles.update({r.pk: str(r) for r in found.refs})
+        history_labels = {f"H{i}": item.pk for i, item in enumerate(history, start=1)}
+        return cls(
+            cset,
+            found.n,
+            found.excluded,
+            dismissed,
+            hidden,
+            known_titles,
+            history_labels,
+            index=index,
+        )
 
     @property
     def accepted_ids(self) -> set[int]:
@@ -61,9 +75,14 @@ class Guard:
     def full(self) -> bool:
         return len(self.accepted) >= self.n
 
-    def _allowed(self, cand: Candidate) -> bool:
+    def allows(self, cand: Candidate) -> bool:
+        """Whether the candidate may still join the answer (not taken, excluded or hidden)."""
         pk = cand.item.pk
         return pk not in self.accepted_ids and pk not in self.excluded and pk not in self.hidden
+
+    def answer_size(self) -> int:
+        """How many items the answer holds once filled from the candidates."""
+        return min(self.n, len(self.accepted) + sum(map(self.allows, self.cset.candidates)))
 
     def accept(self, pick: Any) -> Recommendation | None:
         """One pick of the LLM ({"label", "reason"}): the recommendation to show, or None."""
@@ -141,7 +160,7 @@ class Guard:
         for cand in self.cset.candidates:
             if self.full():
                 break
-            if not self._allowed(cand):
+            if not self.allows(cand):
                 continue
             rec = replace(cand.rec, rank=len(self.accepted) + 1, evidence=list(cand.rec.evidence))
             rec.reason = reason_for(rec)
@@ -150,120 +169,3 @@ class Guard:
         if added:
             self.repairs["filled_from_candidates"] += len(added)
         return added
-
-
-class PicksParser:
-    """Reads a streamed ``{"intro": "...", "picks": [{...}, ...]}`` as it arrives: the intro's
-    characters as soon as they are complete, and each pick once its object closes."""
-
-    INTRO_RE = re.compile(r'"intro"\s*:\s*"')
-    PICKS_RE = re.compile(r'"picks"\s*:\s*\[')
-    ESCAPES = {
-        '"': '"',
-        "\\": "\\",
-        "/": "/",
-        "b": "\b",
-        "f": "\f",
-        "n": "\n",
-        "r": "\r",
-        "t": "\t",
-    }
-
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.intro = ""
-        self._intro_pos: int | None = None
-        self._intro_done = False
-        self._picks_pos: int | None = None
-        self._picks_done = False
-        self.picks: list[Any] = []
-        self._decoder = json.JSONDecoder()
-
-    def feed(self, delta: str) -> tuple[str, list[Any]]:
-        """Add text; return (new intro text, newly completed picks)."""
-        self.buffer += delta
-        return self._intro(), self._picks()
-
-    def _intro(self) -> str:
-        if self._intro_done:
-            return ""
-        if self._intro_pos is None:
-            m = self.INTRO_RE.search(self.buffer)
-            if not m:
-                return ""
-            self._intro_pos = m.end()
-        out = []
-        pos = self._intro_pos
-        buf = self.buffer
-        while pos < len(buf):
-            ch = buf[pos]
-            if ch == '"':
-                self._intro_done = True
-                pos += 1
-                break
-            if ch == "\\":
-                if pos + 1 >= len(buf):
-                    break
-                esc = buf[pos + 1]
-                if esc == "u":
-                    if pos + 6 > len(buf):
-                        break
-                    try:
-                        out.append(chr(int(buf[pos + 2 : pos + 6], 16)))
-                    except ValueError:
-                        pass
-                    pos += 6
-                    continue
-                out.append(self.ESCAPES.get(esc, esc))
-                pos += 2
-                continue
-            out.append(ch)
-            pos += 1
-        self._intro_pos = pos
-        text = "".join(out)
-        self.intro += text
-        return text
-
-    def _picks(self) -> list[Any]:
-        if self._picks_done:
-            return []
-        if self._picks_pos is None:
-            m = self.PICKS_RE.search(self.buffer)
-            if not m:
-                return []
-            self._picks_pos = m.end()
-        found = []
-        buf = self.buffer
-        pos = self._picks_pos
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                pos += 1
-            if pos >= len(buf):
-                break
-            if buf[pos] == "]":
-                self._picks_done = True
-                pos += 1
-                break
-            try:
-                obj, end = self._decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                break  # incomplete (or broken: the final parse decides)
-            found.append(obj)
-            pos = end
-        self._picks_pos = pos
-        self.picks.extend(found)
-        return found
-
-    def finish(self) -> tuple[bool, list[Any], str]:
-        """At the end of the answer: (valid JSON?, picks not yet returned, intro if not streamed)."""
-        try:
-            doc = json.loads(self.buffer)
-        except json.JSONDecodeError:
-            return False, [], ""
-        if not isinstance(doc, dict):
-            return False, [], ""
-        picks = doc.get("picks")
-        picks = picks if isinstance(picks, list) else []
-        rest = picks[len(self.picks) :] if picks[: len(self.picks)] == self.picks else []
-        intro = doc.get("intro") if isinstance(doc.get("intro"), str) and not self.intro else ""
-        return True, rest, intro or ""

@@ -1,4 +1,4 @@
-"""Conversations, their messages, and what users tell the chat about their tastes."""
+"""Conversations and their messages (standing preferences belong to the user: catalog.Preference)."""
 
 from __future__ import annotations
 
@@ -70,29 +70,3 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
-
-
-class ChatPreference(models.Model):
-    """A standing preference stated in chat ("no more horror"): applied to later turns."""
-
-    class Kind(models.TextChoices):
-        EXCLUDE_GENRE = "exclude_genre", "no more of this genre"
-        PREFER_GENRE = "prefer_genre", "more of this genre"
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_preferences"
-    )
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    value = models.CharField(max_length=200)
-    conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "kind", "value"], name="chat_pref_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.value}"

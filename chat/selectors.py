@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
-from recommender.types import Filters
+from catalog.models import POSITIVE_KINDS, Interaction, Item
+from catalog.selectors import preference_exclusions
 from recsite.exceptions import ApplicationError
 
 from . import llm
-from .models import ChatPreference, Conversation, Message
+from .models import Conversation, Message
 
 
 def conversation_list(*, user) -> QuerySet[Conversation]:  # noqa: ANN001
@@ -33,45 +36,33 @@ def message_get(*, user, message_id: int) -> Message:  # noqa: ANN001
     return message
 
 
-def chat_preference_list(*, user) -> QuerySet[ChatPreference]:  # noqa: ANN001
-    return ChatPreference.objects.filter(user=user).order_by("kind", "value")
+def prompt_history(*, user, dismissed: Iterable[int], limit: int = 10) -> list[tuple[Item, str]]:  # noqa: ANN001
+    """The user's latest rated or liked visible items, newest first, each with how they
+    showed it ("liked", "rated 4/5"): what the rerank prompt shows the LLM of the user."""
+    rows = (
+        Interaction.objects.filter(
+            user=user,
+            kind__in=POSITIVE_KINDS,
+            item__is_hidden=False,
+        )
+        .exclude(item_id__in=dismissed)
+        .select_related("item")
+        .order_by("-timestamp", "-id")[: limit * 2]
+    )
+    out: dict[int, tuple[Item, str]] = {}
+    for row in rows:
+        if row.item_id in out:
+            continue
+        signal = "liked" if row.kind == Interaction.Kind.LIKE else f"rated {row.value:g}/5"
+        out[row.item_id] = (row.item, signal)
+        if len(out) >= limit:
+            break
+    return list(out.values())
 
 
 def standing_exclusions(*, user) -> tuple[str, ...]:  # noqa: ANN001
-    """Genres the user said "no more" of in chat, sorted."""
-    if not getattr(user, "is_authenticated", False):
-        return ()
-    return tuple(
-        ChatPreference.objects.filter(user=user, kind=ChatPreference.Kind.EXCLUDE_GENRE)
-        .order_by("value")
-        .values_list("value", flat=True)
-    )
-
-
-def filters_with_standing(
-    *,
-    user,  # noqa: ANN001
-    filters: Filters | None = None,
-    exclusions: tuple[str, ...] | None = None,
-) -> Filters:
-    """``filters`` plus the user's standing "no more X" preferences from chat, so the "For you"
-    list and the API's recommendations honour them as the chat does. A genre the filters ask
-    for explicitly is not left out. ``exclusions``: the user's, when the caller has read them."""
-    filters = filters or Filters()
-    wanted = {g.lower() for g in filters.genres}
-    if exclusions is None:
-        exclusions = standing_exclusions(user=user)
-    extra = [g for g in exclusions if g.lower() not in wanted]
-    if not extra:
-        return filters
-    return Filters(
-        genres=filters.genres,
-        exclude_genres=tuple(dict.fromkeys((*filters.exclude_genres, *extra))),
-        year_min=filters.year_min,
-        year_max=filters.year_max,
-        exclude_ids=filters.exclude_ids,
-        include_ids=filters.include_ids,
-    )
+    """Genres the user said "no more" of (their standing preferences, kept by the catalog)."""
+    return preference_exclusions(user=user)
 
 
 def chat_mode() -> str:

@@ -1,4 +1,4 @@
-"""API serializers of the chat: conversations, messages (with grounded results), preferences."""
+"""API serializers of the chat: conversations, messages (with grounded results)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from recommender.serializers import RecommendationSerializer
 
-from .models import ChatPreference, Conversation, Message
+from .models import Conversation, Message
 from .services import MAX_MESSAGE_CHARS
 
 
@@ -60,13 +60,3 @@ class TurnSerializer(serializers.Serializer):
     user_message = MessageSerializer()
     message = MessageSerializer()
     produced_by = serializers.ChoiceField(choices=["llm", "builtin"])
-
-
-class ChatPreferenceSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ChatPreference
-        fields = ("id", "kind", "value", "conversation", "created_at")
-        read_only_fields = ("id", "conversation", "created_at")
-        extra_kwargs = {"value": {"max_length": 200}}
-        # the (user, kind, value) uniqueness is enforced by the service, not a validator here
-        validators: list = []

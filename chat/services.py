@@ -1,6 +1,11 @@
-"""Writes of the chat: conversations, messages (each answered by the pipeline), feedback.
+"""Writes of the chat: conversations, messages and their answers, feedback, preferences.
 
-The API calls these too::
+A user message is answered by one turn (:func:`message_answer_stream`), a pipeline of stages,
+each in the module named for it: understand (``understand.py``) -> retrieve (``candidates.py``)
+-> rerank (``rerank.py``) -> guard (``guard.py``) -> save (``answer.py``). The turn's writes
+on the user (feedback, standing preferences) go through the service functions, here.
+
+The browser views and the API call these::
 
     conversation_create(*, user, title="") -> Conversation
     message_create(*, conversation, user, text) -> Message            # saved, waiting
@@ -12,18 +17,42 @@ The API calls these too::
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Interaction, Item
-from catalog.services import interaction_record
+from catalog.services import interaction_record, preference_create
+from recommender.selectors import user_history_ids
 from recsite.exceptions import ApplicationError
 
-from .models import ChatPreference, Conversation, Message
-from .pipeline import ChatEvent, ChatTurn, turn_events
+from . import llm, prompts, selectors
+from .answer import (
+    BUILTIN_NOTICE,
+    FALLBACK_NOTICE,
+    ChatEvent,
+    ChatTurn,
+    Draft,
+    answer_save,
+    intro_template,
+)
+from .candidates import retrieve
+from .guard import Guard
+from .intent import Intent, State, state_merge
+from .models import Conversation, Message
+from .rerank import Rerank
+from .titles import title_index
+from .understand import understand
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
+HISTORY_IN_PROMPT = 10
+# what a chat sentence says about an item -> the interaction it records: (kind, value)
+FEEDBACK_INTERACTIONS = {"like": ("like", None), "dislike": ("rating", 1.0), "seen": ("view", None)}
 
 
 def conversation_create(*, user, title: str = "") -> Conversation:  # noqa: ANN001
@@ -64,7 +93,130 @@ def message_answer_stream(*, message: Message, user) -> Iterator[ChatEvent]:  # 
     if not claimed:
         raise ApplicationError("this message is already answered", status=409)
     message.refresh_from_db()
-    return turn_events(user_message=message, user=user)
+    return _turn_events(user_message=message, user=user)
+
+
+def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa: ANN001
+    """Answer one claimed user message: intro text as it is written, each recommendation once it
+    has passed the guard, then ``done`` with the saved turn. Any LLM fault ends the same way: a
+    valid list filled from the candidate order with template reasons, never an exception."""
+    use_llm = llm.llm_configured()
+    draft = Draft(use_llm=use_llm, notice="" if use_llm else BUILTIN_NOTICE)
+    deadline = time.monotonic() + float(settings.LLM_TURN_BUDGET_SECONDS)
+    text = user_message.text
+    index = title_index()
+    state = State.from_dict(user_message.conversation.state)
+
+    # understand: the message's intent; what it says about items and standing wishes is recorded
+    intent = understand(
+        text=text,
+        state=state,
+        index=index,
+        use_llm=use_llm,
+        deadline=deadline,
+        usage=draft.usage,
+        repairs=draft.repairs,
+    )
+    _intent_feedback_record(user=user, intent=intent, conversation_id=user_message.conversation_id)
+    standing = list(selectors.standing_exclusions(user=user))
+    state = state_merge(state, intent)
+    history = user_history_ids(user_id=user.pk)
+
+    # retrieve: the candidates, kept outside the prompt; the guard watches what leaves them
+    found = retrieve(
+        user=user, intent=intent, state=state, history=history, standing_excludes=standing
+    )
+    prompt_history = (
+        selectors.prompt_history(user=user, dismissed=history.dismissed, limit=HISTORY_IN_PROMPT)
+        if use_llm
+        else []
+    )
+    guard = Guard.create(
+        found=found,
+        dismissed=set(history.dismissed),
+        history=[item for item, _ in prompt_history],
+        index=index,
+    )
+
+    def save() -> ChatTurn:
+        return answer_save(
+            draft=draft,
+            user_message=user_message,
+            intent=intent,
+            state=state,
+            found=found,
+            guard=guard,
+        )
+
+    turn: ChatTurn | None = None
+    try:
+        # rerank: the LLM's picks, each shown as soon as the guard accepts it
+        if use_llm and found.cset.candidates:
+            messages, _ = prompts.rerank_messages(
+                text=text,
+                state=state,
+                history=prompt_history,
+                standing=[f"no {g}" for g in standing],
+                cset=found.cset,
+                n=found.n,
+                question=found.question is not None,
+            )
+            rerank = Rerank(
+                messages=messages,
+                cset=found.cset,
+                n=found.n,
+                deadline=deadline,
+                repairs=draft.repairs,
+            )
+            try:
+                for kind, value in rerank:
+                    if kind == "intro":
+                        draft.intro += value
+                        yield draft.emit(ChatEvent("intro", text=value))
+                    elif (rec := guard.accept(value)) is not None:
+                        draft.llm_recs += 1
+                        yield draft.emit(ChatEvent("rec", rec=rec))
+            finally:
+                draft.usage.merge(rerank.usage)
+            if rerank.why and not draft.llm_recs:
+                draft.notice = FALLBACK_NOTICE.format(why=rerank.why)
+                yield draft.emit(ChatEvent("notice", text=draft.notice))
+        if not draft.intro.strip():
+            draft.intro = intro_template(state, guard.answer_size(), found.refs, found.question)
+            yield draft.emit(ChatEvent("intro", text=draft.intro))
+        if not use_llm:
+            yield draft.emit(ChatEvent("notice", text=draft.notice))
+        # guard: a short list is filled from the candidate order, with template reasons
+        for rec in guard.fill():
+            yield draft.emit(ChatEvent("rec", rec=rec))
+        # save
+        turn = save()
+        yield ChatEvent("done", turn=turn)
+    finally:
+        if turn is None:  # the client went away mid-stream: still save a complete turn
+            try:
+                save()
+            except Exception:  # never mask the original exit
+                logger.exception("could not save an interrupted chat turn")
+
+
+def _intent_feedback_record(*, user, intent: Intent, conversation_id: int) -> None:  # noqa: ANN001
+    """What the message said about items ("I loved Alien") and standing wishes ("no more
+    horror"), recorded as the user's own; an item or genre the services refuse is skipped."""
+    for item_id, sentiment in intent.feedback:
+        item = Item.objects.filter(pk=item_id, is_hidden=False).first()
+        if item is None:
+            continue
+        kind, value = FEEDBACK_INTERACTIONS[sentiment]
+        try:
+            interaction_record(user=user, item=item, kind=kind, value=value, source="chat")
+        except ApplicationError:
+            logger.info("chat feedback on item %s refused", item_id)
+    for kind, value in intent.standing:
+        try:
+            preference_create(user=user, kind=kind, value=value, conversation_id=conversation_id)
+        except ApplicationError:
+            logger.info("chat preference %s=%s refused", kind, value)
 
 
 def message_post_stream(*, conversation: Conversation, user, text: str) -> Iterator[ChatEvent]:  # noqa: ANN001
@@ -94,24 +246,3 @@ def chat_feedback_record(
     return interaction_record(
         user=user, item=item, kind=kind, value=value, source=Interaction.Source.CHAT
     )
-
-
-def chat_preference_create(*, user, kind: str, value: str) -> ChatPreference:  # noqa: ANN001
-    """State a standing preference directly (the API's "preferences"); idempotent."""
-    if kind not in ChatPreference.Kind.values:
-        raise ApplicationError(f"unknown preference {kind!r}", {"field": "kind"})
-    from catalog.selectors import item_genres
-
-    wanted = (value or "").strip().lower()
-    genre = next((g for g in item_genres() if g.lower() == wanted), None)
-    if genre is None:
-        raise ApplicationError("not a genre of the catalog", {"field": "value"})
-    preference, _ = ChatPreference.objects.get_or_create(user=user, kind=kind, value=genre)
-    return preference
-
-
-def chat_preference_delete(*, user, preference_id: int) -> None:  # noqa: ANN001
-    """Forget one of the user's preferences (another user's id is "not found")."""
-    deleted, _ = ChatPreference.objects.filter(pk=preference_id, user=user).delete()
-    if not deleted:
-        raise ApplicationError("preference not found", status=404)

@@ -1,15 +1,22 @@
-"""API endpoints of the recommender: my recommendations, similar items, staff training runs and
-model versions. Every recommendation carries the full evidence of the explanation contract."""
+"""API endpoints of the recommender: the item search list (full text + semantic), my
+recommendations, similar items, staff training runs and model versions. Every recommendation
+carries the full evidence of the explanation contract."""
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
-
-from django.conf import settings
-from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
@@ -18,12 +25,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
-from catalog.signals import items_curated
-from chat import selectors as chat_selectors
+from catalog.models import POSITIVE_KINDS, Interaction, Item
+from catalog.serializers import ItemListQuery, ItemSerializer
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsStaff
 
 from . import selectors, services
+from .embeddings import selectors as emb_selectors
+from .lists import user_list
 from .models import ModelVersion
 from .serializers import (
     DEFAULT_N,
@@ -43,66 +52,85 @@ def _listing(recommendations, version_id: int | None) -> dict:
     }
 
 
-# The active version and the catalog's fingerprint, shared by every request of this process for
-# API_SERVING_STATE_SECONDS (default 1 s; curation in this process clears it at once). Saves two
-# queries per request, one of them a scan of the items; other processes see a change within 1 s.
-_serving_state: dict = {"expires": 0.0, "value": None}
-_serving_lock = threading.Lock()
+# ordering name -> (annotation to add or None, cursor ordering). The first field of each ordering
+# is never NULL (cursor pagination compares on it), ties are broken by the cursor's offset.
+_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "relevance": ("-rank", "id"),
+    "popular": ("-pop_key", "id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+    "year": ("year_key", "id"),
+    "-year": ("-year_key", "-id"),
+}
 
 
-def _serving_state_get() -> tuple[ModelVersion | None, str]:
-    ttl = float(getattr(settings, "API_SERVING_STATE_SECONDS", 0))
-    now = time.monotonic()
-    with _serving_lock:
-        if _serving_state["value"] is not None and now < _serving_state["expires"]:
-            return _serving_state["value"]
-    value = (selectors.version_active(), catalog_selectors.catalog_fingerprint())
-    with _serving_lock:
-        _serving_state.update(value=value, expires=now + ttl)
-    return value
+# --- items (the catalog's search list, with semantic search from the embeddings) ------------------------------------------------------------------------------------
 
 
-def _serving_state_forget(**kwargs) -> None:
-    with _serving_lock:
-        _serving_state.update(value=None, expires=0.0)
-
-
-items_curated.connect(_serving_state_forget, dispatch_uid="recommender.api.serving_state")
-
-
-def _my_recommendations(*, user, n: int, filters: Filters) -> dict:
-    """The user's list, cached until anything it depends on changes: their interactions, any
-    item (curation included), the active model version, the request (n, filters) or their
-    standing chat preferences. The key
-    costs two indexed aggregates; computing the list costs far more (scoring + evidence)."""
-    # the "no more X" the user said in chat applies here as in the chat and the web list
-    filters = chat_selectors.filters_with_standing(user=user, filters=filters)
-    seconds = int(getattr(settings, "API_RECOMMENDATIONS_CACHE_SECONDS", 0))
-    if seconds <= 0:
-        version = selectors.version_active()
-        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
-        return _listing(recs, version.pk if version else None)
-    version, catalog_fingerprint = _serving_state_get()
-    parts = (
-        user.pk,
-        catalog_selectors.user_history_fingerprint(user=user),
-        catalog_fingerprint,
-        version.pk if version else 0,
-        version.activated_at.timestamp() if version and version.activated_at else 0,
-        n,
-        sorted(filters.genres),
-        sorted(filters.exclude_genres),
-        filters.year_min,
-        filters.year_max,
-        sorted(filters.exclude_ids),
+def _popularity() -> Coalesce:
+    """Ratings + likes per item, as a correlated count (0 when none): a keyset-able sort key."""
+    counts = (
+        Interaction.objects.filter(item=OuterRef("pk"), kind__in=POSITIVE_KINDS)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
     )
-    key = "api:recs:" + hashlib.sha1(repr(parts).encode()).hexdigest()
-    listing = cache.get(key)
-    if listing is None:
-        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
-        listing = _listing(recs, version.pk if version else None)
-        cache.set(key, listing, seconds)
-    return listing
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+class ItemListView(generics.ListAPIView):
+    """Items: full-text search (`q`), genre and year filters, ordering, cursor pagination."""
+
+    serializer_class = ItemSerializer
+    permission_classes = [permissions.AllowAny]
+
+    def _query(self) -> dict:
+        if not hasattr(self, "_validated_query"):
+            query = ItemListQuery(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            self._validated_query = query.validated_data
+        return self._validated_query
+
+    def get_cursor_ordering(self) -> tuple[str, ...]:
+        params = self._query()
+        default = "relevance" if (params.get("q") or "").strip() else "popular"
+        return _ORDERINGS[params.get("ordering") or default]
+
+    def get_queryset(self) -> QuerySet[Item]:
+        params = self._query()
+        ordering = self.get_cursor_ordering()
+        qs = catalog_selectors.catalog_search(
+            query=params.get("q", ""),
+            genre=params.get("genre", ""),
+            year_min=params.get("year_min"),
+            year_max=params.get("year_max"),
+            sort="title",  # always a queryset; the cursor ordering replaces this sort
+        )
+        if params.get("semantic") and (params.get("q") or "").strip():
+            hybrid = emb_selectors.hybrid_catalog_ids(
+                query=params["q"],
+                genre=params.get("genre", ""),
+                year_min=params.get("year_min"),
+                year_max=params.get("year_max"),
+            )
+            if hybrid:  # the fused score replaces the full-text rank
+                scores = [When(pk=item_id, then=Value(score)) for item_id, score in hybrid]
+                qs = (
+                    catalog_selectors.item_list()
+                    .filter(pk__in=[i for i, _ in hybrid])
+                    .annotate(rank=Case(*scores, default=Value(0.0), output_field=FloatField()))
+                )
+        if ordering[0] == "-pop_key":
+            qs = qs.annotate(pop_key=_popularity())
+        elif ordering[0].lstrip("-") == "year_key":
+            qs = qs.annotate(year_key=Coalesce(F("year"), Value(0)))
+        return qs
+
+    @extend_schema(parameters=[ItemListQuery], tags=["items"])
+    @cache_headers(public=True, max_age=60)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class MyRecommendationsView(APIView):
@@ -124,8 +152,8 @@ class MyRecommendationsView(APIView):
             n, filters = query.validated_data["n"], query.filters()
         else:  # the common case: defaults, no validation needed
             n, filters = DEFAULT_N, Filters()
-        listing = _my_recommendations(user=request.user, n=n, filters=filters)
-        return Response(listing)
+        found = user_list(user=request.user, n=n, filters=filters)
+        return Response(_listing(found.recommendations, found.version_id))
 
 
 class SimilarItemsView(APIView):

@@ -6,4 +6,5 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Recommender"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 (connects the receivers)
+        # the receivers connect, and the tasks are in Celery's registry for services to enqueue
+        from . import signals, tasks  # noqa: F401

@@ -10,126 +10,39 @@ process) is not run again; one whose process died is taken over.
 from __future__ import annotations
 
 import logging
-import os
-import pickle
-import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Interaction
+from catalog.models import POSITIVE_KINDS, Interaction
+from recsite.celery import app as celery_app
 from recsite.exceptions import ApplicationError
 
-from . import engine, evaluation
-from .models import ModelVersion, UserVector, VersionItem
+from . import engine, evaluation, storage
+from .history import user_history_ids
+from .models import ModelVersion, VersionItem
+from .owners import owner_alive, process_owner
+from .scoring import user_vector_compute
+from .selectors import version_active
+from .training_data import TrainingData, training_data_read
 
 logger = logging.getLogger(__name__)
-
-TRAIN_KINDS = (Interaction.Kind.RATING, Interaction.Kind.LIKE)
+# Looked up in Celery's registry when a run is enqueued: the task module calls these services,
+# so importing it here would make the two modules import each other.
+MODEL_TRAIN_TASK = "recommender.model_train_task"
 
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-# --- reading the training data --------------------------------------------------------------------
-
-
-@dataclass
-class TrainingData:
-    X: sp.csr_matrix  # users x items, 1.0 per positive interaction
-    user_ids: np.ndarray  # row -> auth_user.id
-    item_ids: np.ndarray  # column -> catalog_item.id
-    interactions: evaluation.Interactions  # the same rows, for the offline protocol
-    timestamps: sp.csr_matrix  # seconds, with exactly the sparsity of X
-
-    @property
-    def n_interactions(self) -> int:
-        return int(self.X.nnz)
-
-
-def interactions_read() -> evaluation.Interactions:
-    """Every positive interaction (any rating, any like), one per (user, item), with its latest
-    timestamp: the implicit-feedback input of training and of the evaluation protocol."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT user_id, item_id, max(extract(epoch FROM timestamp))::bigint"
-            " FROM catalog_interaction WHERE kind = ANY(%s) GROUP BY user_id, item_id",
-            [list(TRAIN_KINDS)],
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        raise ApplicationError("there are no interactions to train on yet")
-    arr = np.asarray(rows, dtype=np.int64)
-    return evaluation.Interactions(
-        users=arr[:, 0], items=arr[:, 1], timestamps=arr[:, 2], values=np.ones(len(arr), np.float32)
-    )
-
-
-def training_data_read() -> TrainingData:
-    interactions = interactions_read()
-    matrix = evaluation.build_train_matrix(interactions)
-    return TrainingData(
-        X=matrix.X,
-        user_ids=matrix.user_ids,
-        item_ids=matrix.item_ids,
-        interactions=interactions,
-        timestamps=evaluation.build_timestamp_matrix(interactions, matrix),
-    )
-
-
 # --- starting a run -----------------------------------------------------------------------------
-
-
-def _process_start(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) of a process from /proc, None if there is
-    no such process or no /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError:
-        return ("?", "")
-    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
-    return (fields[0], fields[19]) if len(fields) > 19 else ("?", "")
-
-
-def _owner() -> str:
-    """``host:pid:start``: the start time tells a live process from a new one that was given a
-    dead claimant's pid (containers restart with low pids)."""
-    pid = os.getpid()
-    started = _process_start(pid)
-    return f"{socket.gethostname()}:{pid}:{started[1] if started else ''}"
-
-
-def _owner_alive(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine: only the heartbeat can tell
-    if os.path.isdir("/proc"):
-        seen = _process_start(int(pid))
-        if seen is None or seen[0] in ("Z", "X"):  # gone, or a zombie nobody reaped yet
-            return False
-        return not (start and seen[1] and seen[1] != start)  # else: the pid was reused
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stale_after() -> timedelta:
@@ -142,7 +55,7 @@ def versions_fail_stale() -> int:
     count = 0
     cutoff = timezone.now() - _stale_after()
     for version in ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING):
-        dead = (version.claimed_by and not _owner_alive(version.claimed_by)) or (
+        dead = (version.claimed_by and not owner_alive(version.claimed_by)) or (
             (version.heartbeat_at or version.created_at) < cutoff
         )
         if dead:
@@ -205,9 +118,8 @@ def _full_params(algorithm: str, params: dict) -> dict:
 
 
 def _enqueue(version_id: int) -> None:
-    from .tasks import model_train_task
-
-    result = model_train_task.delay(version_id)
+    # .delay() runs the task in this process when REDIS_URL is unset (task_always_eager)
+    result = celery_app.tasks[MODEL_TRAIN_TASK].delay(version_id)
     ModelVersion.objects.filter(pk=version_id).exclude(task_id__gt="").update(
         task_id=result.id or ""
     )
@@ -215,17 +127,15 @@ def _enqueue(version_id: int) -> None:
 
 def training_scheduled() -> ModelVersion | None:
     """Start a run if interactions changed since the active version was trained (beat)."""
-    from .selectors import version_active
-
     active = version_active()
     if active is not None and active.started_at is not None:
         newer = Interaction.objects.filter(
-            kind__in=TRAIN_KINDS, timestamp__gt=active.started_at
+            kind__in=POSITIVE_KINDS, timestamp__gt=active.started_at
         ).exists()
-        count = Interaction.objects.filter(kind__in=TRAIN_KINDS).count()
+        count = Interaction.objects.filter(kind__in=POSITIVE_KINDS).count()
         if not newer and count == active.n_interactions:
             return None
-    elif not Interaction.objects.filter(kind__in=TRAIN_KINDS).exists():
+    elif not Interaction.objects.filter(kind__in=POSITIVE_KINDS).exists():
         return None
     return training_start(trigger="schedule")
 
@@ -239,18 +149,17 @@ def _claim(version_id: int) -> ModelVersion | None:
         if version is None:
             return None
         if version.status == ModelVersion.Status.TRAINING:
-            if version.claimed_by and _owner_alive(version.claimed_by):
+            if version.claimed_by and owner_alive(version.claimed_by):
                 return None  # running elsewhere right now
             logger.warning(
                 "taking over training run v%s from dead process %s", version.pk, version.claimed_by
             )
-            VersionItem.objects.filter(version=version).delete()
-            UserVector.objects.filter(version=version).delete()
+            storage.version_rows_delete(version_id=version.pk)
         elif version.status != ModelVersion.Status.PENDING:
             return None  # already done, failed or retired: nothing to do (idempotent)
         now = timezone.now()
         version.status = ModelVersion.Status.TRAINING
-        version.claimed_by = _owner()
+        version.claimed_by = process_owner()
         version.started_at = version.started_at or now
         version.heartbeat_at = now
         version.progress = 0.0
@@ -279,8 +188,7 @@ def _progress(version_id: int, fraction: float, message: str) -> None:
 
 def _fail(version_id: int, error: str) -> None:
     with transaction.atomic():
-        VersionItem.objects.filter(version_id=version_id).delete()
-        UserVector.objects.filter(version_id=version_id).delete()
+        storage.version_rows_delete(version_id=version_id)
         ModelVersion.objects.filter(pk=version_id).exclude(
             status=ModelVersion.Status.ACTIVE
         ).update(
@@ -289,9 +197,9 @@ def _fail(version_id: int, error: str) -> None:
             finished_at=timezone.now(),
             progress_message="failed",
         )
-    _drop_index(version_id)
+    storage.vector_index_drop(version_id=version_id)
     if not ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.ACTIVE).exists():
-        _dense_weights_delete(version_id)
+        storage.dense_weights_delete(version_id=version_id)
 
 
 ProgressHook = Callable[[float, str], None]
@@ -351,7 +259,13 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         progress(0.6, "writing vectors")
 
         t = time.perf_counter()
-        serving, dims, artifact = _write_rows(version, model, data)
+        serving, dims, artifact = storage.version_rows_write(
+            version=version,
+            model=model,
+            X=data.X,
+            item_ids=data.item_ids,
+            user_ids=data.user_ids,
+        )
         timings["write"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -360,7 +274,7 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
             "RECOMMENDER_HNSW_MIN_ITEMS", 20000
         ):
             progress(0.8, "indexing vectors (HNSW)")
-            _create_index(version.pk, dims)
+            storage.vector_index_create(version_id=version.pk, dims=dims)
             indexed = True
         timings["index"] = time.perf_counter() - t
 
@@ -390,135 +304,6 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
             logger.exception("evaluation of v%s failed", version_id)
     progress(1.0, "done")
     return ModelVersion.objects.get(pk=version_id)
-
-
-def _write_rows(
-    version: ModelVersion, model: engine.Recommender, data: TrainingData
-) -> tuple[str, int | None, bytes | None]:
-    """COPY the version's per-item rows (and user vectors) in one transaction.
-
-    Item-item models: each item's top-K outgoing weights (K = RECOMMENDER_NEIGHBOURS).
-    Factor models: item vectors and the trained users' vectors into pgvector, plus the fitted
-    model (pickled) so that any process can fold a user in from their history.
-    """
-    popularity = np.asarray(data.X.getnnz(axis=0)).ravel()
-    item_ids = data.item_ids
-    if isinstance(model, engine.ItemItemRecommender):
-        _dense_weights_write(version.pk, model, item_ids)
-    with transaction.atomic(), connection.cursor() as cursor:
-        raw = cursor.cursor
-        if isinstance(model, engine.ItemItemRecommender):
-            table = model.neighbour_table(k=_setting("RECOMMENDER_NEIGHBOURS", 200))
-            order = np.argsort(table.item, kind="stable")
-            src, dst, wts = table.item[order], table.neighbour[order], table.weight[order]
-            bounds = np.searchsorted(src, np.arange(len(item_ids) + 1))
-            dst_ids = item_ids[dst]
-            cols = "version_id, item_id, popularity, neighbors, weights"
-            # Packed little-endian arrays, hex-encoded for COPY: all formatting in C.
-            dst_hex = dst_ids.astype("<i8").tobytes().hex()
-            w_hex = wts.astype("<f4").tobytes().hex()
-            lines = []
-            for idx, item_id in enumerate(item_ids.tolist()):
-                lo, hi = int(bounds[idx]), int(bounds[idx + 1])
-                lines.append(
-                    f"{version.pk}\t{item_id}\t{int(popularity[idx])}"
-                    f"\t\\\\x{dst_hex[lo * 16 : hi * 16]}\t\\\\x{w_hex[lo * 8 : hi * 8]}\n"
-                )
-            with raw.copy(f"COPY recommender_versionitem ({cols}) FROM STDIN") as copy:
-                for start in range(0, len(lines), 1000):
-                    copy.write("".join(lines[start : start + 1000]).encode())
-            return ModelVersion.Serving.NEIGHBORS, None, None
-        if not isinstance(model, engine.FactorRecommender):
-            # popularity: rows with counts only; serving falls back to popularity
-            with raw.copy(
-                "COPY recommender_versionitem (version_id, item_id, popularity) FROM STDIN"
-            ) as copy:
-                for idx, item_id in enumerate(item_ids.tolist()):
-                    copy.write_row((version.pk, item_id, int(popularity[idx])))
-            return ModelVersion.Serving.NEIGHBORS, None, None
-        factors = model.item_factors
-        dims = int(factors.shape[1])
-        with raw.copy(
-            "COPY recommender_versionitem (version_id, item_id, popularity, vector) FROM STDIN"
-        ) as copy:
-            for idx, item_id in enumerate(item_ids.tolist()):
-                copy.write_row((version.pk, item_id, int(popularity[idx]), _vec(factors[idx])))
-        users = model.user_vectors(data.X)
-        now = timezone.now()
-        with raw.copy(
-            "COPY recommender_uservector (version_id, user_id, vector, updated_at) FROM STDIN"
-        ) as copy:
-            for idx, user_id in enumerate(data.user_ids.tolist()):
-                copy.write_row((version.pk, user_id, _vec(users[idx]), now))
-        artifact = pickle.dumps({"model": model, "item_ids": item_ids}, protocol=5)
-        return ModelVersion.Serving.FACTORS, dims, artifact
-
-
-# --- dense item-item weights ------------------------------------------------------------------
-# The neighbour table keeps each item's top-K weights (K = RECOMMENDER_NEIGHBOURS) in PostgreSQL;
-# pruning EASE-family weights costs 1-3% NDCG (docs/MODELS.md). For catalogs up to
-# RECOMMENDER_DENSE_MAX_ITEMS the full matrix is also saved as a .npy file under
-# RECOMMENDER_MODEL_DIR and memory-mapped by every process (one copy in the page cache), so what
-# is served is exactly what `evaluate` measures. A process that cannot see the file (another
-# host without the shared volume) serves from the table.
-
-
-def _model_dir() -> Path:
-    # one folder per database: test databases and the development one never share files
-    base = Path(_setting("RECOMMENDER_MODEL_DIR", Path(settings.BASE_DIR) / "var" / "models"))
-    return base / str(connection.settings_dict["NAME"])
-
-
-def _dense_paths(version_id: int) -> tuple[Path, Path]:
-    folder = _model_dir()
-    return folder / f"v{int(version_id)}-weights.npy", folder / f"v{int(version_id)}-items.npy"
-
-
-def _dense_weights_write(version_id: int, model: engine.ItemItemRecommender, item_ids) -> None:
-    W = model.weights
-    if sp.issparse(W) or W.shape[0] > _setting("RECOMMENDER_DENSE_MAX_ITEMS", 20000):
-        return
-    weights_path, items_path = _dense_paths(version_id)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights_path.with_suffix(".tmp.npy")
-    np.save(tmp, np.ascontiguousarray(W, dtype=np.float32))
-    np.save(items_path, np.asarray(item_ids, dtype=np.int64))
-    os.replace(tmp, weights_path)  # readers never see a half-written file
-
-
-def dense_weights_load(*, version_id: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(item ids, memory-mapped dense weights) of a version, if its file is here."""
-    weights_path, items_path = _dense_paths(version_id)
-    if not (weights_path.exists() and items_path.exists()):
-        return None
-    return np.load(items_path), np.load(weights_path, mmap_mode="r")
-
-
-def _dense_weights_delete(version_id: int) -> None:
-    for path in _dense_paths(version_id):
-        path.unlink(missing_ok=True)
-
-
-def _vec(values: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(values, dtype=np.float32).tolist()) + "]"
-
-
-def _index_name(version_id: int) -> str:
-    return f"recommender_vi_hnsw_v{int(version_id)}"
-
-
-def _create_index(version_id: int, dims: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {_index_name(version_id)} ON recommender_versionitem"
-            f" USING hnsw ((vector::vector({int(dims)})) vector_ip_ops)"
-            f" WHERE version_id = {int(version_id)}"
-        )
-
-
-def _drop_index(version_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {_index_name(version_id)}")
 
 
 def version_activate(*, version_id: int) -> ModelVersion:
@@ -563,11 +348,11 @@ def versions_prune(*, keep: int | None = None) -> int:
             .values_list("pk", flat=True)[keep:]
         )
         for version_id in old:
-            _drop_index(version_id)
+            storage.vector_index_drop(version_id=version_id)
             # the file goes once the rows' deletion commits: a rolled-back prune keeps serving
             # versions whole (a file deleted under a version that stays would silently switch
             # its serving to the top-K table)
-            transaction.on_commit(partial(_dense_weights_delete, version_id))
+            transaction.on_commit(partial(storage.dense_weights_delete, version_id=version_id))
         pruned += (
             ModelVersion.objects.filter(pk__in=old).delete()[1].get("recommender.ModelVersion", 0)
         )
@@ -586,61 +371,18 @@ def _evaluate(algorithm: str, params: dict, data: TrainingData) -> dict:
 # --- per-user refresh ---------------------------------------------------------------------------
 
 
-_FITTED: dict[int, tuple[engine.FactorRecommender, np.ndarray]] = {}
-
-
-def _fitted_model(version: ModelVersion) -> tuple[engine.FactorRecommender, np.ndarray] | None:
-    """The fitted factor model of a version (unpickled once per process; only our trainer
-    writes this column)."""
-    if version.pk in _FITTED:
-        return _FITTED[version.pk]
-    artifact = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).first()
-    if not artifact:
-        return None
-    state = pickle.loads(bytes(artifact))  # noqa: S301 - written by model_train, never by users
-    if len(_FITTED) >= 2:
-        _FITTED.clear()
-    _FITTED[version.pk] = (state["model"], state["item_ids"])
-    return _FITTED[version.pk]
-
-
-def user_vector_compute(*, version: ModelVersion, item_ids: list[int]) -> np.ndarray | None:
-    """A factor model's vector for a user with these liked items (fold-in, milliseconds)."""
-    if version.serving != ModelVersion.Serving.FACTORS or not item_ids:
-        return None
-    fitted = _fitted_model(version)
-    if fitted is None:
-        return None
-    model, known = fitted
-    pos = np.searchsorted(known, np.asarray(item_ids, dtype=np.int64))
-    pos = np.minimum(pos, len(known) - 1)
-    history = pos[known[pos] == np.asarray(item_ids, dtype=np.int64)]
-    if len(history) == 0:
-        return None
-    return np.asarray(model.user_vector(history), dtype=np.float32)
-
-
 def user_refresh(*, user_id: int) -> bool:
     """Recompute the user's vector for the active factor model after new interactions.
 
     Neighbour models need nothing: they score from the live history on every request.
     """
-    from .selectors import user_history_ids, version_active
-
     version = version_active()
     if version is None or version.serving != ModelVersion.Serving.FACTORS:
         return False
     history = user_history_ids(user_id=user_id)
     vector = user_vector_compute(version=version, item_ids=history.liked)
-    if vector is None:
-        UserVector.objects.filter(version=version, user_id=user_id).delete()
-        return False
-    UserVector.objects.update_or_create(
-        version=version,
-        user_id=user_id,
-        defaults={"vector": vector.tolist(), "updated_at": timezone.now()},
-    )
-    return True
+    storage.user_vector_write(version=version, user_id=user_id, vector=vector)
+    return vector is not None
 
 
 # --- first run ------------------------------------------------------------------------------------
@@ -650,7 +392,7 @@ def model_bootstrap() -> str | None:
     """For `make run`: train synchronously when there is data but no active version."""
     if ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
         return None
-    if not Interaction.objects.filter(kind__in=TRAIN_KINDS).exists():
+    if not Interaction.objects.filter(kind__in=POSITIVE_KINDS).exists():
         return "no interactions yet: import data, then train from the staff dashboard"
     version = training_start(trigger="bootstrap")
     if version.status != ModelVersion.Status.ACTIVE:

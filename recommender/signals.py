@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.db import transaction
 from django.dispatch import receiver
 
 from catalog.signals import interactions_changed, items_changed
+
+from .models import ModelVersion
+from .selectors import version_active
+from .tasks import embeddings_refresh_task, item_embedding_refresh_task, user_refresh_task
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(interactions_changed)
 def refresh_user(sender, user_id: int, **kwargs) -> None:
-    from .models import ModelVersion
-    from .selectors import version_active
-    from .tasks import user_refresh_task
-
     version = version_active()
     if version is not None and version.serving == ModelVersion.Serving.FACTORS:
         user_refresh_task.delay(user_id)
@@ -25,11 +27,6 @@ def refresh_user(sender, user_id: int, **kwargs) -> None:
 @receiver(items_changed)
 def refresh_item_embeddings(sender, item_ids: list[int] | None = None, **kwargs) -> None:
     """Items were added or edited: re-embed them (the whole stale set after an import)."""
-    from django.conf import settings
-    from django.db import transaction
-
-    from .tasks import embeddings_refresh_task, item_embedding_refresh_task
-
     if not settings.EMBEDDINGS_AUTO_REFRESH or settings.EMBEDDINGS_BACKEND == "none":
         return
     if item_ids is None:

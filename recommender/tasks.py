@@ -10,6 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from recsite import metrics
 
 from . import services
+from .embeddings import services as embedding_services
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ def user_refresh_task(user_id: int) -> bool:
 @shared_task(bind=True, name="recommender.embeddings_refresh_task", acks_late=True)
 def embeddings_refresh_task(self, item_ids: list[int] | None = None) -> dict:
     """Embed every item whose vector is missing or stale (safe to run twice), with progress."""
-    from .embeddings import services as embedding_services
 
     def report(fraction: float, message: str) -> None:
         if self.request.id and not self.request.is_eager:
@@ -76,7 +76,5 @@ def embeddings_refresh_task(self, item_ids: list[int] | None = None) -> dict:
 
 @shared_task(name="recommender.item_embedding_refresh_task", acks_late=True)
 def item_embedding_refresh_task(item_id: int) -> bool:
-    from .embeddings import services as embedding_services
-
     with metrics.task_timer("item_embedding_refresh"):
         return embedding_services.item_embedding_refresh(item_id=item_id)

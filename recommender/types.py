@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from django.db.models import Q, QuerySet
+
 if TYPE_CHECKING:
     from catalog.models import Item
 
@@ -100,10 +102,32 @@ class Filters:
     def is_empty(self) -> bool:
         return self == Filters()
 
+    def q(self) -> Q:
+        """Visible and inside the filters, as one Django condition (the same conditions as
+        :meth:`sql`, plus visibility)."""
+        q = Q(is_hidden=False)
+        if self.genres:
+            q &= Q(genres__overlap=list(self.genres))
+        if self.exclude_genres:
+            q &= ~Q(genres__overlap=list(self.exclude_genres))
+        if self.year_min is not None:
+            q &= Q(year__gte=self.year_min)
+        if self.year_max is not None:
+            q &= Q(year__lte=self.year_max)
+        if self.exclude_ids:
+            q &= ~Q(pk__any=self.exclude_ids)
+        if self.include_ids is not None:
+            q &= Q(pk__any=self.include_ids)
+        return q
+
+    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+        """``items`` that are visible and pass the filters."""
+        return items.filter(self.q())
+
     def sql(self, alias: str) -> tuple[str, list[Any]]:
         """The filters as SQL conditions on the item table under ``alias``, each starting with
         " AND " (empty without filters), and their parameters. Visibility (``is_hidden``) is
-        the caller's. ``recommender.selectors`` has the same conditions as a Django ``Q``."""
+        the caller's; :meth:`q` is the same as a Django condition."""
         sql, params = "", []
         if self.genres:
             sql += f" AND {alias}.genres && %s::varchar[]"

@@ -48,7 +48,7 @@ def _redis_urls() -> dict[str, str]:
 
 def check_redis() -> dict[str, Any] | None:
     """None when no Redis is configured (tasks in-process, local-memory cache)."""
-    from recsite.metrics import redis_client
+    from recsite.scrape import redis_client
 
     urls = _redis_urls()
     if not urls:
@@ -128,7 +128,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    from recsite.metrics import metrics_view
+    from recsite.scrape import metrics_view
 
     return metrics_view(request)
 

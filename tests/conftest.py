@@ -64,13 +64,15 @@ def ensure_trained_model():
     """An active version of the default model, trained on exactly what the database holds."""
     from django.db import connection
 
+    from catalog.models import POSITIVE_KINDS
     from recommender import engine, services
     from recommender.models import ModelVersion
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(DISTINCT (user_id, item_id)) FROM catalog_interaction"
-            " WHERE kind IN ('rating', 'like')"
+            " WHERE kind = ANY(%s)",
+            [list(POSITIVE_KINDS)],
         )
         pairs = cursor.fetchone()[0]
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()

@@ -18,7 +18,9 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from ..vector_sql import sql_literal, vector_literal
 from .backends import EmbeddingBackend, get_backend
+from .generation import writes_bump
 from .text import ITEM_HASH_SQL, ITEM_TEXT_SQL
 
 logger = logging.getLogger(__name__)
@@ -47,16 +49,6 @@ class RefreshReport:
 def index_name(backend: str, dims: int) -> str:
     digest = hashlib.md5(backend.encode()).hexdigest()[:10]  # noqa: S324 - a name, not security
     return f"item_emb_hnsw_{digest}_{int(dims)}"
-
-
-def sql_literal(value: str) -> str:
-    """A backend name as an SQL string literal (the partial index's predicate must be a literal
-    for the planner to match it)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32).tolist()) + "]"
 
 
 def index_exists(backend: str, dims: int) -> bool:
@@ -96,14 +88,9 @@ def _stale_rows(backend: str, item_ids: list[int] | None, after: int, limit: int
         return cursor.fetchall()
 
 
-# Bumped by every write of this process: per-process caches of the readers (the cold-item ids)
-# start over at once here, and within their time-to-live in other processes.
-WRITES = {"generation": 0}
-
-
 def _write(backend: EmbeddingBackend, rows: list[tuple[int, str]], vectors: np.ndarray) -> None:
     dims = vectors.shape[1]
-    WRITES["generation"] += 1
+    writes_bump()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO recommender_itemembedding (item_id, backend, dims, text_hash, vector,"

@@ -48,7 +48,7 @@ urlpatterns = [
     path("auth/token/", _view(auth.TokenView), name="token"),
     path("auth/me/", _view(auth.MeView), name="me"),
     # catalog
-    path("items/", _view(catalog_api.ItemListView), name="item-list"),
+    path("items/", _view(recommender_api.ItemListView), name="item-list"),
     path("items/<api_id:pk>/", _view(catalog_api.ItemDetailView), name="item-detail"),
     path(
         "items/<api_id:pk>/similar/", _view(recommender_api.SimilarItemsView), name="item-similar"
@@ -60,10 +60,10 @@ urlpatterns = [
     ),
     path("me/history/", _view(catalog_api.HistoryListView), name="history-list"),
     path("me/history/<api_id:pk>/", _view(catalog_api.HistoryDetailView), name="history-detail"),
-    path("me/preferences/", _view(chat_api.PreferenceListView), name="preference-list"),
+    path("me/preferences/", _view(catalog_api.PreferenceListView), name="preference-list"),
     path(
         "me/preferences/<api_id:pk>/",
-        _view(chat_api.PreferenceDetailView),
+        _view(catalog_api.PreferenceDetailView),
         name="preference-detail",
     ),
     # chat

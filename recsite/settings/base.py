@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "catalog",
     "recommender",
     "chat",
+    "front",
 ]
 
 MIDDLEWARE = [
@@ -236,7 +237,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_N = 100  # recommendations / similar items per request
-# a user's list is cached until their history, the catalog or the model changes; 0 = off
+# a user's list (the pages' "For you" and the API's, recommender.lists) is cached until their
+# history, preferences, the catalog or the model changes; 0 = off
 API_RECOMMENDATIONS_CACHE_SECONDS = env_int("API_RECOMMENDATIONS_CACHE_SECONDS", 300)
 # how long a process reuses the active model version and the catalog's fingerprint (see above)
 API_SERVING_STATE_SECONDS = env_float("API_SERVING_STATE_SECONDS", 1.0)
@@ -252,7 +254,7 @@ SPECTACULAR_SETTINGS = {
         "EvidenceKindEnum": "recommender.types.EVIDENCE_KINDS",
         "InteractionSourceEnum": "catalog.models.Interaction.Source",
         "RecommendationSourceEnum": "recommender.types.SOURCES",
-        "ChatPreferenceKindEnum": "chat.models.ChatPreference.Kind",
+        "ChatPreferenceKindEnum": "catalog.models.Preference.Kind",
         "MessageStatusEnum": "chat.models.Message.Status",
         "ModelVersionStatusEnum": "recommender.models.ModelVersion.Status",
     },

@@ -20,13 +20,13 @@ User = get_user_model()
 def _fresh_throttles():
     """Throttle counters and cached lists live in the cache, the active version and catalog
     fingerprint in a per-process memo: every test starts with none."""
-    from recommender.api import _serving_state_forget
+    from recommender.lists import serving_state_forget
 
     cache.clear()
-    _serving_state_forget()
+    serving_state_forget()
     yield
     cache.clear()
-    _serving_state_forget()
+    serving_state_forget()
 
 
 def _client_for(user) -> APIClient:

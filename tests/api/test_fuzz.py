@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from catalog.models import Interaction
-from chat.models import ChatPreference, Conversation
+from catalog.models import Interaction, Preference
+from chat.models import Conversation
 
 from .conftest import make_item
 
@@ -64,7 +64,7 @@ def fuzz_env(transactional_db, live_server, settings):
     Interaction.objects.create(user=staff, item=items[0], kind="rating", value=4.0)
     Interaction.objects.create(user=staff, item=items[1], kind="like")
     Conversation.objects.create(user=staff, title="fuzz")
-    ChatPreference.objects.create(user=staff, kind="exclude_genre", value="Horror")
+    Preference.objects.create(user=staff, kind="exclude_genre", value="Horror")
     token = Token.objects.create(user=staff)
     return {"url": live_server.url, "headers": {"Authorization": f"Token {token.key}"}}
 

@@ -121,7 +121,7 @@ def test_cached_list_follows_history_and_curation(
 
 @pytest.mark.django_db
 def test_a_no_more_genre_said_in_chat_applies_to_my_recommendations(user_client, user, catalog):
-    from chat.models import ChatPreference
+    from catalog.models import Preference
 
     def ids(params):
         r = user_client.get(URL, {"n": 10, "genre": "Zsci", **params})
@@ -129,7 +129,7 @@ def test_a_no_more_genre_said_in_chat_applies_to_my_recommendations(user_client,
         return [rec["item"]["id"] for rec in r.json()["results"]]
 
     assert catalog["alien"].pk in ids({})  # Zsci + Zhorror
-    preference = ChatPreference.objects.create(user=user, kind="exclude_genre", value="Zhorror")
+    preference = Preference.objects.create(user=user, kind="exclude_genre", value="Zhorror")
     after = ids({})
     assert catalog["alien"].pk not in after
     assert catalog["space"].pk in after  # the rest of the list stays

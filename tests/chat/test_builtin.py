@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.models import Interaction
+from catalog.models import Interaction, Preference
 from chat import services
 from chat.intent import intent_parse
-from chat.models import ChatPreference, Message
+from chat.models import Message
 from chat.titles import title_resolve
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_refinement_over_turns_and_feedback(alice, catalog, no_llm):
     assert Interaction.objects.filter(
         user=alice, item=catalog["Fargo"], kind="like", source="chat"
     ).exists()
-    assert ChatPreference.objects.filter(user=alice, kind="exclude_genre", value="Horror").exists()
+    assert Preference.objects.filter(user=alice, kind="exclude_genre", value="Horror").exists()
     other = services.conversation_create(user=alice)
     turn = services.message_post(conversation=other, user=alice, text="anything")
     assert all("Horror" not in r.item.genres for r in turn.recommendations)

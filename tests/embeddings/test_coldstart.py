@@ -7,7 +7,7 @@ import pytest
 
 from catalog.models import Interaction, Item
 from recommender import selectors as rec_selectors
-from recommender.embeddings import selectors
+from recommender.embeddings import coldstart
 from recommender.embeddings.services import item_embedding_refresh
 
 from .catalog_data import NEW_ITEM
@@ -65,19 +65,19 @@ def test_the_new_item_stays_out_of_an_unrelated_users_list(new_item, item_ids, d
 def test_cold_items_respect_filters_and_hidden_flags(new_item, item_ids):
     liked = [item_ids["150"], item_ids["134130"]]
     version = rec_selectors.version_active()
-    cold = selectors.cold_items_for_history(liked=liked, version=version, n=3)
+    cold = coldstart.cold_items_for_history(liked=liked, version=version, n=3)
     assert cold[0].item_id == new_item.pk  # (other items no fan liked are cold too)
     trained = set(version.items.filter(popularity__gt=0).values_list("item_id", flat=True))
     assert not trained & {c.item_id for c in cold}
     assert cold[0].neighbours[0][0] in liked
     from recommender.types import Filters
 
-    old = selectors.cold_items_for_history(
+    old = coldstart.cold_items_for_history(
         liked=liked, version=version, filters=Filters(year_max=2000)
     )
     assert new_item.pk not in {c.item_id for c in old}
     Item.objects.filter(pk=new_item.pk).update(is_hidden=True)
-    hidden = selectors.cold_items_for_history(liked=liked, version=version)
+    hidden = coldstart.cold_items_for_history(liked=liked, version=version)
     assert new_item.pk not in {c.item_id for c in hidden}
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from catalog.models import Item
 from chat.profiles import item_profile_generate
-from recommender.embeddings import selectors
+from recommender.embeddings import vectors
 from recommender.embeddings.text import ITEM_TEXT_SQL, PROFILE_KEY
 from recommender.models import ItemEmbedding
 from tests.fakes.openai_server import FakeOpenAI
@@ -60,7 +60,7 @@ def test_profile_is_written_once_stored_and_embedded(
     # embedded with the profile, on commit
     assert _text(item_id).endswith(PROFILE)
     assert ItemEmbedding.objects.get(item_id=item_id).text_hash != old_hash
-    assert item_id in selectors.item_vectors(item_ids=[item_id], space=selectors.embedding_space())
+    assert item_id in vectors.item_vectors(item_ids=[item_id], space=vectors.embedding_space())
     # written once: a second call asks the LLM nothing
     calls = len(fake_llm.requests)
     assert item_profile_generate(item_id=item_id) == PROFILE

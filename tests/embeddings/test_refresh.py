@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from catalog.models import Item
-from recommender.embeddings import selectors, services
+from recommender.embeddings import selectors, services, vectors
 from recommender.embeddings.backends import get_backend
 from recommender.models import ItemEmbedding
 from recommender.tasks import embeddings_refresh_task
@@ -117,8 +117,8 @@ def test_a_stale_vector_is_never_served(small_catalog, item_ids, settings):
     Item.objects.filter(pk=space_id).update(description="A cooking contest in a Paris bakery.")
     hits = [i for i, _ in selectors.semantic_ranking(query="stranded alone on Mars", n=10)]
     assert space_id not in hits
-    assert space_id not in selectors.item_vectors(
-        item_ids=[space_id], space=selectors.embedding_space()
+    assert space_id not in vectors.item_vectors(
+        item_ids=[space_id], space=vectors.embedding_space()
     )
     # the bulk refresh (a Celery task, safe to run twice) repairs exactly that item
     result = embeddings_refresh_task.apply().get()

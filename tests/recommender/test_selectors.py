@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Interaction, Item
 from catalog.services import interaction_record, items_curate
-from recommender import selectors
+from recommender import evidence, selectors
 from recommender.types import EVIDENCE_KINDS, SOURCES, Filters
 from tests.conftest import ML_ITEMS
 
@@ -244,13 +244,13 @@ def test_item_facts_say_what_passes_and_list_curated_items(trained_model):
     items_curate(items=[heat.pk], is_pinned=True)
     items_curate(items=[toy.pk], boost=2.0)
     items_curate(items=[alien.pk], is_hidden=True)
-    facts, curated = selectors._item_facts(
+    facts, curated = evidence.item_facts(
         ids=[alien.pk, toy.pk], filters=Filters(genres=("Animation",)), curated=10
     )
     assert facts[toy.pk].passes and not facts[alien.pk].passes  # hidden
     assert facts[toy.pk].title == "Toy Story" and "Animation" in facts[toy.pk].genres
     assert [f.pk for f in curated] == [toy.pk]  # Heat is pinned but not Animation
-    _facts, curated = selectors._item_facts(ids=[], filters=Filters(), curated=10)
+    _facts, curated = evidence.item_facts(ids=[], filters=Filters(), curated=10)
     assert [f.pk for f in curated] == [heat.pk, toy.pk]  # pinned first
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from catalog.models import Interaction, Item
-from recommender import selectors, services
+from catalog.models import POSITIVE_KINDS, Interaction, Item
+from recommender import history, owners, scoring, selectors, services, storage
 from recommender.models import ModelVersion, VersionItem
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -100,11 +100,11 @@ def test_a_live_pid_that_is_not_the_claimant_does_not_hold_the_run(trained_model
 
     # after a container restart a new process can get the dead claimant's pid: the start
     # time recorded with the claim tells them apart
-    assert services._owner_alive(services._owner())
+    assert owners.owner_alive(owners.process_owner())
     host = socket.gethostname()
-    assert not services._owner_alive(f"{host}:{os.getpid()}:1")
-    assert not services._owner_alive(f"{host}:999999999:1")
-    assert services._owner_alive(f"{host}:{os.getpid()}")  # an old claim without a start time
+    assert not owners.owner_alive(f"{host}:{os.getpid()}:1")
+    assert not owners.owner_alive(f"{host}:999999999:1")
+    assert owners.owner_alive(f"{host}:{os.getpid()}")  # an old claim without a start time
     version = services.training_start(algorithm="wedlae")
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.TRAINING, claimed_by=f"{host}:{os.getpid()}:1"
@@ -158,7 +158,7 @@ def test_unknown_model_is_refused(db):
 
 def test_scheduled_training_runs_only_when_interactions_changed(trained_model, django_user_model):
     ModelVersion.objects.filter(pk=trained_model.pk).update(
-        n_interactions=Interaction.objects.filter(kind__in=["rating", "like"]).count()
+        n_interactions=Interaction.objects.filter(kind__in=POSITIVE_KINDS).count()
     )
     assert services.training_scheduled() is None
     from catalog.services import interaction_record
@@ -170,22 +170,20 @@ def test_scheduled_training_runs_only_when_interactions_changed(trained_model, d
 
 
 def test_the_dense_weights_file_is_served_and_removed_with_its_version(trained_model):
-    from recommender.selectors import _neighbour_index
-
-    loaded = services.dense_weights_load(version_id=trained_model.pk)
+    loaded = storage.dense_weights_load(version_id=trained_model.pk)
     assert loaded is not None, "the default (dense EASE-family) model saves its weights file"
     item_ids, W = loaded
     assert W.shape == (len(item_ids), len(item_ids)) == (9724, 9724)
-    index = _neighbour_index(trained_model)
+    index = scoring.neighbour_index(trained_model)
     assert isinstance(index.W, np.ndarray)  # scores come from the full matrix, not the table
     # the table keeps the K largest weights of each row of the same matrix
     row = VersionItem.objects.get(version=trained_model, item__title="Alien", item__year=1979)
-    ids, weights = selectors.unpack_neighbors(row.neighbors, row.weights)
+    ids, weights = storage.unpack_neighbors(row.neighbors, row.weights)
     i = int(np.searchsorted(item_ids, row.item_id))
     cols = np.searchsorted(item_ids, ids)
     assert np.allclose(W[i, cols], weights, atol=1e-6)
     services.versions_prune(keep=0)  # the active version is never pruned
-    assert services.dense_weights_load(version_id=trained_model.pk) is not None
+    assert storage.dense_weights_load(version_id=trained_model.pk) is not None
 
 
 def test_recent_favourites_weigh_more_for_the_default_model(trained_model, django_user_model):
@@ -197,11 +195,11 @@ def test_recent_favourites_weigh_more_for_the_default_model(trained_model, djang
     alien = Item.objects.get(title="Alien", year=1979)
     interaction_record(user=user, item=toy, kind="like")
     interaction_record(user=user, item=alien, kind="like")  # the latest
-    history = selectors._with_recency(
-        selectors.user_history_ids(user_id=user.pk), selectors.version_active()
+    weighted = history.history_for_version(
+        history.user_history_ids(user_id=user.pk), selectors.version_active()
     )
-    assert history.liked[0] == alien.pk
-    assert history.weights[alien.pk] > history.weights[toy.pk] > 1.0
+    assert weighted.liked[0] == alien.pk
+    assert weighted.weights[alien.pk] > weighted.weights[toy.pk] > 1.0
 
 
 def test_a_catalog_too_large_for_the_dense_model_trains_the_large_catalog_model(
@@ -215,3 +213,25 @@ def test_a_catalog_too_large_for_the_dense_model_trains_the_large_catalog_model(
     user = django_user_model.objects.get(username="ml_1")
     recs = selectors.recommendations_for_user(user=user, n=10)
     assert len(recs) == 10 and all(r.source == "cf" for r in recs)
+
+
+def test_a_run_is_enqueued_by_task_name_and_trains_in_process_without_redis(
+    db, django_user_model, django_capture_on_commit_callbacks
+):
+    # services find model_train_task in Celery's registry (they do not import the task module);
+    # without REDIS_URL .delay() runs it here, once the run's transaction commits
+    from django.conf import settings
+
+    from recsite.celery import app
+
+    assert settings.CELERY_TASK_ALWAYS_EAGER
+    assert app.tasks[services.MODEL_TRAIN_TASK].name == services.MODEL_TRAIN_TASK
+    user = django_user_model.objects.create_user("eager", password="x-Secret-123")
+    for n in range(3):
+        item = Item.objects.create(external_id=f"eager-{n}", title=f"Eager {n}")
+        Interaction.objects.create(user=user, item=item, kind="like")
+    with django_capture_on_commit_callbacks(execute=True):
+        version = services.training_start(algorithm="popularity")
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.task_id and version.progress == 1.0

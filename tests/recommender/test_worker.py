@@ -36,7 +36,9 @@ def test_worker_trains_and_activates_a_new_version(trained_model, django_db_bloc
         def finished():
             v = ModelVersion.objects.get(pk=version.pk)
             seen_progress.add(round(v.progress, 2))
-            return v if v.status in ("active", "failed") else None
+            # a run activates its version, then prunes and reports "done": wait for the report
+            done = v.status == "failed" or (v.status == "active" and v.progress_message == "done")
+            return v if done else None
 
         done = _wait_for(finished)
         assert done.status == "active", done.error

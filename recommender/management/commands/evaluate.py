@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender import engine, evaluation, services
+from recommender import engine, evaluation, training_data
 from recsite.exceptions import ApplicationError
 
 # what the default is measured against when no --model is given
@@ -54,14 +54,20 @@ class Command(BaseCommand):
             self.stdout.write(chat_protocol_run(seed=seed, as_json=json, **options))
             return
         try:
-            data = evaluation.load_ratings_csv(ratings) if ratings else services.interactions_read()
+            data = (
+                evaluation.load_ratings_csv(ratings)
+                if ratings
+                else training_data.interactions_read()
+            )
         except (OSError, ValueError, ApplicationError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
         if options.get("protocol") == "coldstart":
+            from recommender.embeddings import coldstart
             from recommender.embeddings import evaluation as cold
-            from recommender.embeddings import selectors as emb
 
-            rows = emb.coldstart_report(data=data, seed=seed, by="external_id" if ratings else "id")
+            rows = coldstart.coldstart_report(
+                data=data, seed=seed, by="external_id" if ratings else "id"
+            )
             if not rows or not rows[0]["cold_with_vectors"]:
                 raise CommandError("no item embeddings: run `manage.py embed` first")
             if json:

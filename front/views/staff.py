@@ -1,4 +1,4 @@
-"""Staff dashboard (beside the Django admin): model versions and their metrics, a plot of the
+"""The staff dashboard (beside the Django admin): model versions and their metrics, a plot of the
 quality metrics across versions, "train now" with a live progress bar, the curation state.
 
 The progress bar polls the ModelVersion row (``training_progress``), never Celery's result
@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
+from recommender import selectors, services
+from recommender.models import ModelVersion
 from recsite.exceptions import ApplicationError
 
-from . import selectors
-from .models import ModelVersion
+from ..htmx import TRAINING_FINISHED, done_redirect, error_response, triggering
 
 PLOT_METRICS = ("recall@20", "ndcg@10")
 PLOT_COLOURS = {"recall@20": "#3b5bdb", "ndcg@10": "#e8590c"}
-TRAINING_FINISHED = "training-finished"
 
 
 @dataclass
@@ -107,22 +107,13 @@ def dashboard_versions(request: HttpRequest) -> HttpResponse:
 def training_create(request: HttpRequest) -> HttpResponse:
     """ "Train now": start a run (or return the one already running) and answer with its
     progress bar, which polls until the run is active or failed."""
-    from . import services
-
     try:
         version = services.training_start(requested_by=request.user)
     except ApplicationError as exc:
-        if request.htmx:
-            response = render(request, "partials/error.html", {"error": exc}, status=exc.status)
-            response["HX-Retarget"] = "#flash"
-            response["HX-Reswap"] = "innerHTML"
-            return response
-        messages.error(request, exc.message)
-        return redirect("dashboard")
+        return error_response(request, exc, reverse("dashboard"))
     version.refresh_from_db()  # eager mode: the run already finished inside training_start
     if not request.htmx:
-        messages.success(request, f"Training run v{version.pk} started.")
-        return redirect("dashboard")
+        return done_redirect(request, f"Training run v{version.pk} started.", reverse("dashboard"))
     return _progress_response(request, version)
 
 
@@ -135,6 +126,4 @@ def training_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _progress_response(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     response = render(request, "recommender/partials/progress.html", {"version": version})
-    if not version.is_running:
-        response["HX-Trigger"] = TRAINING_FINISHED
-    return response
+    return response if version.is_running else triggering(response, TRAINING_FINISHED)

@@ -1,4 +1,4 @@
-"""Thin views: the chat page, sending a message, the answer as server-sent events, card feedback."""
+"""The chat pages: the chat, sending a message, the answer as server-sent events, card feedback."""
 
 from __future__ import annotations
 
@@ -9,21 +9,17 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from chat import selectors, services
+from chat.answer import ChatEvent
+from chat.models import Message
+from chat.streaming import sse_event
 from recsite.exceptions import ApplicationError
 
-from . import selectors, services
-from .models import Message
-from .pipeline import ChatEvent
-from .streaming import sse_event
+from ..htmx import error_response, safe_next
 
 RATINGS = [x / 2 for x in range(1, 11)]
-
-
-def _error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return render(request, "partials/error.html", {"error": exc}, status=exc.status)
 
 
 def _page(request: HttpRequest, conversation=None) -> HttpResponse:  # noqa: ANN001
@@ -51,7 +47,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         conversation = selectors.conversation_get(user=request.user, conversation_id=pk)
     except ApplicationError as exc:
-        return _error(request, exc)
+        return error_response(request, exc)
     return _page(request, conversation)
 
 
@@ -72,7 +68,7 @@ def send(request: HttpRequest) -> HttpResponse:
     except (ApplicationError, ValueError) as exc:
         if isinstance(exc, ValueError):
             exc = ApplicationError("bad conversation id")
-        return _error(request, exc)
+        return error_response(request, exc, reverse("chat"))
     if not request.htmx:  # no JavaScript: answer now, then show the conversation
         for _event in services.message_answer_stream(message=message, user=request.user):
             pass
@@ -141,7 +137,7 @@ def stream(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         message = selectors.message_get(user=request.user, message_id=pk)
     except ApplicationError as exc:
-        return _error(request, exc)
+        return error_response(request, exc)
     response = StreamingHttpResponse(_events(request, message), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -158,11 +154,12 @@ def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
             user=request.user, item_id=item_id, kind=kind, value=float(value) if value else None
         )
     except ValueError:
-        return _error(request, ApplicationError("a rating must be a number"))
+        exc = ApplicationError("a rating must be a number")
+        return error_response(request, exc, safe_next(request, reverse("chat")))
     except ApplicationError as exc:
-        return _error(request, exc)
+        return error_response(request, exc, safe_next(request, reverse("chat")))
     if not request.htmx:
-        return redirect(request.POST.get("next") or reverse("chat"))
+        return redirect(safe_next(request, reverse("chat")))
     done = {
         "rating": f"Rated {float(value):g} ★" if value else "Rated",
         "like": "Liked ♥",
@@ -173,21 +170,3 @@ def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
         "chat/partials/actions.html",
         {"item_id": item_id, "done": done, "kind": kind, "ratings": RATINGS},
     )
-
-
-@login_required
-@require_POST
-def preference_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """Forget a "no more X" said in chat (the "For you" list shows them with this button)."""
-    try:
-        services.chat_preference_delete(user=request.user, preference_id=pk)
-    except ApplicationError as exc:
-        return _error(request, exc)
-    if request.htmx:  # the list refetches itself on this event
-        response = HttpResponse("")
-        response["HX-Trigger"] = "interactions-changed"
-        return response
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("home")
-    return redirect(target or reverse("home"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from .models import Item
+from catalog.models import Item
 
 SORT_CHOICES = [
     ("relevance", "Relevance"),

@@ -145,7 +145,7 @@ def test_history_edit_accepts_every_listed_value(user_client, user, catalog, val
 def test_a_no_more_genre_said_in_chat_leaves_the_for_you_list_until_forgotten(
     user_client, user, catalog, django_user_model
 ):
-    from chat.models import ChatPreference
+    from catalog.models import Preference
 
     def genres_listed():
         response = user_client.get(reverse("for-you"), **HTMX)
@@ -154,7 +154,7 @@ def test_a_no_more_genre_said_in_chat_leaves_the_for_you_list_until_forgotten(
 
     _, before = genres_listed()
     assert "Horror" in before
-    preference = ChatPreference.objects.create(user=user, kind="exclude_genre", value="Horror")
+    preference = Preference.objects.create(user=user, kind="exclude_genre", value="Horror")
     response, after = genres_listed()
     assert "Horror" not in after and after
     page = response.content.decode()
@@ -164,10 +164,10 @@ def test_a_no_more_genre_said_in_chat_leaves_the_for_you_list_until_forgotten(
     other.force_login(django_user_model.objects.create_user("qq_mallory"))
     url = reverse("chat-preference-delete", args=[preference.pk])
     assert other.post(url, **HTMX).status_code == 404
-    assert ChatPreference.objects.filter(pk=preference.pk).exists()
+    assert Preference.objects.filter(pk=preference.pk).exists()
     # the owner forgets it in place: the list re-fetches itself and Horror is back
     response = user_client.post(url, **HTMX)
     assert response.status_code == 200 and response["HX-Trigger"] == "interactions-changed"
-    assert not ChatPreference.objects.filter(pk=preference.pk).exists()
+    assert not Preference.objects.filter(pk=preference.pk).exists()
     _, again = genres_listed()
     assert "Horror" in again

@@ -72,3 +72,27 @@ def staff_client(client, django_user_model):
 
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_database(django_db_setup, django_db_blocker):
+    """The page tests start from an empty database, as they would alone: an earlier package's
+    committed data (tests/embeddings keeps its small catalog and model for the session) would
+    change what a list shows."""
+    from recommender.models import ModelVersion
+    from tests.conftest import flush_database
+
+    with django_db_blocker.unblock():
+        if Item.objects.exists() or ModelVersion.objects.exists():
+            flush_database()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state():
+    """The active version and catalog fingerprint are memoised per process for a second: every
+    test starts without another test's (rolled back) version."""
+    from recommender.lists import serving_state_forget
+
+    serving_state_forget()
+    yield
+    serving_state_forget()

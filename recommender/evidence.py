@@ -1,0 +1,214 @@
+"""What a recommendation is made from: the items' facts, the history items that contributed,
+the genres and tags shared with the user's favourites, curation; turned into
+:class:`Evidence` and a reason sentence (``reasons.reason_for``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+
+from catalog.models import Item
+
+from .history import History
+from .reasons import reason_for
+from .types import Evidence, Filters, Recommendation
+
+MAX_EVIDENCE_ITEMS = 3
+PROFILE_ITEMS = 200  # the most recent favourites that make up the genre/tag profile
+
+Contribution = tuple[int, float]  # (history item, its part); (-1, rest): all the others
+
+
+@dataclass(slots=True)
+class ItemFacts:
+    """What ranking and evidence read of an item: one light row (no text, no JSON). The full
+    rows are read only for the items a list returns."""
+
+    pk: int
+    title: str
+    year: int | None
+    genres: list[str]
+    tags: list[str]
+    is_pinned: bool
+    is_featured: bool
+    boost: float
+    passes: bool  # visible and inside the request's hard filters
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+_FACT_COLUMNS = ", ".join(
+    f"i.{c}" for c in ("id", "title", "year", "genres", "tags", "is_pinned", "is_featured", "boost")
+)
+
+
+def item_facts(
+    *, ids: Iterable[int], filters: Filters, curated: int = 0
+) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
+    """In one query: the facts of ``ids`` (each says whether it passes ``filters``) and, with
+    ``curated`` > 0, up to that many curated items passing them (pinned first, then by id).
+
+    Raw SQL: a list reads a few hundred of these rows, and building model instances would cost
+    more than the query (``Filters.sql`` is the filters' SQL form)."""
+    ids = list(dict.fromkeys(ids))
+    if not ids and curated <= 0:
+        return {}, []
+    where, params = filters.sql("i")
+    table = Item._meta.db_table
+    sql = f"SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}) FROM {table} i WHERE i.id = ANY(%s)"
+    args: list = [*params, ids]
+    if curated > 0:
+        sql = (
+            f"({sql}) UNION ALL (SELECT {_FACT_COLUMNS}, TRUE FROM {table} i"
+            f" WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden{where}"
+            " ORDER BY i.is_pinned DESC, i.id LIMIT %s)"
+        )
+        args += [*params, curated]
+    facts: dict[int, ItemFacts] = {}
+    curated_rows: dict[int, ItemFacts] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        for row in cursor.fetchall():
+            fact = facts.setdefault(row[0], ItemFacts(*row))
+            if fact.passes and (fact.is_pinned or fact.is_featured or fact.boost):
+                curated_rows[fact.pk] = fact
+    ordered = sorted(curated_rows.values(), key=lambda f: (not f.is_pinned, f.pk))
+    return facts, ordered
+
+
+# --- contributions ----------------------------------------------------------------------------------
+
+
+def strongest_contributions(
+    part: np.ndarray, history_ids: np.ndarray, candidate_ids: np.ndarray, rest: bool = True
+) -> dict[int, list[Contribution]]:
+    """candidate -> its (up to MAX_EVIDENCE_ITEMS) strongest positive history contributions,
+    plus ``(-1, rest)``: what every other history item added, so that each named item's share
+    is taken against the whole positive score. ``part[r, c]``: history item r's part in c.
+    ``rest=False``: the named items only (similarities, which do not add up to a score)."""
+    if part.size == 0:
+        return {}
+    positive = np.maximum(part, 0.0)
+    total = positive.sum(axis=0)
+    k = min(MAX_EVIDENCE_ITEMS, part.shape[0])
+    if part.shape[0] > k:
+        best = np.argpartition(-part, k - 1, axis=0)[:k]
+    else:
+        best = np.broadcast_to(np.arange(part.shape[0])[:, None], part.shape)
+    values = np.take_along_axis(part, best, axis=0)
+    others = np.maximum(total - np.maximum(values, 0.0).sum(axis=0), 0.0)
+    named = history_ids[best]
+    out: dict[int, list[Contribution]] = {}
+    for j, item_id in enumerate(candidate_ids.tolist()):
+        if total[j] <= 0:
+            continue
+        pairs = [
+            (h, v)
+            for h, v in zip(named[:, j].tolist(), values[:, j].tolist(), strict=True)
+            if v > 0
+        ]
+        pairs.sort(key=lambda p: -p[1])
+        if rest:
+            pairs.append((-1, float(others[j])))
+        out[item_id] = pairs
+    return out
+
+
+def _strongest(
+    contributions: list[Contribution] | None, top: int = MAX_EVIDENCE_ITEMS
+) -> list[Contribution] | None:
+    """The ``top`` strongest named contributions, then ``(-1, rest)``: everything else that
+    contributed, so each named share is taken against the whole positive score."""
+    if not contributions:
+        return contributions
+    total = sum(w for _, w in contributions if w > 0)
+    named = sorted((c for c in contributions if c[0] != -1 and c[1] > 0), key=lambda c: -c[1])
+    best = named[:top]
+    return best + [(-1, max(total - sum(w for _, w in best), 0.0))]
+
+
+# --- evidence ---------------------------------------------------------------------------------------
+
+
+def _evidence_for(
+    item: Item | ItemFacts,
+    contributions: list[Contribution] | None,
+    titles: dict[int, str],
+    genres: Counter,
+    tags: Counter,
+    source: str,
+) -> list[Evidence]:
+    evidence: list[Evidence] = []
+    if item.is_pinned:
+        evidence.append(Evidence("curated", "Pinned by staff", 1.0))
+    elif item.is_featured:
+        evidence.append(Evidence("curated", "Featured by staff", 1.0))
+    elif item.boost:
+        evidence.append(Evidence("curated", "Boosted by staff", float(item.boost)))
+    if contributions:
+        total = sum(w for _, w in contributions if w > 0) or 1.0
+        named = [c for c in contributions if c[0] != -1]
+        best = sorted(named, key=lambda c: -c[1])[:MAX_EVIDENCE_ITEMS]
+        for h, w in best:
+            if w > 0 and h in titles and h != -1:
+                evidence.append(Evidence("history_item", titles[h], round(w / total, 4), item_id=h))
+    for genre in sorted(set(item.genres), key=lambda g: -genres[g])[:2]:
+        if genres[genre] > 0:
+            evidence.append(Evidence("shared_attribute", f"genre: {genre}", float(genres[genre])))
+    shared_tags = [t for t in {t.lower() for t in item.tags} if tags[t] > 0]
+    for tag in sorted(shared_tags, key=lambda t: -tags[t])[:2]:
+        evidence.append(Evidence("shared_attribute", f"tag: {tag}", float(tags[tag])))
+    if source == "popular" and not any(e.kind == "curated" for e in evidence):
+        evidence.append(Evidence("similar_users", "Popular with many users", 1.0))
+    return evidence
+
+
+# item (its row, or the facts read of it), score, source, contributions
+Ranked = tuple["Item | ItemFacts", float, str, list[Contribution] | None]
+
+
+def recommendations_build(
+    ordered: Sequence[Ranked],
+    history: History,
+    facts: dict[int, ItemFacts] | None = None,
+) -> list[Recommendation]:
+    """Recommendations with their evidence, ranked in the order given. ``facts``: rows already
+    read (the user's favourites and the contributing items); only those missing are queried."""
+    # keep only each item's strongest contributors: they are what the evidence can name
+    ordered = [
+        (item, score, source, _strongest(contribs)) for item, score, source, contribs in ordered
+    ]
+    profile_ids = history.liked[:PROFILE_ITEMS]
+    needed = set(profile_ids)
+    for _item, _s, _src, contribs in ordered:
+        needed.update(h for h, _ in contribs or [] if h != -1)
+    facts = facts or {}
+    rows = [(f.pk, f.title, f.year, f.genres, f.tags) for i in needed if (f := facts.get(i))]
+    missing = needed.difference(facts)
+    if missing:
+        rows += Item.objects.filter(pk__in=missing).values_list(
+            "id", "title", "year", "genres", "tags"
+        )
+    titles: dict[int, str] = {}
+    genres: Counter = Counter()
+    tags: Counter = Counter()
+    profile = set(profile_ids)
+    for pk, title, year, item_genres, item_tags in rows:
+        titles[pk] = f"{title} ({year})" if year else title
+        if pk in profile:
+            genres.update(set(item_genres))
+            tags.update({t.lower() for t in item_tags})
+    out: list[Recommendation] = []
+    for rank, (item, score, source, contribs) in enumerate(ordered, start=1):
+        evidence = _evidence_for(item, contribs, titles, genres, tags, source)
+        rec = Recommendation(
+            item=item, rank=rank, score=float(score), source=source, evidence=evidence
+        )
+        rec.reason = reason_for(rec)
+        out.append(rec)
+    return out

@@ -1,0 +1,112 @@
+"""A user's recommendation list as the pages and the API serve it: one function, one cache.
+
+:func:`user_list` applies the user's standing preferences (read from the catalog, here and
+nowhere else on the way to a list) and caches the list until anything it depends on changes:
+the user's interactions, any item (curation included), the active model version, ``n``, the
+filters and the preferences. Building the key costs a couple of indexed aggregates; computing
+the list (scoring and evidence) costs far more on a long history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models.signals import post_save
+
+from catalog import selectors as catalog_selectors
+from catalog.models import Preference
+from catalog.signals import items_changed, items_curated
+
+from . import selectors
+from .models import ModelVersion
+from .types import Filters, Recommendation
+
+
+@dataclass
+class UserList:
+    recommendations: list[Recommendation]
+    version_id: int | None  # the model version that ranked them (None: no model yet)
+    preferences: list[Preference]  # the standing "no more X" left out, shown above the list
+
+
+def filters_with_exclusions(filters: Filters, exclusions: tuple[str, ...]) -> Filters:
+    """``filters`` plus the genres the user said "no more" of; a genre the filters ask for
+    explicitly is not left out."""
+    wanted = {g.lower() for g in filters.genres}
+    extra = [g for g in exclusions if g.lower() not in wanted]
+    if not extra:
+        return filters
+    return replace(filters, exclude_genres=tuple(dict.fromkeys((*filters.exclude_genres, *extra))))
+
+
+def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
+    """The user's list of ``n`` under ``filters`` and their standing preferences.
+
+    Cached for ``API_RECOMMENDATIONS_CACHE_SECONDS`` (0: computed every time)."""
+    preferences = list(
+        catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
+    )
+    filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
+    seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
+    if seconds <= 0:
+        version = selectors.version_active()
+        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
+        return UserList(recs, version.pk if version else None, preferences)
+    version, catalog_fingerprint = serving_state()
+    parts = (
+        user.pk,
+        catalog_selectors.user_history_fingerprint(user=user),
+        catalog_fingerprint,
+        version.pk if version else 0,
+        version.activated_at.timestamp() if version and version.activated_at else 0,
+        n,
+        sorted(filters.genres),
+        sorted(filters.exclude_genres),
+        filters.year_min,
+        filters.year_max,
+        sorted(filters.exclude_ids),
+        None if filters.include_ids is None else sorted(filters.include_ids),
+    )
+    key = "recs:user-list:" + hashlib.sha1(repr(parts).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is None:
+        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
+        cached = (recs, version.pk if version else None)
+        cache.set(key, cached, seconds)
+    return UserList(cached[0], cached[1], preferences)
+
+
+# The active version and the catalog's fingerprint, shared by every request of this process for
+# API_SERVING_STATE_SECONDS (default 1 s): saves two queries per list, one of them a scan of the
+# items. A change made in this process (curation, item edits, a version saved) clears it at
+# once; other processes see a change within that time.
+_serving: dict = {"expires": 0.0, "value": None}
+_serving_lock = threading.Lock()
+
+
+def serving_state() -> tuple[ModelVersion | None, str]:
+    """(the active model version, the catalog's fingerprint), as of at most a second ago."""
+    ttl = float(settings.API_SERVING_STATE_SECONDS)
+    now = time.monotonic()
+    with _serving_lock:
+        if _serving["value"] is not None and now < _serving["expires"]:
+            return _serving["value"]
+    value = (selectors.version_active(), catalog_selectors.catalog_fingerprint())
+    with _serving_lock:
+        _serving.update(value=value, expires=now + ttl)
+    return value
+
+
+def serving_state_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
+    with _serving_lock:
+        _serving.update(value=None, expires=0.0)
+
+
+items_curated.connect(serving_state_forget, dispatch_uid="recommender.lists.curated")
+items_changed.connect(serving_state_forget, dispatch_uid="recommender.lists.changed")
+post_save.connect(serving_state_forget, sender=ModelVersion, dispatch_uid="recommender.lists.ver")

@@ -1,0 +1,292 @@
+"""Where a model version lives: its rows in PostgreSQL, its vectors in pgvector, its weights file.
+
+Neighbour models (EASE family, item-kNN) store each item's top-K outgoing weights in
+``VersionItem.neighbors`` / ``.weights`` and, for catalogs up to ``RECOMMENDER_DENSE_MAX_ITEMS``,
+the full weight matrix in a ``.npy`` file. Factor models (ALS, BPR) store item and user vectors
+in pgvector and the fitted model (pickled) for folding a user in. This module only reads and
+writes these; it imports no selectors, services or tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from catalog.models import Item
+
+from . import engine
+from .models import ModelVersion, UserVector, VersionItem
+from .vector_sql import vector_from_binary, vector_literal
+
+COPY_BATCH = 1000  # rows formatted per write to COPY
+
+
+def unpack_neighbors(packed_ids: bytes, packed_weights: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """VersionItem.neighbors / .weights: little-endian int64 item ids and float32 weights."""
+    return (
+        np.frombuffer(bytes(packed_ids), dtype="<i8"),
+        np.frombuffer(bytes(packed_weights), dtype="<f4"),
+    )
+
+
+# --- a version's rows -----------------------------------------------------------------------------
+
+
+def version_rows_write(
+    *,
+    version: ModelVersion,
+    model: engine.Recommender,
+    X: sp.csr_matrix,
+    item_ids: np.ndarray,
+    user_ids: np.ndarray,
+) -> tuple[str, int | None, bytes | None]:
+    """COPY the version's per-item rows (and user vectors) in one transaction; returns
+    (serving, vector dimensions, pickled model).
+
+    Item-item models: each item's top-K outgoing weights (K = RECOMMENDER_NEIGHBOURS), and the
+    dense weights file. Factor models: item vectors and the trained users' vectors into
+    pgvector, plus the fitted model so that any process can fold a user in from their history.
+    """
+    popularity = np.asarray(X.getnnz(axis=0)).ravel()
+    if isinstance(model, engine.ItemItemRecommender):
+        dense_weights_write(version_id=version.pk, model=model, item_ids=item_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        if isinstance(model, engine.ItemItemRecommender):
+            table = model.neighbour_table(k=getattr(settings, "RECOMMENDER_NEIGHBOURS", 200))
+            order = np.argsort(table.item, kind="stable")
+            src, dst, wts = table.item[order], table.neighbour[order], table.weight[order]
+            bounds = np.searchsorted(src, np.arange(len(item_ids) + 1))
+            dst_ids = item_ids[dst]
+            cols = "version_id, item_id, popularity, neighbors, weights"
+            # Packed little-endian arrays, hex-encoded for COPY: all formatting in C.
+            dst_hex = dst_ids.astype("<i8").tobytes().hex()
+            w_hex = wts.astype("<f4").tobytes().hex()
+            lines = []
+            for idx, item_id in enumerate(item_ids.tolist()):
+                lo, hi = int(bounds[idx]), int(bounds[idx + 1])
+                lines.append(
+                    f"{version.pk}\t{item_id}\t{int(popularity[idx])}"
+                    f"\t\\\\x{dst_hex[lo * 16 : hi * 16]}\t\\\\x{w_hex[lo * 8 : hi * 8]}\n"
+                )
+            with raw.copy(f"COPY recommender_versionitem ({cols}) FROM STDIN") as copy:
+                for start in range(0, len(lines), COPY_BATCH):
+                    copy.write("".join(lines[start : start + COPY_BATCH]).encode())
+            return ModelVersion.Serving.NEIGHBORS, None, None
+        if not isinstance(model, engine.FactorRecommender):
+            # popularity: rows with counts only; serving falls back to popularity
+            with raw.copy(
+                "COPY recommender_versionitem (version_id, item_id, popularity) FROM STDIN"
+            ) as copy:
+                for idx, item_id in enumerate(item_ids.tolist()):
+                    copy.write_row((version.pk, item_id, int(popularity[idx])))
+            return ModelVersion.Serving.NEIGHBORS, None, None
+        factors = model.item_factors
+        dims = int(factors.shape[1])
+        with raw.copy(
+            "COPY recommender_versionitem (version_id, item_id, popularity, vector) FROM STDIN"
+        ) as copy:
+            for idx, item_id in enumerate(item_ids.tolist()):
+                copy.write_row(
+                    (version.pk, item_id, int(popularity[idx]), vector_literal(factors[idx]))
+                )
+        users = model.user_vectors(X)
+        now = timezone.now()
+        with raw.copy(
+            "COPY recommender_uservector (version_id, user_id, vector, updated_at) FROM STDIN"
+        ) as copy:
+            for idx, user_id in enumerate(user_ids.tolist()):
+                copy.write_row((version.pk, user_id, vector_literal(users[idx]), now))
+        artifact = pickle.dumps({"model": model, "item_ids": item_ids}, protocol=5)
+        return ModelVersion.Serving.FACTORS, dims, artifact
+
+
+def version_rows_delete(*, version_id: int) -> None:
+    VersionItem.objects.filter(version_id=version_id).delete()
+    UserVector.objects.filter(version_id=version_id).delete()
+
+
+def neighbour_rows(
+    *, version: ModelVersion, item_ids: Sequence[int] | None = None
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(item id, packed neighbours, packed weights) of a neighbour version, by item id; of
+    ``item_ids`` only when given."""
+    qs = VersionItem.objects.filter(version=version)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=item_ids)
+    return list(qs.order_by("item_id").values_list("item_id", "neighbors", "weights"))
+
+
+def popular_item_ids(*, version: ModelVersion, items: QuerySet[Item], n: int) -> list[int]:
+    """The ``n`` items of the queryset ``items`` most interacted with in the version's training
+    data (ties by id)."""
+    return list(
+        VersionItem.objects.filter(version=version, popularity__gt=0, item__in=items)
+        .order_by("-popularity", "item_id")
+        .values_list("item_id", flat=True)[:n]
+    )
+
+
+# --- vectors (factor models) ----------------------------------------------------------------------
+
+
+def item_vectors_read(*, version: ModelVersion, item_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """A factor version's vectors of these items, read in pgvector's binary form."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT item_id, vector_send(vector) FROM recommender_versionitem"
+            " WHERE version_id = %s AND item_id = ANY(%s) AND vector IS NOT NULL",
+            [version.pk, list(item_ids)],
+        )
+        return {item_id: vector_from_binary(packed) for item_id, packed in cursor.fetchall()}
+
+
+def user_vector_read(*, version: ModelVersion, user_id: int) -> np.ndarray | None:
+    """The user's stored vector for a factor version (None until they are folded in)."""
+    row = UserVector.objects.filter(version=version, user_id=user_id).values_list("vector").first()
+    return np.asarray(row[0], dtype=np.float32) if row is not None else None
+
+
+def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray | None) -> None:
+    """Store the user's vector (None: delete it, the user has nothing the version knows)."""
+    if vector is None:
+        UserVector.objects.filter(version=version, user_id=user_id).delete()
+        return
+    UserVector.objects.update_or_create(
+        version=version,
+        user_id=user_id,
+        defaults={"vector": vector.tolist(), "updated_at": timezone.now()},
+    )
+
+
+def nearest_by_vector(
+    *, version: ModelVersion, vector: np.ndarray, limit: int
+) -> list[tuple[int, float]]:
+    """(item id, inner product) of the ``limit`` items nearest ``vector`` (HNSW when the version
+    is indexed, else exact)."""
+    dim = int(version.dimensions or len(vector))
+    literal = vector_literal(vector)
+    # the HNSW index is on the expression vector::vector(dim); an exact scan skips the cast
+    cast = f"::vector({dim})" if version.indexed else ""
+    with connection.cursor() as cursor:
+        if version.indexed:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, min(limit, 1000))])
+        cursor.execute(
+            f"SELECT item_id, -(vector{cast} <#> %s::vector{cast}) AS score"
+            f" FROM recommender_versionitem WHERE version_id = %s"
+            f" ORDER BY vector{cast} <#> %s::vector{cast} LIMIT %s",
+            [literal, version.pk, literal, limit],
+        )
+        return cursor.fetchall()
+
+
+def similar_by_vector(
+    *, version: ModelVersion, item_id: int, limit: int
+) -> list[tuple[int, float]]:
+    """(item id, cosine similarity) of the items whose vectors are closest to this item's."""
+    dim = int(version.dimensions or 0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT b.item_id, 1 - (b.vector::vector({dim}) <=> a.vector::vector({dim}))"
+            f" FROM recommender_versionitem a JOIN recommender_versionitem b"
+            f" ON b.version_id = a.version_id AND b.item_id <> a.item_id"
+            f" WHERE a.version_id = %s AND a.item_id = %s AND a.vector IS NOT NULL"
+            f" ORDER BY b.vector::vector({dim}) <=> a.vector::vector({dim}) LIMIT %s",
+            [version.pk, item_id, limit],
+        )
+        return [(r[0], float(r[1])) for r in cursor.fetchall()]
+
+
+def _index_name(version_id: int) -> str:
+    return f"recommender_vi_hnsw_v{int(version_id)}"
+
+
+def vector_index_create(*, version_id: int, dims: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {_index_name(version_id)} ON recommender_versionitem"
+            f" USING hnsw ((vector::vector({int(dims)})) vector_ip_ops)"
+            f" WHERE version_id = {int(version_id)}"
+        )
+
+
+def vector_index_drop(*, version_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {_index_name(version_id)}")
+
+
+_FITTED: dict[int, tuple[engine.FactorRecommender, np.ndarray]] = {}
+
+
+def fitted_model_load(
+    *, version: ModelVersion
+) -> tuple[engine.FactorRecommender, np.ndarray] | None:
+    """(fitted factor model, its item ids) of a version, unpickled once per process (only our
+    trainer writes this column)."""
+    if version.pk in _FITTED:
+        return _FITTED[version.pk]
+    artifact = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).first()
+    if not artifact:
+        return None
+    state = pickle.loads(bytes(artifact))  # noqa: S301 - written by model_train, never by users
+    if len(_FITTED) >= 2:
+        _FITTED.clear()
+    _FITTED[version.pk] = (state["model"], state["item_ids"])
+    return _FITTED[version.pk]
+
+
+# --- dense item-item weights ------------------------------------------------------------------
+# The neighbour table keeps each item's top-K weights (K = RECOMMENDER_NEIGHBOURS) in PostgreSQL;
+# pruning EASE-family weights costs 1-3% NDCG (docs/MODELS.md). For catalogs up to
+# RECOMMENDER_DENSE_MAX_ITEMS the full matrix is also saved as a .npy file under
+# RECOMMENDER_MODEL_DIR and memory-mapped by every process (one copy in the page cache), so what
+# is served is exactly what `evaluate` measures. A process that cannot see the file (another
+# host without the shared volume) serves from the table.
+
+
+def _model_dir() -> Path:
+    # one folder per database: test databases and the development one never share files
+    default = Path(settings.BASE_DIR) / "var" / "models"
+    base = Path(getattr(settings, "RECOMMENDER_MODEL_DIR", default))
+    return base / str(connection.settings_dict["NAME"])
+
+
+def _dense_paths(version_id: int) -> tuple[Path, Path]:
+    folder = _model_dir()
+    return folder / f"v{int(version_id)}-weights.npy", folder / f"v{int(version_id)}-items.npy"
+
+
+def dense_weights_write(
+    *, version_id: int, model: engine.ItemItemRecommender, item_ids: np.ndarray
+) -> None:
+    W = model.weights
+    if sp.issparse(W) or W.shape[0] > getattr(settings, "RECOMMENDER_DENSE_MAX_ITEMS", 20000):
+        return
+    weights_path, items_path = _dense_paths(version_id)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights_path.with_suffix(".tmp.npy")
+    np.save(tmp, np.ascontiguousarray(W, dtype=np.float32))
+    np.save(items_path, np.asarray(item_ids, dtype=np.int64))
+    os.replace(tmp, weights_path)  # readers never see a half-written file
+
+
+def dense_weights_load(*, version_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(item ids, memory-mapped dense weights) of a version, if its file is here."""
+    weights_path, items_path = _dense_paths(version_id)
+    if not (weights_path.exists() and items_path.exists()):
+        return None
+    return np.load(items_path), np.load(weights_path, mmap_mode="r")
+
+
+def dense_weights_delete(*, version_id: int) -> None:
+    for path in _dense_paths(version_id):
+        path.unlink(missing_ok=True)
