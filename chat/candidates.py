@@ -18,6 +18,7 @@ from django.db.models import F
 from catalog.models import Item
 from recommender import selectors as rec_selectors
 from recommender.embeddings import selectors as emb_selectors
+from recommender.embeddings import vectors as emb_vectors
 from recommender.reasons import reason_for
 from recommender.selectors import History
 from recommender.types import EVIDENCE_KINDS, SOURCES, Evidence, Filters, Recommendation
@@ -128,13 +129,11 @@ def _wish_lean(wishes: list[str], item_ids: list[int]) -> dict[int, float]:
     """Per candidate, how well its text fits the wishes as written (0..WISH_TEXT_WEIGHT, spread
     over the candidates), from the text embeddings; without them (or without vectors for these
     items) nothing, and the genre vocabulary alone carries the wish."""
-    space = emb_selectors.embedding_space() if wishes and item_ids else None
+    space = emb_vectors.embedding_space() if wishes and item_ids else None
     if space is None:
         return {}
-    query = emb_selectors.query_vector(text="a film that is " + ", ".join(wishes), space=space)
-    vectors = (
-        emb_selectors.item_vectors(item_ids=item_ids, space=space) if query is not None else {}
-    )
+    query = emb_vectors.query_vector(text="a film that is " + ", ".join(wishes), space=space)
+    vectors = emb_vectors.item_vectors(item_ids=item_ids, space=space) if query is not None else {}
     if not vectors:
         return {}
     q = query / (np.linalg.norm(query) or 1.0)
