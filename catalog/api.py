@@ -127,8 +127,10 @@ class HistoryDetailView(APIView):
     )
     def patch(self, request: Request, pk: int) -> Response:
         interaction = self.get_object(pk)
-        data = InteractionUpdateSerializer(data=request.data)
+        data = InteractionUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        if "value" not in data.validated_data:  # a PATCH that changes nothing
+            return Response(InteractionSerializer(interaction).data)
         if interaction.kind != Interaction.Kind.RATING:
             return Response(
                 {"message": "only ratings have a value to change", "extra": {"field": "value"}},

@@ -6,6 +6,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from recsite.api.serializers import StrictInput
+
 from .models import Interaction, Item, Preference
 
 ITEM_ORDERINGS = ("relevance", "popular", "title", "-title", "year", "-year")
@@ -36,7 +38,7 @@ class ItemBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ItemCurationSerializer(serializers.ModelSerializer):
+class ItemCurationSerializer(StrictInput, serializers.ModelSerializer):
     """Staff: an item with its curation flags; PATCH any of them."""
 
     boost = serializers.FloatField(min_value=-10.0, max_value=10.0, required=False)
@@ -56,7 +58,7 @@ class ItemCurationSerializer(serializers.ModelSerializer):
         read_only_fields = ("id", "title", "year", "updated_at")
 
 
-class ItemListQuery(serializers.Serializer):
+class ItemListQuery(StrictInput, serializers.Serializer):
     q = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -96,7 +98,7 @@ class InteractionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InteractionCreateSerializer(serializers.Serializer):
+class InteractionCreateSerializer(StrictInput, serializers.Serializer):
     item_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
     value = serializers.FloatField(
@@ -111,16 +113,16 @@ class InteractionCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class InteractionUpdateSerializer(serializers.Serializer):
+class InteractionUpdateSerializer(StrictInput, serializers.Serializer):
     value = serializers.FloatField(min_value=0.5, max_value=5.0)
 
 
-class HistoryQuery(serializers.Serializer):
+class HistoryQuery(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices, required=False)
 
 
 @extend_schema_serializer(component_name="ChatPreference")  # its name since the API began
-class PreferenceSerializer(serializers.ModelSerializer):
+class PreferenceSerializer(StrictInput, serializers.ModelSerializer):
     conversation = serializers.IntegerField(
         source="conversation_id",
         read_only=True,

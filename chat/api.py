@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, renderers, status
 from rest_framework.request import Request
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner
+from recsite.api.schema import sse_event_schema
 
 from . import selectors, services
 from .answer import ChatEvent
@@ -96,6 +96,8 @@ class MessagePostView(APIView):
         turn = services.message_post(
             conversation=conversation, user=request.user, text=data.validated_data["text"]
         )
+        # the turn marks the user message answered in the database, not on this instance
+        turn.user_message.refresh_from_db(fields=["status"])
         body = {
             "user_message": MessageSerializer(turn.user_message).data,
             "message": MessageSerializer(turn.message).data,
@@ -127,6 +129,20 @@ def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
             yield _sse("done", MessageSerializer(ev.turn.message).data)
 
 
+_TEXT_EVENT = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+}
+# the stream's event names and the schema of each one's data (see _event_stream)
+SSE_EVENTS = {
+    "intro": _TEXT_EVENT,
+    "notice": _TEXT_EVENT,
+    "rec": {"$ref": "#/components/schemas/ChatRecommendation"},
+    "done": {"$ref": "#/components/schemas/Message"},
+}
+
+
 class MessageStreamView(MessagePostView):
     """The same as posting a message, answered as server-sent events while it is produced:
     ``intro`` / ``notice`` (``{"text"}``), ``rec`` (one recommendation with its evidence) and a
@@ -145,7 +161,9 @@ class MessageStreamView(MessagePostView):
         request=MessageInput,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="event: intro|notice|rec|done, data: JSON"
+                sse_event_schema(SSE_EVENTS),
+                description="Server-sent events, each an `event: <name>` line and one "
+                "`data: <JSON>` line; the JSON's schema is the event's `x-data-schema`.",
             )
         },
     )

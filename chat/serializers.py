@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from recommender.serializers import RecommendationSerializer
+from recsite.api.serializers import StrictInput
 
 from .models import Conversation, Message
 from .services import MAX_MESSAGE_CHARS
@@ -16,7 +17,8 @@ class ChatRecommendationSerializer(RecommendationSerializer):
 
 class MessageSerializer(serializers.ModelSerializer):
     results = ChatRecommendationSerializer(many=True, read_only=True)
-    reply_to = serializers.PrimaryKeyRelatedField(read_only=True)
+    # the user message an assistant message answers; null on the user's own messages
+    reply_to = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Message
@@ -35,7 +37,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ConversationSerializer(StrictInput, serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ("id", "title", "created_at", "updated_at")
@@ -50,7 +52,7 @@ class ConversationDetailSerializer(ConversationSerializer):
         fields = (*ConversationSerializer.Meta.fields, "messages")
 
 
-class MessageInput(serializers.Serializer):
+class MessageInput(StrictInput, serializers.Serializer):
     text = serializers.CharField(max_length=MAX_MESSAGE_CHARS)
 
 

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from catalog.models import Item
+from recsite.usernames import username_clash_message, username_taken
 
 SORT_CHOICES = [
     ("relevance", "Relevance"),
@@ -18,8 +19,18 @@ RATING_CHOICES = [(f"{v / 2:g}", f"{v / 2:g}") for v in range(1, 11)]
 
 
 class SignupForm(UserCreationForm):
+    """Django's sign-up form, with the API's rule for names: one that differs from an existing
+    name only by case or by look-alike letters is refused (``recsite.usernames``)."""
+
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+    def clean_username(self) -> str | None:
+        username = super().clean_username()  # NFKC-normalised by Django's UsernameField
+        clash = username_taken(username) if username else None
+        if clash:
+            raise forms.ValidationError(username_clash_message(clash), code="unique")
+        return username
 
 
 class CatalogFilterForm(forms.Form):

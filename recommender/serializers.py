@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from recsite.api.serializers import StrictInput
+
 from .engine import MODEL_NAMES
 from .models import ModelVersion
 from .types import EVIDENCE_KINDS, SOURCES, Filters
@@ -46,7 +48,7 @@ class RecommendationListSerializer(serializers.Serializer):
     results = RecommendationSerializer(many=True)
 
 
-class FiltersQuery(serializers.Serializer):
+class FiltersQuery(StrictInput, serializers.Serializer):
     """Hard filters, as query parameters (repeat ``genre`` / ``exclude_genre`` for several)."""
 
     n = serializers.IntegerField(required=False, default=DEFAULT_N, min_value=1, max_value=100)
@@ -120,7 +122,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return (obj.error or "").split("\n", 1)[0][:300]
 
 
-class TrainingStartSerializer(serializers.Serializer):
+class TrainingStartSerializer(StrictInput, serializers.Serializer):
     algorithm = serializers.ChoiceField(
         choices=sorted(MODEL_NAMES),
         required=False,

@@ -279,30 +279,42 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         timings["index"] = time.perf_counter() - t
 
         progress(0.85, "activating")
+        evaluate = _setting("RECOMMENDER_EVALUATE_ON_TRAIN", True)
         t = time.perf_counter()
-        ModelVersion.objects.filter(pk=version_id).update(
-            serving=serving, dimensions=dims, indexed=indexed, artifact=artifact
-        )
-        version_activate(version_id=version_id)
-        timings["activate"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - started
-        ModelVersion.objects.filter(pk=version_id).update(
-            timings={k: round(v, 3) for k, v in timings.items()}, finished_at=timezone.now()
-        )
+        # One transaction: no reader sees the version active with its progress still running
+        # (the dashboard stops polling at "active", so it would freeze at 85 %).
+        with transaction.atomic():
+            ModelVersion.objects.filter(pk=version_id).update(
+                serving=serving, dimensions=dims, indexed=indexed, artifact=artifact
+            )
+            version_activate(version_id=version_id)
+            timings["activate"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - started
+            ModelVersion.objects.filter(pk=version_id).update(
+                timings={k: round(v, 3) for k, v in timings.items()},
+                finished_at=timezone.now(),
+                progress=1.0,
+                progress_message="serving; measuring quality" if evaluate else "done",
+                heartbeat_at=timezone.now(),
+            )
+        if on_progress is not None:
+            on_progress(1.0, "serving")
         versions_prune()
     except Exception as exc:  # noqa: BLE001 - any failure must leave the served version alone
         logger.exception("training run v%s failed", version_id)
         _fail(version_id, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
         raise
 
-    if _setting("RECOMMENDER_EVALUATE_ON_TRAIN", True):
-        progress(0.9, "measuring quality on a held-out split")
+    if evaluate:
         try:
             metrics = _evaluate(version.algorithm, version.params, data)
             ModelVersion.objects.filter(pk=version_id).update(metrics=metrics)
         except Exception:  # noqa: BLE001 - metrics are a report, never a reason to fail a run
             logger.exception("evaluation of v%s failed", version_id)
-    progress(1.0, "done")
+        # the run is served already: only the message moves, never the progress back
+        ModelVersion.objects.filter(pk=version_id).update(progress_message="done")
+    if on_progress is not None:
+        on_progress(1.0, "done")
     return ModelVersion.objects.get(pk=version_id)
 
 

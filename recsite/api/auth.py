@@ -9,7 +9,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recsite.usernames import (
+    USERNAME_MAX_LENGTH,
+    USERNAME_PATTERN,
+    username_normalize,
+    username_problem,
+)
+
 from . import services
+from .serializers import StrictInput
 
 User = get_user_model()
 
@@ -23,15 +31,29 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SignupInput(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, min_length=1)
+class SignupInput(StrictInput, serializers.Serializer):
+    username = serializers.RegexField(
+        USERNAME_PATTERN,
+        max_length=USERNAME_MAX_LENGTH,
+        min_length=1,
+        help_text="Stored NFKC-normalised; a name that differs from an existing one only by case "
+        "or by look-alike letters (Cyrillic, Greek, fullwidth) is refused.",
+    )
     password = serializers.CharField(
         max_length=128, min_length=1, write_only=True, trim_whitespace=False
     )
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # the database's column is varchar(254)
+    email = serializers.EmailField(required=False, allow_blank=True, default="", max_length=254)
+
+    def validate_username(self, value: str) -> str:
+        normalized = username_normalize(value)
+        problem = username_problem(normalized)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return normalized
 
 
-class CredentialsInput(serializers.Serializer):
+class CredentialsInput(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 

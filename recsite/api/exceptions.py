@@ -2,7 +2,10 @@
 
 ``ApplicationError`` (expected failures raised by services and selectors) keeps its message,
 extra and status. DRF's own exceptions keep their status; validation errors put the per-field
-messages in ``extra.fields``. Anything unexpected is logged and answered with a generic 500 that
+messages in ``extra.fields``. Input Django refuses before a view sees it is the client's fault: a
+body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413, any other suspicious request (too many fields,
+a bad header) a 400, and a value PostgreSQL cannot store or compare (``DataError``: a NUL in text,
+a number out of range) a 400. Anything unexpected is logged and answered with a generic 500 that
 says nothing about the cause.
 """
 
@@ -12,6 +15,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -20,6 +25,12 @@ from rest_framework.views import set_rollback
 from recsite.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "request_too_large"
 
 
 def error_body(message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -44,6 +55,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError("Malformed request.")
+    elif isinstance(exc, DataError):
+        logger.warning("API input the database refused: %s", exc)
+        exc = exceptions.ValidationError({"non_field_errors": ["a value is out of range"]})
     if isinstance(exc, exceptions.APIException):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

@@ -1,4 +1,5 @@
-"""OpenAPI post-processing: every operation documents the one error shape for its failures."""
+"""OpenAPI helpers: every operation documents the one error shape for its failures, and a
+server-sent-event stream documents each event it sends."""
 
 from __future__ import annotations
 
@@ -37,4 +38,32 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
                     code,
                     {"description": description, "content": {"application/json": {"schema": ref}}},
                 )
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "413",
+                    {
+                        "description": "Request body too large",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
     return result
+
+
+def sse_event_schema(events: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The schema of one event of a ``text/event-stream`` response (OpenAPI before 3.2 reads a
+    stream's ``schema`` as one event's): an ``event`` name and its ``data`` line, a JSON text
+    whose schema is ``x-data-schema`` of the variant with that name."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string", "enum": [name]},
+                    "data": {"type": "string", "description": f"JSON: the {name} event's data."},
+                },
+                "required": ["event", "data"],
+                "x-data-schema": data,
+            }
+            for name, data in events.items()
+        ]
+    }

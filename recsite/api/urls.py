@@ -98,5 +98,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
-    re_path(r"^.*$", not_found),
+    # any character, newlines (%0A) included: every unknown path is the API's JSON 404
+    re_path(r"^[\s\S]*$", not_found),
 ]

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "recsite.observability.RequestIdMiddleware",  # X-Request-ID, access log, HTTP metrics
+    "recsite.api.middleware.ApiErrorMiddleware",  # every /api/ error as {"message", "extra"}
     "recsite.health.ProbeMiddleware",  # /healthz /readyz /metrics, before host check and redirect
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -217,6 +218,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # JSON in and out: no browsable HTML (?format=api, Accept: text/html), no form bodies
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["recsite.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.CursorPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "recsite.api.exceptions.exception_handler",
@@ -237,6 +241,9 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_N = 100  # recommendations / similar items per request
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)  # deeper request bodies are a 400
+# a larger request body is refused (413 from the API) before it is parsed
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 # a user's list (the pages' "For you" and the API's, recommender.lists) is cached until their
 # history, preferences, the catalog or the model changes; 0 = off
 API_RECOMMENDATIONS_CACHE_SECONDS = env_int("API_RECOMMENDATIONS_CACHE_SECONDS", 300)

@@ -34,7 +34,9 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # whitenoise's compressed manifest storage; a file missing from the manifest is linked by its
+    # plain name (and logged) rather than failing every page that links it with a 500
+    "staticfiles": {"BACKEND": "recsite.staticfiles.ForgivingManifestStorage"},
 }
 
 # A database that does not answer fails the request (and /readyz) in seconds, not minutes.

@@ -11,7 +11,8 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from catalog.models import Interaction, Item
+from catalog.models import Interaction, Item, Preference
+from chat.models import Conversation
 
 User = get_user_model()
 
@@ -118,3 +119,30 @@ def assert_error(response, status: int) -> dict:
     assert isinstance(body["message"], str) and body["message"]
     assert isinstance(body["extra"], dict)
     return body
+
+
+@pytest.fixture
+def fuzz_env(transactional_db, live_server, settings):
+    """A live server with a small catalog, a staff user's token and some of their objects."""
+    conf = dict(settings.REST_FRAMEWORK)
+    conf["DEFAULT_THROTTLE_RATES"] = {k: "100000/min" for k in conf["DEFAULT_THROTTLE_RATES"]}
+    settings.REST_FRAMEWORK = conf
+
+    staff = User.objects.create_user("fuzzer", password="x", is_staff=True)
+    items = [
+        make_item("Fuzz Alien", 1979, ["Sci-Fi", "Horror"]),
+        make_item("Fuzz Comedy", 1999, ["Comedy"]),
+        make_item("Fuzz Drama", None, ["Drama"]),
+        make_item("Fuzz Hidden", 2000, ["Drama"], is_hidden=True),
+    ]
+    # small ids exist, so random ids sometimes hit real objects (1..n)
+    Interaction.objects.create(user=staff, item=items[0], kind="rating", value=4.0)
+    Interaction.objects.create(user=staff, item=items[1], kind="like")
+    Conversation.objects.create(user=staff, title="fuzz")
+    Preference.objects.create(user=staff, kind="exclude_genre", value="Horror")
+    token = Token.objects.create(user=staff)
+    return {
+        "url": live_server.url,
+        "token": token.key,
+        "headers": {"Authorization": f"Token {token.key}"},
+    }

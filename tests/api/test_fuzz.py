@@ -15,7 +15,6 @@ import urllib.request
 
 import pytest
 import schemathesis
-from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -28,11 +27,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from catalog.models import Interaction, Preference
-from chat.models import Conversation
-
-from .conftest import make_item
-
 EXAMPLES = int(os.environ.get("RECSITE_FUZZ_EXAMPLES", "15"))
 CHECKS = [
     not_a_server_error,
@@ -41,32 +35,6 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-
-
-@pytest.fixture
-def fuzz_env(transactional_db, live_server, settings):
-    """A live server with a small catalog, a staff user's token and some of their objects."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    conf = dict(django_settings.REST_FRAMEWORK)
-    conf["DEFAULT_THROTTLE_RATES"] = {k: "100000/min" for k in conf["DEFAULT_THROTTLE_RATES"]}
-    settings.REST_FRAMEWORK = conf
-
-    staff = get_user_model().objects.create_user("fuzzer", password="x", is_staff=True)
-    items = [
-        make_item("Fuzz Alien", 1979, ["Sci-Fi", "Horror"]),
-        make_item("Fuzz Comedy", 1999, ["Comedy"]),
-        make_item("Fuzz Drama", None, ["Drama"]),
-        make_item("Fuzz Hidden", 2000, ["Drama"], is_hidden=True),
-    ]
-    # small ids exist, so random ids sometimes hit real objects (1..n)
-    Interaction.objects.create(user=staff, item=items[0], kind="rating", value=4.0)
-    Interaction.objects.create(user=staff, item=items[1], kind="like")
-    Conversation.objects.create(user=staff, title="fuzz")
-    Preference.objects.create(user=staff, kind="exclude_genre", value="Horror")
-    token = Token.objects.create(user=staff)
-    return {"url": live_server.url, "headers": {"Authorization": f"Token {token.key}"}}
 
 
 def _schema_dict() -> dict:

@@ -90,7 +90,10 @@ def test_update_changes_a_rating(user_client, interaction):
     interaction.refresh_from_db()
     assert interaction.value == 2.0
     assert_error(user_client.patch(url, {"value": 0}), 400)
-    assert_error(user_client.patch(url, {}), 400)
+    assert_error(user_client.patch(url, {"value": None}), 400)
+    # PATCH sends only what changes (the schema's fields are all optional): {} changes nothing
+    unchanged = user_client.patch(url, {})
+    assert unchanged.status_code == 200 and unchanged.json()["value"] == 2.0
 
 
 def test_update_of_a_like_has_no_value(user_client, user, catalog):

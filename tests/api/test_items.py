@@ -85,9 +85,11 @@ def test_list_rejects_bad_parameters(anon_client, catalog, params):
     assert "fields" in body["extra"]
 
 
-def test_page_size_is_capped_and_bad_cursor_is_404(anon_client, catalog):
-    r = anon_client.get("/api/v1/items/", {"page_size": 100000, "genre": "Zsci"})
+def test_page_size_out_of_range_is_400_and_bad_cursor_is_404(anon_client, catalog):
+    r = anon_client.get("/api/v1/items/", {"page_size": 100, "genre": "Zsci"})
     assert r.status_code == 200 and len(r.json()["results"]) == 3
+    body = assert_error(anon_client.get("/api/v1/items/", {"page_size": 100000}), 400)
+    assert "page_size" in body["extra"]["fields"]
     assert_error(anon_client.get("/api/v1/items/", {"cursor": "garbage"}), 404)
 
 
