@@ -45,6 +45,7 @@ GENRE_NOUNS: dict[str, str] = {
     "westerns": "Western",
 }
 # soft wishes: adjectives and comparatives that lean towards genres without requiring them
+# (a mood no genre carries, "feel-good", "uplifting", stays in the query for the text search)
 GENRE_ADJECTIVES: dict[str, tuple[str, ...]] = {
     "funny": ("Comedy",),
     "funnier": ("Comedy",),
@@ -52,12 +53,9 @@ GENRE_ADJECTIVES: dict[str, tuple[str, ...]] = {
     "lighter": ("Comedy",),
     "light-hearted": ("Comedy",),
     "lighthearted": ("Comedy",),
-    "feel-good": ("Comedy",),
     "hilarious": ("Comedy",),
     "silly": ("Comedy",),
     "sillier": ("Comedy",),
-    "uplifting": ("Comedy", "Drama"),
-    "heartwarming": ("Comedy", "Drama"),
     "scary": ("Horror",),
     "scarier": ("Horror",),
     "creepy": ("Horror",),
