@@ -31,7 +31,7 @@ FALLBACK_NOTICE = "The language model could not answer properly ({why}); these p
 
 @dataclass
 class ChatEvent:
-    kind: str  # "intro" (text delta) | "rec" (a guarded Recommendation) | "notice" | "done"
+    kind: str  # "intro" (checked text) | "rec" (a guarded Recommendation) | "notice" | "retract" | "done"
     text: str = ""
     rec: Recommendation | None = None
     turn: ChatTurn | None = None
@@ -51,6 +51,7 @@ class ChatTurn:
     pipeline_ms: float
     first_event_ms: float | None = None
     intent: Intent = field(default_factory=Intent)
+    retracted: list[int] = field(default_factory=list)  # shown, then dismissed or hidden
 
 
 @dataclass
@@ -110,22 +111,28 @@ def answer_save(
     state: State,
     found: Retrieval,
     guard: Guard,
+    recorded: list[dict] | None = None,
 ) -> ChatTurn:
-    """Complete the list, store the assistant's message and the conversation's state."""
+    """Complete the list, store the assistant's message and the conversation's state. The
+    guard reads hidden, dismissed and seen items once more inside the storing transaction.
+    ``recorded``: the writes the message asked for, said in the notice and kept with the intent."""
+    recorded = recorded or []
     guard.fill()
     produced_by = Message.ProducedBy.LLM if draft.llm_recs else Message.ProducedBy.BUILTIN
-    results = guard.accepted
     usage = draft.usage
     total_ms = (time.perf_counter() - draft.started) * 1000
     label_of = {c.item.pk: c.label for c in found.cset.candidates}
     conversation = user_message.conversation
+    notice = " ".join([r["text"] for r in recorded] + [draft.notice]).strip()
     with transaction.atomic():
+        retracted = guard.recheck()
+        results = guard.accepted
         message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
             reply_to=user_message,
             text=draft.intro,
-            intent=intent.as_dict(),
+            intent={**intent.as_dict(), "recorded": recorded},
             candidates=[c.as_dict() for c in found.cset.candidates],
             results=[{**r.as_dict(), "label": label_of.get(r.item.pk, "")} for r in results],
             repairs=dict(draft.repairs + guard.repairs),
@@ -133,7 +140,7 @@ def answer_save(
             llm_usage=usage.as_dict() if draft.use_llm else {},
             pipeline_ms=round(total_ms - usage.latency_ms, 2),
             llm_ms=round(usage.latency_ms, 2) if draft.use_llm else None,
-            notice=draft.notice[:300],
+            notice=notice[:300],
         )
         ids = [r.item.pk for r in results]
         if found.question is None:
@@ -167,4 +174,5 @@ def answer_save(
         pipeline_ms=message.pipeline_ms or 0.0,
         first_event_ms=draft.first_event_ms,
         intent=intent,
+        retracted=retracted,
     )

@@ -125,6 +125,8 @@ def _event_stream(events: Iterator[ChatEvent]) -> Iterator[bytes]:
             yield _sse("rec", ev.rec.as_dict())
         elif ev.kind in {"intro", "notice"}:
             yield _sse(ev.kind, {"text": ev.text})
+        elif ev.kind == "retract":  # dismissed or hidden while the answer was written
+            yield _sse("retract", {"item_id": int(ev.text)})
         elif ev.kind == "done" and ev.turn is not None:
             yield _sse("done", MessageSerializer(ev.turn.message).data)
 
@@ -139,14 +141,21 @@ SSE_EVENTS = {
     "intro": _TEXT_EVENT,
     "notice": _TEXT_EVENT,
     "rec": {"$ref": "#/components/schemas/ChatRecommendation"},
+    "retract": {
+        "type": "object",
+        "properties": {"item_id": {"type": "integer"}},
+        "required": ["item_id"],
+    },
     "done": {"$ref": "#/components/schemas/Message"},
 }
 
 
 class MessageStreamView(MessagePostView):
     """The same as posting a message, answered as server-sent events while it is produced:
-    ``intro`` / ``notice`` (``{"text"}``), ``rec`` (one recommendation with its evidence) and a
-    final ``done`` (the saved assistant message). Errors before the stream starts are JSON."""
+    ``intro`` / ``notice`` (``{"text"}``; the intro once checked, whole), ``rec`` (one
+    recommendation with its evidence), ``retract`` (``{"item_id"}``: a card already sent that was
+    dismissed or hidden meanwhile) and a final ``done`` (the saved assistant message, the list to
+    keep). Errors before the stream starts are JSON."""
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 

@@ -4,6 +4,13 @@ Any OpenAI-compatible Chat Completions endpoint works (``OPENAI_BASE_URL``, ``OP
 ``LLM_MODEL``). Every call has a hard timeout, one layer of retries (timeouts, 429, 5xx,
 connection errors; never after a stream has started), token and latency accounting, and a cache
 for identical requests. Failures raise :class:`LLMError`; callers fall back, never crash.
+
+Timeouts are wall-clock. The HTTP client's own timeouts are per read, so a server that sends
+keep-alive comments, chunks without content or a body a byte at a time would hold a call for as
+long as it likes; each request therefore runs in a worker thread (``chat.waiting``) and the caller
+waits on a clock: the request's timeout for its first byte of content and between contents, the
+turn's deadline for everything. At either limit the caller stops waiting and the connection is
+shut down under the worker, which then ends.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from recsite import metrics
+
+from .waiting import RequestThread, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +158,12 @@ def _classify(exc: Exception) -> LLMError:
     return LLMError("bad_response", f"{type(exc).__name__}: {exc}")
 
 
+def _late(deadline: float | None) -> LLMError:
+    if deadline is not None and time.monotonic() >= deadline - 0.01:
+        return LLMError("budget", "the turn's LLM budget is spent")
+    return LLMError("timeout", "no answer within the timeout")
+
+
 RETRYABLE = {"timeout", "rate_limited", "server_error", "connection"}
 
 
@@ -217,7 +232,20 @@ def _complete(
 
     def call(timeout: float) -> Any:
         usage.calls += 1
-        return _get_client().chat.completions.create(**req, timeout=_request_timeout(timeout))
+
+        def start(pipe: RequestThread) -> Any:
+            raw = _get_client().chat.completions.with_streaming_response.create(
+                **req, timeout=_request_timeout(timeout)
+            )
+            with raw as resp:
+                pipe.response = resp.http_response
+                return resp.parse()
+
+        pipe = RequestThread(start, iterate=False)
+        try:
+            return pipe.get(wait_for(timeout, deadline))[1]
+        except TimeoutError as exc:
+            raise _late(deadline) from exc
 
     started = time.perf_counter()
     try:
@@ -265,6 +293,8 @@ class LLMStream:
     ):
         self.req = _request(messages, json_schema, None, max_tokens)
         self.req["stream"] = True
+        # a token is a few characters: a server that sends much more is not answering the request
+        self.max_chars = 16 * int(self.req["max_tokens"])
         self.req["stream_options"] = {"include_usage": True}
         self.deadline = deadline
         self.usage = LLMUsage()
@@ -293,23 +323,46 @@ class LLMStream:
             yield self.text
             return
 
-        def open_stream(timeout: float) -> Any:
+        def open_stream(timeout: float) -> tuple[RequestThread, float]:
             self.usage.calls += 1
-            return _get_client().chat.completions.create(
-                **self.req, timeout=_request_timeout(timeout)
-            )
+
+            def start(pipe: RequestThread) -> Any:
+                stream = _get_client().chat.completions.create(
+                    **self.req, timeout=_request_timeout(timeout)
+                )
+                pipe.response = stream.response
+                return stream
+
+            pipe = RequestThread(start, iterate=True)
+            try:
+                pipe.get(wait_for(timeout, self.deadline))
+            except TimeoutError as exc:
+                raise _late(self.deadline) from exc
+            except BaseException:
+                pipe.abort()
+                raise
+            return pipe, timeout
 
         started = time.perf_counter()
         try:
-            stream = _with_retries(open_stream, self.usage, self.deadline)
+            pipe, timeout = _with_retries(open_stream, self.usage, self.deadline)
         except LLMError:
             self.usage.latency_ms += (time.perf_counter() - started) * 1000
             raise
         finish_reason = None
         reported = False
         waited = time.perf_counter()
+        progress = time.monotonic()  # the last content: keep-alives and empty chunks are none
+        ended = False
         try:
-            for chunk in stream:
+            while True:
+                try:
+                    kind, chunk = pipe.get(wait_for(timeout, self.deadline, since=progress))
+                except TimeoutError as exc:
+                    raise _late(self.deadline) from exc
+                if kind == "end":
+                    ended = True
+                    break
                 if chunk.usage is not None:
                     self.usage.prompt_tokens += chunk.usage.prompt_tokens or 0
                     self.usage.completion_tokens += chunk.usage.completion_tokens or 0
@@ -320,7 +373,11 @@ class LLMStream:
                 delta = getattr(choice.delta, "content", None) if choice.delta else None
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
+                    progress = time.monotonic()
                 if delta:
+                    progress = time.monotonic()
+                    if len(self.text) > self.max_chars:
+                        raise LLMError("too_long", "the answer is far longer than asked for")
                     if self.usage.first_token_ms is None:
                         self.usage.first_token_ms = (time.perf_counter() - started) * 1000
                     self.text += delta
@@ -328,10 +385,10 @@ class LLMStream:
                     self.usage.latency_ms += (time.perf_counter() - waited) * 1000
                     yield delta
                     waited = time.perf_counter()
-                if self.deadline is not None and time.monotonic() > self.deadline:
-                    raise LLMError("budget", "the turn's LLM budget is spent mid-stream")
-        except LLMError:
-            self.usage.errors.append("budget")
+                    if self.deadline is not None and time.monotonic() > self.deadline:
+                        raise LLMError("budget", "the turn's LLM budget is spent mid-stream")
+        except LLMError as exc:
+            self.usage.errors.append(exc.kind)
             raise
         except Exception as exc:
             err = _classify(exc)
@@ -339,14 +396,13 @@ class LLMStream:
             self.usage.errors.append(err.kind)
             raise err from exc
         finally:
+            if not ended:  # the consumer stopped early, or the server took too long
+                pipe.abort()
             self.usage.latency_ms += (time.perf_counter() - waited) * 1000
             if not reported:
                 self.usage.estimated = True
                 self.usage.prompt_tokens += len(json.dumps(self._messages)) // 4
                 self.usage.completion_tokens += len(self.text) // 4
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
         if finish_reason is None:  # cut midway, or not a stream at all
             kind = "stream_cut" if self.text else "bad_response"
             self.usage.errors.append(kind)

@@ -95,9 +95,11 @@ class PicksParser:
         self._picks_done = False
         self.picks: list[Any] = []
         self._decoder = json.JSONDecoder()
+        self._scanned = 0
 
     def feed(self, delta: str) -> tuple[str, list[Any]]:
         """Add text; return (new intro text, newly completed picks)."""
+        self._scanned = max(0, len(self.buffer) - 32)  # what was searched needs no new search
         self.buffer += delta
         return self._intro(), self._picks()
 
@@ -105,7 +107,7 @@ class PicksParser:
         if self._intro_done:
             return ""
         if self._intro_pos is None:
-            m = self.INTRO_RE.search(self.buffer)
+            m = self.INTRO_RE.search(self.buffer, self._scanned)
             if not m:
                 return ""
             self._intro_pos = m.end()
@@ -145,7 +147,9 @@ class PicksParser:
         if self._picks_done:
             return []
         if self._picks_pos is None:
-            m = self.PICKS_RE.search(self.buffer)
+            if not self._intro_done and self._intro_pos is not None:
+                return []  # inside the intro's string: no picks can start there
+            m = self.PICKS_RE.search(self.buffer, self._scanned)
             if not m:
                 return []
             self._picks_pos = m.end()

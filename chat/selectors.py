@@ -29,6 +29,11 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.select_related("reply").order_by("created_at", "id")
 
 
+def user_texts(*, conversation: Conversation) -> list[str]:
+    """What the user wrote in this conversation (their own words, which the chat may echo)."""
+    return list(conversation.messages.filter(role=Message.Role.USER).values_list("text", flat=True))
+
+
 def message_get(*, user, message_id: int) -> Message:  # noqa: ANN001
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None or message.conversation.user_id != user.pk:

@@ -29,7 +29,7 @@ from catalog.services import interaction_record, preference_create
 from recommender.selectors import user_history_ids
 from recsite.exceptions import ApplicationError
 
-from . import llm, prompts, selectors
+from . import claims, llm, prompts, selectors
 from .answer import (
     BUILTIN_NOTICE,
     FALLBACK_NOTICE,
@@ -40,7 +40,7 @@ from .answer import (
     intro_template,
 )
 from .candidates import retrieve
-from .guard import Guard
+from .guard import QUESTION_BLOCKED, Guard, retrieval_screened
 from .intent import Intent, State, state_merge
 from .models import Conversation, Message
 from .rerank import Rerank
@@ -105,6 +105,7 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
     deadline = time.monotonic() + float(settings.LLM_TURN_BUDGET_SECONDS)
     text = user_message.text
     index = title_index()
+    facts = claims.facts_read(user=user, index=index)
     state = State.from_dict(user_message.conversation.state)
 
     # understand: the message's intent; what it says about items and standing wishes is recorded
@@ -116,15 +117,21 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
         deadline=deadline,
         usage=draft.usage,
         repairs=draft.repairs,
+        facts=facts,
     )
-    _intent_feedback_record(user=user, intent=intent, conversation_id=user_message.conversation_id)
+    recorded = _intent_feedback_record(
+        user=user, intent=intent, conversation_id=user_message.conversation_id
+    )
     standing = list(selectors.standing_exclusions(user=user))
     state = state_merge(state, intent)
     history = user_history_ids(user_id=user.pk)
 
     # retrieve: the candidates, kept outside the prompt; the guard watches what leaves them
-    found = retrieve(
-        user=user, intent=intent, state=state, history=history, standing_excludes=standing
+    found, question_blocked = retrieval_screened(
+        retrieve(
+            user=user, intent=intent, state=state, history=history, standing_excludes=standing
+        ),
+        history,
     )
     prompt_history = (
         selectors.prompt_history(user=user, dismissed=history.dismissed, limit=HISTORY_IN_PROMPT)
@@ -133,9 +140,10 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
     )
     guard = Guard.create(
         found=found,
-        dismissed=set(history.dismissed),
-        history=[item for item, _ in prompt_history],
-        index=index,
+        user=user,
+        history=history,
+        facts=facts,
+        user_texts=selectors.user_texts(conversation=user_message.conversation),
     )
 
     def save() -> ChatTurn:
@@ -146,6 +154,7 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
             state=state,
             found=found,
             guard=guard,
+            recorded=recorded,
         )
 
     turn: ChatTurn | None = None
@@ -168,21 +177,35 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
                 deadline=deadline,
                 repairs=draft.repairs,
             )
+            intro, checked_len = "", 0
             try:
                 for kind, value in rerank:
-                    if kind == "intro":
-                        draft.intro += value
-                        yield draft.emit(ChatEvent("intro", text=value))
-                    elif (rec := guard.accept(value)) is not None:
+                    if kind == "intro":  # shown once whole and checked: a claim ends anywhere
+                        intro += value
+                        continue
+                    if intro and not checked_len:  # the picks begin: the intro is whole
+                        checked_len = len(intro)
+                        if checked := guard.intro(intro):
+                            draft.intro = checked
+                            yield draft.emit(ChatEvent("intro", text=checked))
+                    if (rec := guard.accept(value)) is not None:
                         draft.llm_recs += 1
                         yield draft.emit(ChatEvent("rec", rec=rec))
             finally:
                 draft.usage.merge(rerank.usage)
+            if len(intro) > checked_len and not draft.intro:
+                if rerank.why:  # cut inside the intro (or before any pick): never shown half
+                    draft.repairs["intro_cut"] += 1
+                elif checked := guard.intro(intro):
+                    draft.intro = checked
+                    yield draft.emit(ChatEvent("intro", text=checked))
             if rerank.why and not draft.llm_recs:
                 draft.notice = FALLBACK_NOTICE.format(why=rerank.why)
                 yield draft.emit(ChatEvent("notice", text=draft.notice))
         if not draft.intro.strip():
             draft.intro = intro_template(state, guard.answer_size(), found.refs, found.question)
+            if question_blocked:
+                draft.intro = QUESTION_BLOCKED
             yield draft.emit(ChatEvent("intro", text=draft.intro))
         if not use_llm:
             yield draft.emit(ChatEvent("notice", text=draft.notice))
@@ -191,6 +214,8 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
             yield draft.emit(ChatEvent("rec", rec=rec))
         # save
         turn = save()
+        for item_id in turn.retracted:  # dismissed or hidden while this answer was written
+            yield ChatEvent("retract", text=str(item_id))
         yield ChatEvent("done", turn=turn)
     finally:
         if turn is None:  # the client went away mid-stream: still save a complete turn
@@ -200,23 +225,35 @@ def _turn_events(*, user_message: Message, user) -> Iterator[ChatEvent]:  # noqa
                 logger.exception("could not save an interrupted chat turn")
 
 
-def _intent_feedback_record(*, user, intent: Intent, conversation_id: int) -> None:  # noqa: ANN001
+def _intent_feedback_record(*, user, intent: Intent, conversation_id: int) -> list[dict]:  # noqa: ANN001
     """What the message said about items ("I loved Alien") and standing wishes ("no more
-    horror"), recorded as the user's own; an item or genre the services refuse is skipped."""
+    horror"), recorded as the user's own; an item or genre the services refuse is skipped.
+    Returns what was recorded, each with the id that undoes it."""
+    recorded: list[dict] = []
+    said = {"like": "you liked", "dislike": "you disliked", "seen": "you have seen"}
     for item_id, sentiment in intent.feedback:
         item = Item.objects.filter(pk=item_id, is_hidden=False).first()
         if item is None:
             continue
         kind, value = FEEDBACK_INTERACTIONS[sentiment]
         try:
-            interaction_record(user=user, item=item, kind=kind, value=value, source="chat")
+            row = interaction_record(user=user, item=item, kind=kind, value=value, source="chat")
         except ApplicationError:
             logger.info("chat feedback on item %s refused", item_id)
+            continue
+        text = f"Noted: {said[sentiment]} {item}."
+        recorded.append({"kind": sentiment, "text": text, "interaction_id": row.pk})
     for kind, value in intent.standing:
         try:
-            preference_create(user=user, kind=kind, value=value, conversation_id=conversation_id)
+            pref = preference_create(
+                user=user, kind=kind, value=value, conversation_id=conversation_id
+            )
         except ApplicationError:
             logger.info("chat preference %s=%s refused", kind, value)
+            continue
+        text = f"Noted: no more {pref.value}."
+        recorded.append({"kind": kind, "text": text, "preference_id": pref.pk})
+    return recorded
 
 
 def message_post_stream(*, conversation: Conversation, user, text: str) -> Iterator[ChatEvent]:  # noqa: ANN001

@@ -15,7 +15,9 @@ from django.conf import settings
 
 from catalog.models import Item
 
-from . import llm, prompts
+from . import claims, llm, prompts
+from .claims import user_words_only
+from .consent import feedback_asked, standing_asked
 from .intent import Intent, State, intent_parse
 from .titles import TitleIndex, title_resolve
 
@@ -29,6 +31,7 @@ def understand(
     deadline: float,
     usage: llm.LLMUsage,
     repairs: Counter,
+    facts: claims.Facts,
 ) -> Intent:
     """The intent of ``text``; the LLM's cost goes to ``usage``, its faults to ``repairs``."""
     intent = intent_parse(text, index=index)
@@ -53,7 +56,7 @@ def understand(
     if not reply.tool_calls:
         repairs["understand_no_tools"] += 1
         return intent
-    return intent_from_tools(reply.tool_calls, intent, index)
+    return intent_from_tools(reply.tool_calls, intent, index, text=text, facts=facts)
 
 
 def _genre(value: Any, index: TitleIndex) -> str | None:
@@ -69,9 +72,18 @@ def _year(value: Any) -> int | None:
     return value if isinstance(value, int) and 1800 <= value <= 2200 else None
 
 
-def intent_from_tools(calls: list[llm.ToolCall], builtin: Intent, index: TitleIndex) -> Intent:
+def intent_from_tools(
+    calls: list[llm.ToolCall],
+    builtin: Intent,
+    index: TitleIndex,
+    *,
+    text: str,
+    facts: claims.Facts,
+) -> Intent:
     """Validate the LLM's tool calls into an Intent. The built-in parse keeps what the LLM cannot
-    see (ordinals) or did not report (feedback, standing wishes, soft genre wishes)."""
+    see (ordinals) or did not report (feedback, standing wishes, soft genre wishes). A search
+    query keeps only the user's own words; a write (feedback, a standing preference) is kept only
+    when the user's message ``text`` asks for it (``chat.consent``)."""
     intent = Intent(
         parser="llm",
         followup_ranks=list(builtin.followup_ranks),
@@ -93,15 +105,19 @@ def intent_from_tools(calls: list[llm.ToolCall], builtin: Intent, index: TitleIn
                 if isinstance(title, str) and (pk := title_resolve(title, index=index)) is not None:
                     intent.references.append(pk)
         elif call.name == "search_text" and isinstance(args.get("query"), str):
-            intent.query = args["query"][:200]
+            intent.query = user_words_only(args["query"][:600], text)[:200]
         elif call.name == "explain_item" and isinstance(args.get("title"), str):
             intent.question_item = title_resolve(args["title"], index=index)
         elif call.name == "record_feedback" and isinstance(args.get("title"), str):
             pk = title_resolve(args["title"], index=index)
-            if pk is not None and args.get("sentiment") in {"like", "dislike", "seen"}:
-                intent.feedback.append((pk, args["sentiment"]))
+            sentiment = args.get("sentiment")
+            if pk is not None and sentiment in {"like", "dislike", "seen"}:
+                if feedback_asked(text=text, item_id=pk, sentiment=sentiment, facts=facts):
+                    intent.feedback.append((pk, sentiment))
         elif call.name == "remember_preference":
-            if g := _genre(args.get("exclude_genre"), index):
+            if (g := _genre(args.get("exclude_genre"), index)) and standing_asked(
+                text=text, genre=g
+            ):
                 intent.standing.append(("exclude_genre", g))
                 if g not in intent.exclude_genres:
                     intent.exclude_genres.append(g)

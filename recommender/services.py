@@ -24,7 +24,7 @@ from catalog.models import POSITIVE_KINDS, Interaction
 from recsite.celery import app as celery_app
 from recsite.exceptions import ApplicationError
 
-from . import engine, evaluation, storage
+from . import engine, evaluation, selection, storage
 from .history import user_history_ids
 from .models import ModelVersion, VersionItem
 from .owners import owner_alive, process_owner
@@ -84,10 +84,11 @@ def training_start(
     If a run is already pending or training (in a live process), that run is returned instead:
     pressing "train now" twice starts one run.
     """
-    algorithm = algorithm or _setting("RECOMMENDER_MODEL", engine.DEFAULT_MODEL)
-    if algorithm not in engine.MODEL_NAMES:
+    algorithm = algorithm or _setting("RECOMMENDER_MODEL", selection.AUTO)
+    if algorithm not in engine.MODEL_NAMES and algorithm != selection.AUTO:
         raise ApplicationError(
-            f"unknown model {algorithm!r}", {"choices": sorted(engine.MODEL_NAMES)}
+            f"unknown model {algorithm!r}",
+            {"choices": sorted([*engine.MODEL_NAMES, selection.AUTO])},
         )
     versions_fail_stale()
     with transaction.atomic():
@@ -111,6 +112,8 @@ def training_start(
 
 def _full_params(algorithm: str, params: dict) -> dict:
     """Every constructor parameter of the model, defaults included (recorded on the version)."""
+    if algorithm == selection.AUTO:
+        return {}  # the run's selection records what it chose
     try:
         return engine.get_model(algorithm, **params).params
     except (TypeError, ValueError) as exc:
@@ -231,6 +234,11 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
         progress(0.1, f"fitting {version.algorithm} on {data.n_interactions:,} interactions")
 
         t = time.perf_counter()
+        chosen = None
+        if version.algorithm == selection.AUTO:
+            chosen = _select(version, data, progress)
+            timings["select"] = time.perf_counter() - t
+            t = time.perf_counter()
         model = engine.get_model(version.algorithm, **version.params)
         max_items = model.params.get("max_items")
         if max_items and data.X.shape[1] > max_items:
@@ -250,8 +258,9 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
             version.algorithm, version.params = fallback, params
             model = engine.get_model(fallback)
             progress(0.1, f"{data.X.shape[1]:,} items: fitting {fallback} instead")
-        fit_progress = lambda f: progress(0.1 + 0.5 * f, "fitting")  # noqa: E731
-        if getattr(model, "uses_timestamps", False):
+        start = 0.4 if chosen is not None else 0.1
+        fit_progress = lambda f: progress(start + (0.6 - start) * f, "fitting")  # noqa: E731
+        if getattr(model, "uses_timestamps", False) and selection.has_time_order(data.timestamps):
             model.fit(data.X, progress=fit_progress, timestamps=data.timestamps)
         else:
             model.fit(data.X, progress=fit_progress)
@@ -308,6 +317,8 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
     if evaluate:
         try:
             metrics = _evaluate(version.algorithm, version.params, data)
+            if chosen is not None:
+                metrics["selection"] = chosen.report()
             ModelVersion.objects.filter(pk=version_id).update(metrics=metrics)
         except Exception:  # noqa: BLE001 - metrics are a report, never a reason to fail a run
             logger.exception("evaluation of v%s failed", version_id)
@@ -316,6 +327,21 @@ def model_train(*, version_id: int, on_progress: ProgressHook | None = None) -> 
     if on_progress is not None:
         on_progress(1.0, "done")
     return ModelVersion.objects.get(pk=version_id)
+
+
+def _select(version: ModelVersion, data: TrainingData, progress: ProgressHook):
+    """Per-site model selection (recommender.selection): the version records the winner and
+    the validation table."""
+    progress(0.1, "choosing the model on a validation slice")
+    chosen = selection.select(
+        data.X, data.timestamps, progress=lambda f: progress(0.1 + 0.3 * f, "choosing the model")
+    )
+    version.algorithm, version.params = chosen.algorithm, chosen.params
+    ModelVersion.objects.filter(pk=version.pk).update(
+        algorithm=chosen.algorithm, params=chosen.params, metrics={"selection": chosen.report()}
+    )
+    progress(0.4, f"fitting {chosen.label} on {data.n_interactions:,} interactions")
+    return chosen
 
 
 def version_activate(*, version_id: int) -> ModelVersion:

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Interaction, Item
+from recommender import engine
 from recommender import selectors as rec_selectors
 from recommender import services as rec_services
 from recommender.models import ModelVersion
@@ -93,12 +94,19 @@ def llm_endpoint(base_url: str | None, api_key: str | None = None):  # noqa: ANN
 
 
 def _train_without(source_user_ids: list[int]) -> None:
-    """Train the default model with the simulated users' originals left out, so that their
+    """Train the served model with the simulated users' originals left out, so that their
     held-out favourites are unknown to it (the simulated users' training rows stay in). The
     version serves from its rows (no weights file), so the rollback leaves nothing behind."""
+    # the served model as it is (no per-site selection run: it would search for minutes)
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    served = active is not None and active.algorithm in engine.MODEL_NAMES
+    algorithm = active.algorithm if served else engine.DEFAULT_MODEL
+    params = dict(active.params or {}) if served else None
     Interaction.objects.filter(user_id__in=source_user_ids).delete()
     with _settings(RECOMMENDER_DENSE_MAX_ITEMS=0, RECOMMENDER_EVALUATE_ON_TRAIN=False):
-        version = rec_services.training_start(trigger="evaluation")
+        version = rec_services.training_start(
+            trigger="evaluation", algorithm=algorithm, params=params
+        )
         if version.status != ModelVersion.Status.PENDING:
             raise ApplicationError("a training run is in progress: evaluate when it is done")
         rec_services.model_train(version_id=version.pk)

@@ -114,6 +114,8 @@ def _events(request: HttpRequest, message: Message) -> Iterator[str]:
             yield sse_event("intro", {"text": event.text})
         elif event.kind == "notice":
             yield sse_event("notice", {"text": event.text})
+        elif event.kind == "retract":  # the final "done" shows the list without it
+            yield sse_event("retract", {"item_id": int(event.text)})
         elif event.kind == "rec" and event.rec is not None:
             yield sse_event(
                 "card",

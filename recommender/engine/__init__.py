@@ -26,15 +26,25 @@ from .base import (
     Scored,
     history_matrix,
 )
+from .blend import Blend, score_scale
 from .data import InteractionMatrix, build_matrix
-from .ease import EASE, WeightedEDLAE, ease_weights
+from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
 from .factor import ALS, BPR
-from .knn import ItemKNN, RP3Beta
+from .knn import ItemKNN, RP3Beta, rp3_query_scores
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
+from .temporal import SessionEASE, recency_history, session_design
 
 __all__ = [
     "ALS",
+    "Blend",
+    "SessionEASE",
+    "edlae_query_scores",
+    "recency_history",
+    "rp3_query_scores",
+    "score_scale",
+    "session_design",
+    "user_weighted",
     "BPR",
     "CatalogTooLargeError",
     "Contribution",

@@ -288,10 +288,10 @@ class ItemItemRecommender(Recommender):
         """The ``k`` largest-magnitude weights of every row of ``W`` (negatives kept: they
         matter for EASE-family models), as a sparse table for SQL serving."""
         W = self.weights
-        return _prune_rows(W, k)
+        return prune_rows(W, k)
 
 
-def _prune_rows(W: np.ndarray | sp.csr_matrix, k: int) -> NeighbourTable:
+def prune_rows(W: np.ndarray | sp.csr_matrix, k: int) -> NeighbourTable:
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
     n = W.shape[0]

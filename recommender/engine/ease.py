@@ -29,9 +29,17 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ._threads import blas_threads
-from .base import CatalogTooLargeError, ItemItemRecommender, Progress, _prune_rows
+from .base import CatalogTooLargeError, ItemItemRecommender, Progress, prune_rows
 
-__all__ = ["EASE", "ease_weights", "WeightedEDLAE"]
+__all__ = [
+    "EASE",
+    "ease_weights",
+    "WeightedEDLAE",
+    "edlae_penalty",
+    "edlae_query_scores",
+    "sparse_dual_ease",
+    "user_weighted",
+]
 
 _RESTRICTED_DEFAULT_K = 1000
 
@@ -46,49 +54,122 @@ def ease_weights(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Dense float32 ``B`` (items x items, zero diagonal) of the EASE family, see module doc."""
+    n_users, n_items = X.shape
+    X = user_weighted(X, user_exponent)
+    lam_vec = edlae_penalty(X, lam, dropout)
+    if solver == "auto":
+        solver = "dual" if n_users < n_items else "primal"
+    if solver not in ("primal", "dual"):
+        raise ValueError(f"solver must be auto, primal or dual, got {solver!r}")
+    if progress:
+        progress(0.2)
+    P = _edlae_from_design(X, lam_vec, solver)
+    if progress:
+        progress(0.8)
+    return P
+
+
+def user_weighted(X: sp.csr_matrix, user_exponent: float) -> sp.csr_matrix:
+    """``diag(n_u^(-user_exponent/2)) X``: the rows of the Gram matrix's design."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    if not user_exponent:
+        return X
+    n_u = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
+    return (sp.diags((n_u ** (-user_exponent / 2.0)).astype(np.float32)) @ X).tocsr()
+
+
+def edlae_penalty(Z: sp.csr_matrix, lam: float, dropout: float) -> np.ndarray:
+    """Per-item L2 penalty ``lam + dropout/(1-dropout) * diag(Z'Z)`` (float64)."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if lam < 0 or (lam == 0 and dropout == 0):
         raise ValueError(f"lam must be > 0 (or >= 0 with dropout > 0), got {lam}")
-    n_users, n_items = X.shape
-    X = sp.csr_matrix(X, dtype=np.float32)
-    if user_exponent:
-        n_u = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
-        X = (sp.diags((n_u ** (-user_exponent / 2.0)).astype(np.float32)) @ X).tocsr()
-    diag_g = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel()
-    lam_vec = lam + (dropout / (1.0 - dropout)) * diag_g
-    lam_vec = np.maximum(lam_vec, 1e-6)  # an item nobody has, with lam == 0
-    if solver == "auto":
-        solver = "dual" if n_users < n_items else "primal"
+    diag_g = np.asarray(Z.multiply(Z).sum(axis=0), dtype=np.float64).ravel()
+    return np.maximum(lam + dropout / (1.0 - dropout) * diag_g, 1e-6)
+
+
+def _dual_factors(
+    Z: sp.csr_matrix, lam_vec: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Woodbury pieces of ``P = (Z'Z + L)^-1 = L^-1 - (Z L^-1)' M``: ``Z L^-1`` (sparse),
+    ``M = (I + Z L^-1 Z')^-1 Z L^-1`` (dense rows x items) and ``diag(P)``."""
+    XL = (Z @ sp.diags((1.0 / lam_vec).astype(np.float32))).tocsr()
     with blas_threads():
-        if solver == "dual":
-            Xd = X.toarray()
-            XL = Xd / lam_vec.astype(np.float32)[None, :]
-            K = XL @ Xd.T
-            K[np.diag_indices_from(K)] += 1.0
-            if progress:
-                progress(0.2)
-            KiXL = scipy.linalg.solve(K, XL, assume_a="pos", overwrite_a=True)
-            if progress:
-                progress(0.4)
-            P = XL.T @ KiXL
-            del KiXL, XL, Xd
-            P *= -1.0
-            P[np.diag_indices(n_items)] += (1.0 / lam_vec).astype(np.float32)
-        elif solver == "primal":
-            G = (X.T @ X).toarray().astype(np.float32)
-            G[np.diag_indices(n_items)] += lam_vec.astype(np.float32)
-            if progress:
-                progress(0.2)
-            P = _spd_inverse(G)
-        else:
-            raise ValueError(f"solver must be auto, primal or dual, got {solver!r}")
-    if progress:
-        progress(0.8)
+        K = np.asarray((XL @ Z.T).toarray(), dtype=np.float32)
+        K[np.diag_indices_from(K)] += 1.0
+        Ki = _spd_inverse(K)
+        XLt = XL.T.tocsr()
+        M = np.ascontiguousarray(np.asarray(XLt @ Ki).T)  # rows x items = K^-1 (Z L^-1)
+    diag_p = (1.0 / lam_vec) - np.asarray(XL.multiply(M).sum(axis=0), dtype=np.float64).ravel()
+    return XL, M, diag_p
+
+
+def _edlae_from_design(Z: sp.csr_matrix, lam_vec: np.ndarray, solver: str) -> np.ndarray:
+    """Dense float32 ``B = I - P diag(1/diag(P))`` for ``P = (Z'Z + diag(lam_vec))^-1``."""
+    n_items = Z.shape[1]
+    if solver == "primal":
+        with blas_threads():
+            P = np.asarray((Z.T @ Z).toarray(), dtype=np.float32)
+            P[np.diag_indices(n_items)] += lam_vec.astype(np.float32)
+            P = _spd_inverse(P)
+    else:
+        XL, M, _ = _dual_factors(Z, lam_vec)
+        with blas_threads():
+            P = np.asarray(XL.T.tocsr() @ M, dtype=np.float32)
+        del M
+        P *= -1.0
+        P[np.diag_indices(n_items)] += (1.0 / lam_vec).astype(np.float32)
     d = np.diag(P).copy()
     P /= -d[None, :]
     np.fill_diagonal(P, 0.0)
     return P
+
+
+def sparse_dual_ease(
+    Z: sp.csr_matrix, lam: float, dropout: float, method: str = "auto"
+) -> np.ndarray:
+    """Dense float32 EDLAE ``B`` for ``G = Z'Z``, from ``P = (G + L)^-1``.
+
+    With fewer rows than items (few users, a large catalog) by Woodbury, using the sparsity of
+    ``Z``: ``P = L^-1 - (Z L^-1)' (I + Z L^-1 Z')^-1 (Z L^-1)``, a rows x rows inverse (on
+    ml-latest-small, 7,013 rows with the windows for 9,724 items: 6-7 s on two idle cores, as
+    fast as the primal, and twice as fast when the cores are shared, where multi-threaded LAPACK
+    on the larger matrix suffers most). With more rows than items (many users and their
+    windows) the items x items ``G + L`` is inverted directly: the dual would need a dense
+    rows x rows matrix (80k rows: 25 GB). ``method``: "auto" (the smaller side), "primal" or
+    "dual"."""
+    if method not in ("auto", "primal", "dual"):
+        raise ValueError(f"method must be auto, primal or dual, got {method!r}")
+    Z = sp.csr_matrix(Z, dtype=np.float32)
+    lam_vec = edlae_penalty(Z, lam, dropout)
+    if method == "auto":
+        method = "primal" if Z.shape[0] >= Z.shape[1] else "dual"
+    return _edlae_from_design(Z, lam_vec, method)
+
+
+def edlae_query_scores(
+    Z: sp.csr_matrix, queries: sp.csr_matrix, *, lam: float, dropout: float = 0.0
+) -> np.ndarray:
+    """``queries @ B`` for the EDLAE ``B`` of design ``Z`` (as :func:`ease_weights` would build
+    it) without forming the items x items ``B`` when ``Z`` has fewer rows than items: the
+    Woodbury pieces give ``queries @ P`` in O(queries x rows x items). Model selection scores
+    a few hundred validation users for many penalties this way, 3-5x faster than a fit."""
+    Z = sp.csr_matrix(Z, dtype=np.float32)
+    Q = sp.csr_matrix(queries, dtype=np.float32)
+    lam_vec = edlae_penalty(Z, lam, dropout)
+    if Z.shape[0] >= Z.shape[1]:
+        B = _edlae_from_design(Z, lam_vec, "primal")
+        with blas_threads():
+            return np.asarray(Q @ B, dtype=np.float32)
+    XL, M, diag_p = _dual_factors(Z, lam_vec)
+    with blas_threads():
+        QP = np.asarray((Q @ XL.T).toarray(), dtype=np.float32) @ M
+    QP *= -1.0
+    QP += np.asarray(Q.multiply((1.0 / lam_vec)[None, :].astype(np.float32)).toarray())
+    # Q @ B = Q - (Q @ P) diag(1/diag(P))
+    out = np.asarray(Q.toarray(), dtype=np.float32)
+    out -= QP / diag_p.astype(np.float32)[None, :]
+    return out
 
 
 def _spd_inverse(A: np.ndarray) -> np.ndarray:
@@ -194,7 +275,7 @@ class WeightedEDLAE(ItemItemRecommender):
             return
         # a restricted (large) catalog is always stored sparse: at most 1000 per row
         k = p["neighbours"] or min(B.shape[1], _RESTRICTED_DEFAULT_K)
-        table = _prune_rows(B, k)
+        table = prune_rows(B, k)
         del B
         rows, cols = table.item, table.neighbour
         if head is not None:

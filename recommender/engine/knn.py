@@ -11,7 +11,7 @@ from ._implicit import implicit_modules, implicit_threads
 from ._threads import blas_threads, max_threads
 from .base import CatalogTooLargeError, ItemItemRecommender, Progress
 
-__all__ = ["ItemKNN", "RP3Beta"]
+__all__ = ["ItemKNN", "RP3Beta", "rp3_query_scores"]
 
 
 class ItemKNN(ItemItemRecommender):
@@ -59,12 +59,13 @@ class ItemKNN(ItemItemRecommender):
 class RP3Beta(ItemItemRecommender):
     """RP3beta: 3-step random-walk item-item transition probabilities, each raised to
     ``alpha``, divided by the target's popularity^``beta``, pruned to the ``K`` largest
-    entries per row. Dense computation: refuses catalogs above ``max_items``."""
+    entries per row (``K=None``: the dense matrix, unpruned). Dense computation: refuses
+    catalogs above ``max_items``."""
 
     name = "rp3beta"
 
     def __init__(
-        self, alpha: float = 0.8, beta: float = 0.5, K: int = 200, max_items: int = 20_000
+        self, alpha: float = 0.8, beta: float = 0.5, K: int | None = 200, max_items: int = 20_000
     ) -> None:
         self._params: dict[str, Any] = dict(alpha=alpha, beta=beta, K=K, max_items=max_items)
 
@@ -75,18 +76,45 @@ class RP3Beta(ItemItemRecommender):
             raise CatalogTooLargeError(
                 f"RP3beta is dense in items: {n_items} items exceed max_items={p['max_items']}"
             )
-        users = np.maximum(np.diff(X.indptr), 1).astype(np.float32)
-        pop = np.maximum(np.asarray(X.sum(axis=0)).ravel(), 1).astype(np.float32)
-        Pui = sp.diags(1.0 / users) @ X
-        Piu = sp.diags(1.0 / pop) @ X.T.tocsr()
-        Pui.data **= p["alpha"]
-        Piu.data **= p["alpha"]
+        Piu, Pui, scale = _rp3_walk(X, p["alpha"], p["beta"])
         with blas_threads():
             W = np.asarray((Piu @ Pui).toarray(), dtype=np.float32)
         progress(0.7)
-        W /= pop[None, :] ** p["beta"]
+        W *= scale[None, :]
         np.fill_diagonal(W, 0.0)
-        self._W = _keep_top_k(W, p["K"])
+        self._W = W if p["K"] is None else _keep_top_k(W, p["K"])
+
+
+def _rp3_walk(
+    X: sp.csr_matrix, alpha: float, beta: float
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """RP3beta's two transition matrices (each entry ^alpha) and the target scaling
+    ``pop^-beta``: ``W = diag-free(Piu @ Pui) * scale``."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    users = np.maximum(np.diff(X.indptr), 1).astype(np.float32)
+    pop = np.maximum(np.asarray(X.sum(axis=0)).ravel(), 1).astype(np.float32)
+    Pui = (sp.diags(1.0 / users) @ X).tocsr()
+    Piu = (sp.diags(1.0 / pop) @ X.T.tocsr()).tocsr()
+    Pui.data **= alpha
+    Piu.data **= alpha
+    return Piu, Pui, (pop**-beta).astype(np.float32)
+
+
+def rp3_query_scores(
+    X: sp.csr_matrix, queries: sp.csr_matrix, *, alpha: float, beta: float
+) -> np.ndarray:
+    """``queries @ W`` of the unpruned RP3beta fitted on ``X`` without forming the
+    items x items ``W`` (O(queries x users x items)): model selection's fast path."""
+    Piu, Pui, scale = _rp3_walk(X, alpha, beta)
+    Q = sp.csr_matrix(queries, dtype=np.float32)
+    with blas_threads():
+        out = np.asarray((Q @ Piu).toarray(), dtype=np.float32) @ Pui
+    out = np.asarray(out, dtype=np.float32) * scale[None, :]
+    # W's diagonal is zero: remove each query item's own two-step return
+    diag = np.asarray(Piu.multiply(Pui.T).sum(axis=1)).ravel().astype(np.float32) * scale
+    rows, cols = Q.nonzero()
+    out[rows, cols] -= np.asarray(Q[rows, cols]).ravel() * diag[cols]
+    return out
 
 
 def _keep_top_k(W: np.ndarray, k: int) -> sp.csr_matrix:

@@ -6,6 +6,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .base import Recommender
+from .blend import Blend
 from .ease import EASE, WeightedEDLAE
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta
@@ -25,6 +26,7 @@ _CLASSES: dict[str, type[Recommender]] = {
         EASE,
         WeightedEDLAE,
         SessionEASE,
+        Blend,
     )
 }
 

@@ -37,7 +37,6 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from ._threads import blas_threads
 from .base import (
     CatalogTooLargeError,
     ItemItemRecommender,
@@ -46,9 +45,16 @@ from .base import (
     history_matrix,
     top_n,
 )
-from .ease import _spd_inverse
+from .ease import sparse_dual_ease, user_weighted
 
-__all__ = ["SessionEASE", "window_rows", "recency_weights", "sparse_dual_ease"]
+__all__ = [
+    "SessionEASE",
+    "window_rows",
+    "recency_weights",
+    "recency_history",
+    "session_design",
+    "sparse_dual_ease",
+]
 
 
 def _chronological(indices: np.ndarray, stamps: np.ndarray) -> np.ndarray:
@@ -97,54 +103,6 @@ def window_rows(
     )
 
 
-def sparse_dual_ease(
-    Z: sp.csr_matrix, lam: float, dropout: float, method: str = "auto"
-) -> np.ndarray:
-    """Dense float32 EDLAE ``B`` for ``G = Z'Z``, from ``P = (G + L)^-1``.
-
-    With fewer rows than items (few users, a large catalog) by Woodbury, using the sparsity of
-    ``Z``: ``P = L^-1 - (Z L^-1)' (I + Z L^-1 Z')^-1 (Z L^-1)``, a rows x rows inverse (on
-    ml-latest-small, 7,013 rows with the windows for 9,724 items: 6-7 s on two idle cores, as
-    fast as the primal, and twice as fast when the cores are shared, where multi-threaded LAPACK
-    on the larger matrix suffers most). With more rows than items (many users and their
-    windows) the items x items ``G + L`` is inverted directly: the dual would need a dense
-    rows x rows matrix (80k rows: 25 GB). ``method``: "auto" (the smaller side), "primal" or
-    "dual"."""
-    if method not in ("auto", "primal", "dual"):
-        raise ValueError(f"method must be auto, primal or dual, got {method!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if lam < 0 or (lam == 0 and dropout == 0):
-        raise ValueError(f"lam must be > 0 (or >= 0 with dropout > 0), got {lam}")
-    Z = sp.csr_matrix(Z, dtype=np.float32)
-    n_items = Z.shape[1]
-    diag_g = np.asarray(Z.multiply(Z).sum(axis=0), dtype=np.float64).ravel()
-    lam_vec = np.maximum(lam + dropout / (1.0 - dropout) * diag_g, 1e-6)
-    if method == "primal" or (method == "auto" and Z.shape[0] >= n_items):
-        with blas_threads():
-            P = np.asarray((Z.T @ Z).toarray(), dtype=np.float32)
-            P[np.diag_indices(n_items)] += lam_vec.astype(np.float32)
-            P = _spd_inverse(P)
-        d = np.diag(P).copy()
-        P /= -d[None, :]
-        np.fill_diagonal(P, 0.0)
-        return P
-    XL = (Z @ sp.diags((1.0 / lam_vec).astype(np.float32))).tocsr()
-    with blas_threads():
-        K = np.asarray((XL @ Z.T).toarray(), dtype=np.float32)
-        K[np.diag_indices_from(K)] += 1.0
-        Ki = _spd_inverse(K)
-        XLt = XL.T.tocsr()
-        M = np.ascontiguousarray(np.asarray(XLt @ Ki).T)  # rows x items = K^-1 (Z L^-1)
-        P = np.asarray(XLt @ M, dtype=np.float32)
-    P *= -1.0
-    P[np.diag_indices(n_items)] += (1.0 / lam_vec).astype(np.float32)
-    d = np.diag(P).copy()
-    P /= -d[None, :]
-    np.fill_diagonal(P, 0.0)
-    return P
-
-
 def recency_weights(
     indices: np.ndarray, stamps: np.ndarray, recency: float, tau: float
 ) -> np.ndarray:
@@ -153,6 +111,47 @@ def recency_weights(
     pos = np.empty(n, dtype=np.float64)
     pos[_chronological(indices, stamps)] = np.arange(n)[::-1]
     return (1.0 + recency * np.exp(-pos / tau)).astype(np.float32)
+
+
+def session_design(
+    X: sp.csr_matrix,
+    T: sp.csr_matrix | None,
+    *,
+    user_exponent: float,
+    window: int,
+    stride: int,
+    window_weight: float,
+    window_exponent: float,
+) -> sp.csr_matrix:
+    """``Z = [Xw; sqrt(window_weight) S]``, the design whose Gram matrix ``SessionEASE``
+    solves (``Xw`` alone without timestamps, with all of them equal - no order to cut
+    windows from - or with ``window_weight`` 0)."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sort_indices()
+    parts = [user_weighted(X, user_exponent)]
+    ordered = T is not None and T.nnz > 1 and bool(np.any(T.data != T.data[0]))
+    if ordered and window_weight > 0:
+        S = window_rows(X, T, window, stride, window_exponent)
+        parts.append(S * np.float32(np.sqrt(window_weight)))
+    return sp.vstack(parts).tocsr()
+
+
+def recency_history(
+    X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix, recency: float, tau: float
+) -> sp.csr_matrix:
+    """``X_rows`` with each entry replaced by its recency weight (same sparsity)."""
+    X_rows = sp.csr_matrix(X_rows, dtype=np.float32)
+    X_rows.sort_indices()
+    T = sp.csr_matrix(timestamps_rows, dtype=np.float64)
+    T.sort_indices()
+    if T.shape != X_rows.shape or not np.array_equal(T.indptr, X_rows.indptr):
+        raise ValueError("timestamps_rows must have exactly the sparsity of X_rows")
+    out = X_rows.copy()
+    for u in range(out.shape[0]):
+        a, b = out.indptr[u], out.indptr[u + 1]
+        if b > a:
+            out.data[a:b] = recency_weights(out.indices[a:b], T.data[a:b], recency, tau)
+    return out
 
 
 class SessionEASE(ItemItemRecommender):
@@ -221,36 +220,24 @@ class SessionEASE(ItemItemRecommender):
                 f"session_ease needs a dense {n_items} x {n_items} matrix: {n_items} items "
                 f"exceed max_items={p['max_items']}"
             )
-        X = sp.csr_matrix(X, dtype=np.float32)
-        X.sort_indices()
-        n_u = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
-        Xw = (sp.diags((n_u ** (-p["user_exponent"] / 2.0)).astype(np.float32)) @ X).tocsr()
-        parts = [Xw]
-        if self._T is not None and p["window_weight"] > 0:
-            S = window_rows(X, self._T, p["window"], p["stride"], p["window_exponent"])
-            parts.append(S * np.float32(np.sqrt(p["window_weight"])))
+        Z = session_design(
+            X,
+            self._T,
+            user_exponent=p["user_exponent"],
+            window=p["window"],
+            stride=p["stride"],
+            window_weight=p["window_weight"],
+            window_exponent=p["window_exponent"],
+        )
         progress(0.1)
-        self._W = sparse_dual_ease(sp.vstack(parts).tocsr(), p["lam"], p["dropout"])
+        self._W = sparse_dual_ease(Z, p["lam"], p["dropout"])
 
     def history_weights(
         self, X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix
     ) -> sp.csr_matrix:
         """``X_rows`` with each entry replaced by its recency weight (same sparsity)."""
         p = self._params
-        X_rows = sp.csr_matrix(X_rows, dtype=np.float32)
-        X_rows.sort_indices()
-        T = sp.csr_matrix(timestamps_rows, dtype=np.float64)
-        T.sort_indices()
-        if T.shape != X_rows.shape or not np.array_equal(T.indptr, X_rows.indptr):
-            raise ValueError("timestamps_rows must have exactly the sparsity of X_rows")
-        out = X_rows.copy()
-        for u in range(out.shape[0]):
-            a, b = out.indptr[u], out.indptr[u + 1]
-            if b > a:
-                out.data[a:b] = recency_weights(
-                    out.indices[a:b], T.data[a:b], p["recency"], p["recency_tau"]
-                )
-        return out
+        return recency_history(X_rows, timestamps_rows, p["recency"], p["recency_tau"])
 
     def score_users(
         self, X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix | None = None

@@ -182,7 +182,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Recommender --------------------------------------------------------------------------------
-RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "session_ease")  # what "train now" trains and serves
+RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "auto")  # "auto": each run selects; a name fixes it
 # trained instead when the catalog exceeds the model's max_items (dense item-item models)
 RECOMMENDER_LARGE_CATALOG_MODEL = env("RECOMMENDER_LARGE_CATALOG_MODEL", "als")
 RECOMMENDER_KEEP_VERSIONS = env_int("RECOMMENDER_KEEP_VERSIONS", 3)  # retired versions kept

@@ -17,3 +17,5 @@ RECOMMENDER_EVALUATE_ON_TRAIN = env("RECOMMENDER_EVALUATE_ON_TRAIN", "false") ==
 # Other apps' tests never load the embedding model as a side effect of an import or an admin
 # edit; tests/embeddings switches it on where it is the subject.
 EMBEDDINGS_AUTO_REFRESH = env("EMBEDDINGS_AUTO_REFRESH", "false") == "true"
+# a fixed model for the suite's shared trained version (per-site selection has its own tests)
+RECOMMENDER_MODEL = env("RECOMMENDER_MODEL", "session_ease")

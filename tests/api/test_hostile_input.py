@@ -10,11 +10,11 @@ import subprocess
 
 import jsonschema
 import pytest
-from catalog.forms import SignupForm
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat.models import Conversation, Message
+from front.forms import SignupForm
 from recsite.usernames import username_skeleton
 from tests.production.conftest import PYTHON, REPO, production_env
 

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 
 from catalog.models import Interaction, Item
+from tests.fakes.hostile_cases import EXTRA_ITEMS
+from tests.fakes.hostile_server import HostileOpenAI
 from tests.fakes.openai_server import FakeOpenAI
 
 MOVIES = [
@@ -95,17 +98,22 @@ def bob(catalog):
     return user
 
 
+def use_llm(settings, server: FakeOpenAI, *, budget: float) -> None:  # noqa: ANN001
+    """Point the chat at ``server``: fast timeouts, no cache, one retry, ``budget`` a turn."""
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.LLM_MODEL = "fake-model"
+    settings.LLM_TIMEOUT_SECONDS = 1.0
+    settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
+    settings.LLM_CACHE_SECONDS = 0
+    settings.LLM_TURN_BUDGET_SECONDS = budget
+
+
 @pytest.fixture
 def fake_llm(settings) -> Iterator[FakeOpenAI]:
-    """The fake server, configured as the LLM (fast timeouts, no cache, one retry)."""
+    """The fake server, configured as the LLM."""
     with FakeOpenAI() as fake:
-        settings.OPENAI_BASE_URL = fake.url
-        settings.OPENAI_API_KEY = "test-key"
-        settings.LLM_MODEL = "fake-model"
-        settings.LLM_TIMEOUT_SECONDS = 1.0
-        settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-        settings.LLM_CACHE_SECONDS = 0
-        settings.LLM_TURN_BUDGET_SECONDS = 8.0
+        use_llm(settings, fake, budget=8.0)
         yield fake
 
 
@@ -113,3 +121,30 @@ def fake_llm(settings) -> Iterator[FakeOpenAI]:
 def no_llm(settings) -> None:
     settings.OPENAI_BASE_URL = None
     settings.OPENAI_API_KEY = None
+
+
+# --- the guard's hostile tests (test_guard_*.py) --------------------------------------------------
+
+
+@pytest.fixture
+def _no_throttle_state():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def hostile(settings) -> Iterator[HostileOpenAI]:
+    """The hostile server, configured as the LLM (a turn's budget: 4 s, the timeout 1 s)."""
+    with HostileOpenAI() as server:
+        use_llm(settings, server, budget=4.0)
+        yield server
+
+
+@pytest.fixture
+def world(catalog, alice, bob) -> dict:
+    for pos, (title, year, genres) in enumerate(EXTRA_ITEMS):
+        catalog[title] = Item.objects.create(
+            external_id=f"extra{pos}", title=title, year=year, genres=genres
+        )
+    return catalog

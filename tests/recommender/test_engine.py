@@ -36,6 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 FAST: dict[str, dict] = {
     "als": {"iterations": 8},
     "bpr": {"iterations": 30},
+    "blend": {
+        "parts": [
+            {"model": "wedlae", "params": {"lam": 20.0}, "weight": 0.7},
+            {"model": "rp3beta", "params": {"K": None}, "weight": 0.3},
+        ]
+    },
 }
 
 
@@ -82,6 +88,7 @@ def test_registry() -> None:
         "ease",
         "wedlae",
         "session_ease",
+        "blend",
         DEFAULT_MODEL,
     }
     assert set(MODEL_NAMES) == expected
@@ -323,3 +330,60 @@ def test_engine_is_pure_and_quiet() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     assert "OpenBLAS" not in out.stderr
+
+
+# --------------------------------------------------------------------------- selection's paths
+
+
+def test_query_scores_match_the_fitted_matrices(tiny: sp.csr_matrix) -> None:
+    from recommender.engine import edlae_query_scores, rp3_query_scores, user_weighted
+
+    Q = tiny[:10]
+    for lam, dropout, exponent in ((30.0, 0.0, 0.0), (5.0, 0.2, 0.5)):
+        W = get_model(
+            "wedlae", lam=lam, dropout=dropout, user_exponent=exponent, max_items=100
+        ).fit(tiny)
+        fast = edlae_query_scores(user_weighted(tiny, exponent), Q, lam=lam, dropout=dropout)
+        np.testing.assert_allclose(fast, Q @ W.weights, atol=1e-4)
+    rp3 = get_model("rp3beta", alpha=0.7, beta=0.3, K=None).fit(tiny)
+    fast = rp3_query_scores(tiny, Q, alpha=0.7, beta=0.3)
+    np.testing.assert_allclose(fast, Q @ rp3.weights, atol=1e-5)
+
+
+def test_blend_is_one_weighted_matrix(tiny: sp.csr_matrix) -> None:
+    parts = [
+        {"model": "ease", "params": {"lam": 30.0}, "weight": 0.6},
+        {"model": "rp3beta", "params": {"K": None}, "weight": 0.4},
+    ]
+    blend = get_model("blend", parts=parts).fit(tiny)
+    a = get_model("ease", lam=30.0).fit(tiny).weights
+    b = get_model("rp3beta", K=None).fit(tiny).weights
+    sa, sb = blend.scales
+    np.testing.assert_allclose(blend.weights, 0.6 * a / sa + 0.4 * b / sb, atol=1e-5)
+    assert sa != sb  # the parts' scales differ: the weights are on a common footing
+    one = get_model("blend", parts=parts[:1]).fit(tiny)
+    np.testing.assert_allclose(one.weights, a)
+    assert get_model("blend", **blend.params).params == blend.params
+    with pytest.raises(ValueError, match="at least one part"):
+        get_model("blend", parts=[])
+    with pytest.raises(ValueError, match="blend part"):
+        get_model("blend", parts=[{"model": "als", "params": {}}])
+
+
+def test_blend_recency_weighs_the_latest_history_item(tiny: sp.csr_matrix) -> None:
+    parts = [{"model": "ease", "params": {"lam": 30.0}, "weight": 1.0}]
+    plain = get_model("blend", parts=parts).fit(tiny)
+    recent = get_model("blend", parts=parts, recency=2.0, recency_tau=1.0).fit(tiny)
+    row = tiny[1]
+    stamps = sp.csr_matrix(
+        (np.arange(1, row.nnz + 1, dtype=float), row.indices.copy(), row.indptr.copy()),
+        shape=row.shape,
+    )
+    latest = row.indices[-1]
+    weights = np.ones(row.nnz)
+    weights[-1] = 3.0  # 1 + 2 * exp(0)
+    weights[:-1] = 1 + 2 * np.exp(-np.arange(row.nnz - 1, 0, -1))
+    expected = (weights[None, :] @ plain.weights[row.indices]).ravel()
+    got = recent.score_users(row, timestamps_rows=stamps)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert latest in row.indices

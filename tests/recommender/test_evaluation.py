@@ -202,3 +202,125 @@ def test_reference_figures(ml_small: Interactions) -> None:
     assert (round(pop["recall@20"], 3), round(pop["ndcg@10"], 3)) == (0.178, 0.188)
     ease = evaluate(get_model("ease", lam=300.0), train, test)
     assert (round(ease["recall@20"], 3), round(ease["ndcg@10"], 3)) == (0.355, 0.364)
+
+
+# --------------------------------------------------------------------------- other layouts
+
+
+def test_load_csv_without_timestamps_or_values(tmp_path: Path) -> None:
+    p = tmp_path / "plays.csv"
+    p.write_text("userId,movieId,rating\n1,10,42\n1,11,3\n2,10,7\n", encoding="utf-8")
+    d = load_ratings_csv(p)
+    assert d.users.tolist() == [1, 1, 2] and d.values.tolist() == [42.0, 3.0, 7.0]
+    assert d.timestamps.tolist() == [0, 0, 0] and not d.has_timestamps
+    q = tmp_path / "pairs.csv"
+    q.write_text("user,item\n1,10\n2,11\n", encoding="utf-8")
+    d = load_ratings_csv(q)
+    assert d.values.tolist() == [1.0, 1.0] and not d.has_timestamps
+    flat = tmp_path / "flat.csv"
+    flat.write_text("userId,movieId,rating,timestamp\n1,1,4,5\n1,2,4,5\n", encoding="utf-8")
+    assert not load_ratings_csv(flat).has_timestamps
+    bad = tmp_path / "bad.csv"
+    bad.write_text("movieId,rating\n1,2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.csv:1: expected header"):
+        load_ratings_csv(bad)
+
+
+def test_fewshot_keeps_k_training_rows_of_tested_users_only() -> None:
+    from recommender.evaluation import fewshot_train
+
+    rows = [(u, i, i) for u in (1, 2) for i in range(1, 21)] + [(3, 1, 1), (3, 2, 2)]
+    s = split(_inter(rows), "random", seed=0)
+    few = fewshot_train(s, 5, seed=0).train
+    counts = {u: int((few.users == u).sum()) for u in (1, 2, 3)}
+    assert counts == {1: 5, 2: 5, 3: 2}  # user 3 (2 rows) is never tested: keeps all
+    kept = set(zip(few.users.tolist(), few.items.tolist(), strict=True))
+    train = set(zip(s.train.users.tolist(), s.train.items.tolist(), strict=True))
+    assert kept <= train
+    again = fewshot_train(s, 5, seed=0).train
+    assert np.array_equal(again.items, few.items)
+    assert not np.array_equal(fewshot_train(s, 5, seed=1).train.items, few.items)
+
+
+def test_fewshot_share_makes_only_some_tested_users_new() -> None:
+    from recommender.evaluation import fewshot_train
+
+    rows = [(u, i, i) for u in range(1, 11) for i in range(1, 21)]
+    s = split(_inter(rows), "random", seed=0)
+    few = fewshot_train(s, 5, seed=0, share=0.5)
+    new = set(np.unique(few.test.users).tolist())
+    assert len(new) == 5
+    for u in range(1, 11):
+        n = int((few.train.users == u).sum())
+        assert n == (5 if u in new else 16)  # 20 - 4 held out
+    with pytest.raises(ValueError, match="share"):
+        fewshot_train(s, 5, share=0.0)
+
+
+def test_genre_share_of_the_top_10() -> None:
+    # user 1 has item 1 (genre A); every other item is ranked: 2 (A), 3 (B), 4 (A|B)
+    train = _inter([(1, 1, 1), (2, 2, 1), (2, 3, 1), (2, 4, 1), (2, 1, 2)])
+    test = _inter([(1, 2, 5)])
+    genres = {1: ("A",), 2: ("A",), 3: ("B",), 4: ("A", "B")}
+    r = evaluate(FixedScores(), train, test, genres=genres)
+    assert r["genre@10"] == pytest.approx(2 / 3)
+    assert r["topgenre@10"] == pytest.approx(2 / 3)  # A is the history's genre: 2 and 4
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _write_clustered(folder: Path, *, timestamps: bool) -> Path:
+    rng = np.random.default_rng(0)
+    groups = np.array_split(np.arange(1, 61), 3)
+    lines = ["userId,movieId,rating" + (",timestamp" if timestamps else "")]
+    for u in range(1, 91):
+        items = rng.choice(groups[u % 3], size=12, replace=False)
+        for t, i in enumerate(items.tolist()):
+            lines.append(f"{u},{i},4" + (f",{1000 * u + t}" if timestamps else ""))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    genres = "\n".join(f"{i},Item {i},G{(i - 1) * 3 // 60}" for i in range(1, 61))
+    (folder / "movies.csv").write_text(f"movieId,title,genres\n{genres}\n", encoding="utf-8")
+    return folder / "ratings.csv"
+
+
+def test_evaluate_command_without_timestamps_says_which_split(tmp_path: Path) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    path = _write_clustered(tmp_path, timestamps=False)
+    out = StringIO()
+    call_command("evaluate", ratings=str(path), split="time", stdout=out, stderr=StringIO())
+    text = out.getvalue()
+    assert "the time split is impossible, using the random split" in text
+    assert "random split, seed 0 (the data has no timestamps)" in text
+    assert "default / EASE at its best lam" in text
+    assert "model selection on the training part (random validation slice" in text
+    out = StringIO()
+    call_command("evaluate", ratings=str(path), model=["auto", "popularity"], json=True, stdout=out)
+    result = json.loads(out.getvalue())
+    assert [r["name"] for r in result["models"]] == ["auto", "popularity"]
+    assert result["selection"]["table"] and result["selection"]["validation"] == "random"
+
+
+def test_evaluate_command_fewshot_reports_the_genre_share(tmp_path: Path) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    path = _write_clustered(tmp_path, timestamps=True)
+    out = StringIO()
+    call_command("evaluate", ratings=str(path), protocol="fewshot", json=True, stdout=out)
+    result = json.loads(out.getvalue())
+    assert [t["k"] for t in result["tables"]] == [5, 10]
+    for table in result["tables"]:
+        names = [r["name"] for r in table["models"]]
+        assert names == ["auto", "popularity", "ease"]
+        own = table["models"][0]
+        assert 0.0 <= own["genre@10"] <= 1.0
+        # one genre per cluster: CF keeps a new user's list inside their cluster
+        assert own["genre@10"] > table["models"][1]["genre@10"]

@@ -1,19 +1,27 @@
+import json as jsonlib
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender import engine, evaluation, training_data
+from catalog import selectors as catalog_selectors
+from recommender import engine, evaluation, selection, training_data
 from recsite.exceptions import ApplicationError
 
-# what the default is measured against when no --model is given
-BASELINES = ("popularity", "itemknn", "rp3beta", "als", "bpr", "ease")
+# what the default is measured against when no --model is given (EASE at its best penalty
+# on the test part is added to these)
+BASELINES = ("popularity", "als", "rp3beta", "ease", "session_ease")
+FEWSHOT_BASELINES = ("popularity", "ease")
+SELECTED = "auto"
 
 
 class Command(BaseCommand):
     help = (
         "Offline evaluation (docs: EVALUATION.md): Recall@20, NDCG@10, coverage, novelty, exposure "
-        "Gini and fit time per model, side by side. Data: --ratings PATH.csv (MovieLens layout) "
-        "or the database's interactions. Without --model: the default model beside the baselines."
+        "Gini and fit time per model, side by side. Data: --ratings PATH.csv (MovieLens layout; "
+        "the timestamp and rating columns are optional) or the database's interactions. Without "
+        "--model: the default (the per-site model selection the retrain runs, on the training "
+        "part only) beside the baselines and EASE at its best penalty."
     )
 
     def add_arguments(self, parser) -> None:
@@ -25,17 +33,41 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             action="append",
-            choices=sorted(engine.MODEL_NAMES),
-            help="model to evaluate (repeatable); default: the served default plus baselines",
+            # a blend needs its parts: it is what the selection builds, not a name to ask for
+            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), SELECTED]),
+            help=f"model to evaluate (repeatable; {SELECTED!r}: the per-site selection); "
+            "default: the selection plus baselines",
+        )
+        parser.add_argument(
+            "--validation",
+            choices=["split", "auto", "time", "random"],
+            default="split",
+            help="how the selection holds out its validation slice inside the training part: "
+            "'split' (default) as the protocol's split does; 'auto' as a retrain does (by "
+            "time where there are timestamps)",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
             "--protocol",
-            choices=["standard", "coldstart", "chat"],
+            choices=["standard", "coldstart", "fewshot", "chat"],
             default="standard",
-            help="coldstart: hold out 10%% of the items entirely and rank them for their users "
-            "by text embeddings (run `manage.py embed` first) vs popularity and random; "
-            "chat: simulated users talk to the chat (chat.evaluation.protocol)",
+            help="coldstart: hold out 10%% of the items entirely and rank them by text embeddings "
+            "(run `manage.py embed` first); fewshot: each tested user keeps only k training "
+            "interactions (--k, default 5 and 10); chat: simulated users talk to the chat "
+            "(chat.evaluation.protocol)",
+        )
+        parser.add_argument(
+            "--k", type=int, action="append", help="fewshot: interactions kept per tested user"
+        )
+        parser.add_argument(
+            "--movies", help="fewshot: movies.csv with genres (default: beside --ratings)"
+        )
+        parser.add_argument(
+            "--share",
+            type=float,
+            default=0.5,
+            help="fewshot: the share of tested users who are new (cut to k and tested); the "
+            "others keep their histories (default 0.5; 1: every tested user)",
         )
         parser.add_argument("--users", type=int, default=100, help="chat: simulated users")
         parser.add_argument(
@@ -61,48 +93,131 @@ class Command(BaseCommand):
             )
         except (OSError, ValueError, ApplicationError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
-        if options.get("protocol") == "coldstart":
-            from recommender.embeddings import coldstart
-            from recommender.embeddings import evaluation as cold
-
-            rows = coldstart.coldstart_report(
-                data=data, seed=seed, by="external_id" if ratings else "id"
+        protocol = options.get("protocol") or "standard"
+        if protocol == "coldstart":
+            return self._coldstart(data, seed, by="external_id" if ratings else "id", json=json)
+        lines: list[str] = []
+        if split == "time" and not data.has_timestamps:
+            lines.append(
+                "no timestamps (missing or all equal): the time split is impossible, "
+                "using the random split"
             )
-            if not rows or not rows[0]["cold_with_vectors"]:
-                raise CommandError("no item embeddings: run `manage.py embed` first")
-            if json:
-                import json as jsonlib
-
-                self.stdout.write(
-                    jsonlib.dumps({"protocol": "coldstart", "seed": seed, "rows": rows})
-                )
-            else:
-                self.stdout.write(cold.format_coldstart(rows))
-            return
-        names = model or [
-            engine.DEFAULT_MODEL,
-            *[b for b in BASELINES if b != engine.DEFAULT_MODEL],
-        ]
-        train, test = evaluation.split(data, method=split, seed=seed)
+            split = "random"
+        validation = options.get("validation") or "split"
+        validation = split if validation == "split" else validation
+        parts = evaluation.split(data, method=split, seed=seed)
+        train, test = parts
+        lines.append(
+            f"{split} split{f', seed {seed}' if split == 'random' else ''}"
+            f"{'' if data.has_timestamps else ' (the data has no timestamps)'}: "
+            f"{evaluation.build_train_matrix(train).X.shape[0]} users, "
+            f"{len(set(train.items.tolist()))} items, {len(train)} training and {len(test)} "
+            f"test interactions; the selection validates on a {validation} slice"
+        )
         if not json:
-            self.stdout.write(
-                f"{split} split{f', seed {seed}' if split == 'random' else ''}: "
-                f"{evaluation.build_train_matrix(train).X.shape[0]} users, "
-                f"{len(set(train.items.tolist()))} items, {len(train)} training and {len(test)} "
-                f"test interactions"
-            )
-        factories = [(name, (lambda n: lambda: engine.get_model(n))(name)) for name in names]
+            self.stdout.write("\n".join(lines))
+        selected = selection.SelectedModel(validation=validation, seed=seed)
+
+        def factory(name: str):
+            return (lambda: selected) if name == SELECTED else (lambda: engine.get_model(name))
 
         def progress(name: str, fraction: float) -> None:
             if not json and fraction >= 1.0:
                 sys.stderr.write(f"  fitted {name}\n")
 
-        rows = evaluation.evaluate_models(
-            factories, train, test, default=engine.DEFAULT_MODEL, progress=progress
-        )
-        if json:
-            import json as jsonlib
+        if protocol == "fewshot":
+            genres = self._genres(ratings, options.get("movies"))
+            result = {"protocol": "fewshot", "split": split, "seed": seed, "tables": []}
+            for k in options.get("k") or [5, 10]:
+                share = options.get("share") or 0.5
+                few = evaluation.fewshot_train(parts, k, seed=seed, share=share)
+                names = model or [SELECTED, *FEWSHOT_BASELINES]
+                rows = evaluation.evaluate_models(
+                    [(n, factory(n)) for n in names],
+                    few.train,
+                    few.test,
+                    default=SELECTED,
+                    progress=progress,
+                    genres=genres,
+                )
+                result["tables"].append({"k": k, "share": share, "models": rows})
+                if not json:
+                    self.stdout.write(
+                        f"\nfew-shot: {len(set(few.test.users.tolist()))} new users "
+                        f"({share:g} of the tested) keep k = {k} training interactions"
+                    )
+                    self.stdout.write(evaluation.format_rows(rows))
+            if json:
+                self.stdout.write(jsonlib.dumps(result))
+            return
 
-            self.stdout.write(jsonlib.dumps({"split": split, "seed": seed, "models": rows}))
+        names = model or [SELECTED, *BASELINES]
+        rows = evaluation.evaluate_models(
+            [(n, factory(n)) for n in names], train, test, default=SELECTED, progress=progress
+        )
+        result = {"split": split, "seed": seed, "validation": validation, "models": rows}
+        if model is None:
+            lam, best, tried = evaluation.ease_best_lambda(train, test)
+            rows.append({"name": f"ease (best lam {lam:g})", "default": False, **best})
+            result["ease_best"] = {"lam": lam, "ndcg@10 by lam": tried, **best}
+            own = next(r for r in rows if r["name"] == SELECTED)
+            ratio = own["ndcg@10"] / best["ndcg@10"] if best["ndcg@10"] else float("nan")
+            result["ratio_ndcg"] = ratio
+            lines = [f"default / EASE at its best lam ({lam:g}), NDCG@10: {ratio:.3f}x"]
         else:
-            self.stdout.write(evaluation.format_rows(rows))
+            lines = []
+        if selected.selection is not None:
+            result["selection"] = selected.selection.report()
+        if json:
+            self.stdout.write(jsonlib.dumps(result))
+            return
+        self.stdout.write(evaluation.format_rows(rows))
+        for line in lines:
+            self.stdout.write(line)
+        if selected.selection is not None:
+            self.stdout.write(_format_selection(selected.selection))
+
+    def _genres(self, ratings: str | None, movies: str | None) -> dict[int, tuple[str, ...]]:
+        if movies or ratings:
+            path = Path(movies) if movies else Path(ratings).with_name("movies.csv")
+            if not path.exists():
+                raise CommandError(f"{path}: no movies.csv with genres (give --movies)")
+            try:
+                return evaluation.load_genres(path)
+            except (OSError, ValueError) as exc:
+                raise CommandError(str(exc)) from exc
+        return {
+            item: tuple(genres)
+            for item, genres in catalog_selectors.item_list(include_hidden=True).values_list(
+                "id", "genres"
+            )
+        }
+
+    def _coldstart(self, data, seed: int, *, by: str, json: bool) -> None:
+        from recommender.embeddings import coldstart
+        from recommender.embeddings import evaluation as cold
+
+        rows = coldstart.coldstart_report(data=data, seed=seed, by=by)
+        if not rows or not rows[0]["cold_with_vectors"]:
+            raise CommandError("no item embeddings: run `manage.py embed` first")
+        if json:
+            self.stdout.write(jsonlib.dumps({"protocol": "coldstart", "seed": seed, "rows": rows}))
+        else:
+            self.stdout.write(cold.format_coldstart(rows))
+
+
+def _format_selection(sel: selection.Selection, top: int = 12) -> str:
+    out = [
+        f"\nmodel selection on the training part ({sel.validation} validation slice, "
+        f"{sel.n_validation_users} users, {sel.seconds:.1f} s): chose {sel.label}",
+        f"  {'candidate':<44}{'ndcg@10':>9}{'recall@20':>10}{'s':>7}",
+    ]
+    for row in sel.table()[:top]:
+        mark = "*" if row["chosen"] else " "
+        out.append(
+            f"{mark} {row['label']:<44}{row['ndcg@10']:>9.4f}{row['recall@20']:>10.4f}"
+            f"{row['seconds']:>7.2f}"
+        )
+    if len(sel.trials) > top:
+        out.append(f"  ... {len(sel.trials) - top} more (--json for all)")
+    return "\n".join(out)

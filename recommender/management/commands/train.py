@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender import engine, services
+from recommender import engine, selection, services
 from recsite.exceptions import ApplicationError
 
 
@@ -14,7 +14,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--model", default=engine.DEFAULT_MODEL, choices=sorted(engine.MODEL_NAMES)
+            "--model",
+            default=None,
+            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), selection.AUTO]),
+            help="default: RECOMMENDER_MODEL (auto: the per-site model selection)",
         )
         parser.add_argument(
             "--param",
@@ -25,7 +28,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--enqueue", action="store_true", help="only enqueue the Celery task")
 
-    def handle(self, *args, model: str, param: list[str], enqueue: bool, **options) -> None:
+    def handle(self, *args, model: str | None, param: list[str], enqueue: bool, **options) -> None:
         params = {}
         for entry in param:
             key, sep, value = entry.partition("=")

@@ -44,50 +44,33 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 __all__ = [
-    "METRIC_KEYS",
     "Interactions",
     "Split",
-    "Scorer",
+    "TrainMatrix",
     "load_ratings_csv",
     "collapse_duplicates",
     "n_test_for",
     "split",
     "build_train_matrix",
     "build_timestamp_matrix",
-    "evaluate",
-    "evaluate_models",
-    "gini",
-    "format_rows",
+    "MIN_INTERACTIONS_TO_TEST",
+    "TEST_FRACTION",
+    "RECALL_K",
+    "NDCG_K",
 ]
 
 MIN_INTERACTIONS_TO_TEST = 5
 TEST_FRACTION = 0.2
 RECALL_K = 20
 NDCG_K = 10
-
-#: Keys of every row returned by :func:`evaluate_models` (in this order).
-METRIC_KEYS: tuple[str, ...] = (
-    "name",
-    "default",
-    "recall@20",
-    "ndcg@10",
-    "coverage@20",
-    "novelty",
-    "gini@20",
-    "fit_seconds",
-    "n_users_tested",
-)
 
 
 # --------------------------------------------------------------------------- data
@@ -132,12 +115,41 @@ class Interactions:
     def n_items(self) -> int:
         return len(np.unique(self.items))
 
+    @property
+    def has_timestamps(self) -> bool:
+        """False when every timestamp is equal (a file without them, or a constant column):
+        no time order to split by or to learn sessions from."""
+        return len(self.timestamps) > 1 and bool(np.any(self.timestamps != self.timestamps[0]))
 
-_HEADER = ("userid", "movieid", "rating", "timestamp")
+
+# accepted column names (lower case): user and item are required, value and time optional
+_COLUMNS = {
+    "user": ("userid", "user", "user_id"),
+    "item": ("movieid", "itemid", "item", "item_id", "artistid"),
+    "value": ("rating", "value", "weight", "playcount", "count", "plays"),
+    "timestamp": ("timestamp", "time", "ts"),
+}
+_LAYOUT = "userId,movieId[,rating][,timestamp]"
+
+
+def _header_columns(path: Path, line: str) -> dict[str, int]:
+    names = [h.strip().lower() for h in line.split(",")]
+    found: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        role = next((r for r, aliases in _COLUMNS.items() if name in aliases), None)
+        if role is None or role in found:
+            raise ValueError(f"{path}:1: expected header '{_LAYOUT}', got {line!r}")
+        found[role] = pos
+    if "user" not in found or "item" not in found:
+        raise ValueError(f"{path}:1: expected header '{_LAYOUT}', got {line!r}")
+    return found
 
 
 def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
-    """Read a MovieLens ``ratings.csv`` (``userId,movieId,rating,timestamp``).
+    """Read a MovieLens ``ratings.csv`` (``userId,movieId,rating,timestamp``), or a file with
+    only some of those columns: user and item are required; without a value column every row
+    weighs 1 (play counts and other implicit data go in ``rating``), without a timestamp column
+    every timestamp is 0 (see :attr:`Interactions.has_timestamps`).
 
     One header row is required; CRLF or LF line endings and a UTF-8 BOM are accepted; blank
     lines are skipped. A malformed row raises ``ValueError("<path>:<line>: ...")`` with its
@@ -148,40 +160,43 @@ def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
         text = fh.read()
     lines = text.splitlines()
     if not lines:
-        raise ValueError(f"{path}:1: empty file, expected header 'userId,movieId,rating,timestamp'")
-    header = tuple(h.strip().lower() for h in lines[0].split(","))
-    if header != _HEADER:
-        raise ValueError(
-            f"{path}:1: expected header 'userId,movieId,rating,timestamp', got {lines[0]!r}"
-        )
+        raise ValueError(f"{path}:1: empty file, expected header '{_LAYOUT}'")
+    cols = _header_columns(path, lines[0])
+    width = len(cols)
+    cu, ci = cols["user"], cols["item"]
+    cv, ct = cols.get("value"), cols.get("timestamp")
     n = len(lines) - 1
     users = np.empty(n, dtype=np.int64)
     items = np.empty(n, dtype=np.int64)
-    stamps = np.empty(n, dtype=np.int64)
-    values = np.empty(n, dtype=np.float32)
+    stamps = np.zeros(n, dtype=np.int64)
+    values = np.ones(n, dtype=np.float32)
     j = 0
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         fields = line.split(",")
-        if len(fields) != 4:
+        if len(fields) != width:
             raise ValueError(
-                f"{path}:{lineno}: expected 4 comma-separated fields "
-                f"(userId,movieId,rating,timestamp), got {len(fields)}: {line!r}"
+                f"{path}:{lineno}: expected {width} comma-separated fields "
+                f"({lines[0].strip()}), got {len(fields)}: {line!r}"
             )
         try:
-            u = int(fields[0])
-            i = int(fields[1])
-            r = float(fields[2])
-            t = int(fields[3])
-        except ValueError:
+            users[j] = int(fields[cu])
+            items[j] = int(fields[ci])
+            if ct is not None:
+                stamps[j] = int(fields[ct])
+            if cv is not None:
+                r = float(fields[cv])
+                if not math.isfinite(r):
+                    raise ValueError(f"{path}:{lineno}: rating must be a finite number: {line!r}")
+                values[j] = r
+        except ValueError as exc:
+            if str(exc).startswith(f"{path}:"):
+                raise
             raise ValueError(
                 f"{path}:{lineno}: userId, movieId and timestamp must be integers and rating "
                 f"a number: {line!r}"
             ) from None
-        if not math.isfinite(r):
-            raise ValueError(f"{path}:{lineno}: rating must be a finite number: {line!r}")
-        users[j], items[j], stamps[j], values[j] = u, i, t, r
         j += 1
     return Interactions(users[:j], items[:j], stamps[:j], values[:j])
 
@@ -320,183 +335,3 @@ def build_timestamp_matrix(train: Interactions, tm: TrainMatrix) -> sp.csr_matri
         T = sp.csr_matrix((t[last].astype(np.float64), (r[last], c[last])), shape=tm.X.shape)
     T.sort_indices()
     return T
-
-
-# --------------------------------------------------------------------------- models
-
-
-class Scorer(Protocol):
-    """What evaluation needs from a model (``recommender.engine.Recommender`` satisfies it)."""
-
-    def fit(self, X: sp.csr_matrix, progress: Callable[[float], None] | None = None) -> Any: ...
-
-    def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray: ...
-
-
-ModelLike = Scorer | Callable[[], Scorer]
-
-
-def _instantiate(model: ModelLike) -> Scorer:
-    if not isinstance(model, type) and hasattr(model, "fit") and hasattr(model, "score_users"):
-        return model  # type: ignore[return-value]
-    if callable(model):
-        made = model()
-        if not (hasattr(made, "fit") and hasattr(made, "score_users")):
-            raise TypeError(f"model factory returned {type(made).__name__}, not a model")
-        return made
-    raise TypeError(f"expected a model or a zero-argument factory, got {type(model).__name__}")
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0 = equal; 0 for an all-zero vector)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(x)
-    total = x.sum()
-    if n == 0 or total == 0:
-        return 0.0
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    return float(((2 * ranks - n - 1) * x).sum() / (n * total))
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best columns per row, best first (ties: lower index first)."""
-    k = min(k, scores.shape[1])
-    # A stable sort: ties, at the cut too, go to the lower index whatever numpy's selection
-    # algorithm does (argpartition picked a different subset of the items tied at the k-th
-    # score from one numpy release to the next, and moved the popularity baseline by .001).
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-
-
-def evaluate(
-    model: ModelLike,
-    train: Interactions,
-    test: Interactions,
-    *,
-    batch_size: int = 1024,
-    progress: Callable[[float], None] | None = None,
-) -> dict[str, float | int]:
-    """Fit ``model`` (an unfitted model or a zero-argument factory) on ``train`` and score
-    it on ``test`` per the protocol. Returns the metric keys of :data:`METRIC_KEYS` except
-    ``name``/``default``.
-    """
-    tm = build_train_matrix(train)
-    X = tm.X
-    n_items = X.shape[1]
-    m = _instantiate(model)
-    # models that declare ``uses_timestamps = True`` also get the aligned timestamp CSR
-    T = build_timestamp_matrix(train, tm) if getattr(m, "uses_timestamps", False) else None
-    t0 = time.perf_counter()
-    if T is None:
-        m.fit(X, progress=progress)
-    else:
-        m.fit(X, progress=progress, timestamps=T)
-    fit_seconds = time.perf_counter() - t0
-
-    # held-out items per tested user; items unseen in training stay in n_test but can't hit
-    test_rows = tm.user_index(test.users)
-    if np.any(test_rows < 0):
-        raise ValueError("a test user has no training interactions; not a protocol split")
-    test_cols = tm.item_index(test.items)
-    tested = np.unique(test_rows)
-    n_test = np.bincount(test_rows, minlength=X.shape[0])[tested]
-    known = test_cols >= 0
-    truth_keys = np.unique(test_rows[known].astype(np.int64) * n_items + test_cols[known])
-
-    k = RECALL_K
-    discounts = 1.0 / np.log2(np.arange(2, NDCG_K + 2))
-    idcg_cum = np.cumsum(discounts)
-    exposure = np.zeros(n_items, dtype=np.int64)
-    recall_sum = 0.0
-    ndcg_sum = 0.0
-    counts = np.asarray(X.sum(axis=0)).ravel()
-    pop_rank = rankdata(-counts, method="average")
-    novelty_sum = 0.0
-    n_slots = 0
-
-    for start in range(0, len(tested), batch_size):
-        rows = tested[start : start + batch_size]
-        nt = n_test[start : start + batch_size]
-        X_rows = X[rows]
-        if T is None:
-            scores = m.score_users(X_rows)
-        else:
-            scores = m.score_users(X_rows, timestamps_rows=T[rows])
-        scores = np.asarray(scores, dtype=np.float32)
-        if scores.shape != (len(rows), n_items):
-            raise ValueError(
-                f"score_users returned shape {scores.shape}, expected {(len(rows), n_items)}"
-            )
-        scores = scores.copy()
-        r_idx, c_idx = X_rows.nonzero()
-        scores[r_idx, c_idx] = -np.inf  # exclude training items
-        top = _top_k(scores, k)
-        # a user with fewer than k candidates gets a shorter list: drop the masked items
-        valid = np.isfinite(np.take_along_axis(scores, top, axis=1))
-        hits = np.isin(rows.astype(np.int64)[:, None] * n_items + top, truth_keys) & valid
-        recall_sum += float((hits.sum(axis=1) / np.minimum(k, nt)).sum())
-        head = hits[:, :NDCG_K]  # fewer than 10 columns only if the catalog is that small
-        dcg = (head * discounts[: head.shape[1]]).sum(axis=1)
-        idcg = idcg_cum[np.minimum(NDCG_K, nt) - 1]
-        ndcg_sum += float((dcg / idcg).sum())
-        np.add.at(exposure, top[valid], 1)
-        novelty_sum += float(pop_rank[top[valid]].sum())
-        n_slots += int(valid.sum())
-
-    n_users = len(tested)
-    return {
-        "recall@20": recall_sum / n_users if n_users else 0.0,
-        "ndcg@10": ndcg_sum / n_users if n_users else 0.0,
-        "coverage@20": float((exposure > 0).sum() / n_items) if n_items else 0.0,
-        "novelty": novelty_sum / n_slots if n_slots else 0.0,
-        "gini@20": gini(exposure),
-        "fit_seconds": fit_seconds,
-        "n_users_tested": int(n_users),
-    }
-
-
-def evaluate_models(
-    models: Mapping[str, ModelLike] | Iterable[tuple[str, ModelLike]],
-    train: Interactions,
-    test: Interactions,
-    *,
-    default: str | None = None,
-    progress: Callable[[str, float], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Evaluate several models side by side on the same split.
-
-    ``models`` maps a display name to an unfitted model or a zero-argument factory (fresh
-    state per run). ``default`` names the row flagged ``"default": True`` (typically
-    ``recommender.engine.DEFAULT_MODEL``). Each row has exactly the keys of
-    :data:`METRIC_KEYS`.
-    """
-    items = list(models.items()) if isinstance(models, Mapping) else list(models)
-    rows: list[dict[str, Any]] = []
-    for name, model in items:
-        cb = None
-        if progress is not None:
-            cb = (lambda n: lambda f: progress(n, f))(name)  # noqa: B023 - bound per model
-        metrics = evaluate(model, train, test, progress=cb)
-        row = {"name": name, "default": name == default}
-        row.update(metrics)
-        rows.append({key: row[key] for key in METRIC_KEYS})
-    return rows
-
-
-def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table of :func:`evaluate_models` rows (for commands and benchmarks)."""
-    header = (
-        f"{'model':<28}{'recall@20':>10}{'ndcg@10':>9}{'cov@20':>8}"
-        f"{'novelty':>9}{'gini@20':>8}{'fit s':>8}{'users':>7}"
-    )
-    out = [header]
-    for r in rows:
-        name = ("* " if r["default"] else "  ") + str(r["name"])
-        out.append(
-            f"{name:<28}{r['recall@20']:>10.4f}{r['ndcg@10']:>9.4f}{r['coverage@20']:>8.3f}"
-            f"{r['novelty']:>9.1f}{r['gini@20']:>8.3f}{r['fit_seconds']:>8.2f}"
-            f"{r['n_users_tested']:>7d}"
-        )
-    return "\n".join(out)

@@ -1,0 +1,61 @@
+"""Offline evaluation (``/work/shared/docs/EVALUATION.md``): pure Python (numpy + scipy), no
+Django import, so a management command, a Celery task and ``benchmarks/`` can all use it.
+
+- :mod:`.data`: reading ratings, the protocol's split, the training matrices;
+- :mod:`.metrics`: fitting and scoring models on a split, the side-by-side table;
+- :mod:`.fewshot`: the new-user protocol (k training interactions per tested user);
+- :mod:`.compare`: EASE at its best penalty, the baseline the default is judged against.
+"""
+
+from .compare import ease_best_lambda
+from .data import (
+    MIN_INTERACTIONS_TO_TEST,
+    NDCG_K,
+    RECALL_K,
+    TEST_FRACTION,
+    Interactions,
+    Split,
+    TrainMatrix,
+    build_timestamp_matrix,
+    build_train_matrix,
+    collapse_duplicates,
+    load_ratings_csv,
+    n_test_for,
+    split,
+)
+from .fewshot import fewshot_train, load_genres
+from .metrics import (
+    METRIC_KEYS,
+    ModelLike,
+    Scorer,
+    evaluate,
+    evaluate_models,
+    format_rows,
+    gini,
+)
+
+__all__ = [
+    "METRIC_KEYS",
+    "MIN_INTERACTIONS_TO_TEST",
+    "NDCG_K",
+    "RECALL_K",
+    "TEST_FRACTION",
+    "Interactions",
+    "ModelLike",
+    "Scorer",
+    "Split",
+    "TrainMatrix",
+    "build_timestamp_matrix",
+    "build_train_matrix",
+    "collapse_duplicates",
+    "ease_best_lambda",
+    "evaluate",
+    "evaluate_models",
+    "fewshot_train",
+    "format_rows",
+    "gini",
+    "load_genres",
+    "load_ratings_csv",
+    "n_test_for",
+    "split",
+]

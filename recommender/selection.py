@@ -1,0 +1,267 @@
+"""Model selection per site: which model, with which parameters, serves *this* catalog.
+
+A default tuned on one dataset loses on others (docs/MODELS.md: the same EDLAE penalty that
+beats EASE on ml-latest-small loses to a well-tuned EASE on a denser movie set), so every
+retrain picks again on the site's own interactions:
+
+1. a validation slice is held out of the training data: each user with at least 5
+   interactions loses 20 % of them, the latest ones where timestamps exist (the site serves
+   the future), else a random 20 % (``validation_split``);
+2. the candidate families are fitted on the rest with a small search over their main
+   hyper-parameters, and each scores the validation users (NDCG@10, Recall@20):
+   EASE and EDLAE (penalty ``lam`` walked on a log scale, user weighting and dropout), the
+   session-window Gram term and the recency weight where timestamps exist, RP3beta
+   (``alpha``, ``beta``) and ALS (factors, regularisation);
+3. blends of the best item-item families (weights on the validation slice) compete with
+   them; a blend must beat the best single model by ``BLEND_MARGIN`` to be chosen
+   (the candidates and their scoring: ``recommender.selection_search``);
+4. the winner's ``(algorithm, params)`` is returned; the caller refits it on all the data.
+
+Item-item families are scored on the validation users without their items x items matrix
+(``engine.edlae_query_scores``, ``engine.rp3_query_scores``), which is what makes a search of
+a dozen settings fit in a retrain. Pure functions of the training data (no Django).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import engine, selection_search
+from .selection_search import Trial
+
+__all__ = [
+    "AUTO",
+    "Selection",
+    "SelectedModel",
+    "Trial",
+    "select",
+    "fit_selected",
+    "validation_split",
+    "has_time_order",
+]
+
+#: the algorithm name that asks a training run for the per-site selection
+AUTO = "auto"
+VALIDATION_FRACTION = 0.2
+MIN_INTERACTIONS = 5
+
+
+@dataclass
+class Selection:
+    algorithm: str
+    params: dict[str, Any]
+    label: str
+    validation: str  # "time" or "random"
+    n_validation_users: int
+    trials: list[Trial] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def table(self) -> list[dict[str, Any]]:
+        """The validation table, best first (JSON-ready: the version's ``metrics``)."""
+        rows = sorted(self.trials, key=lambda t: -t.ndcg)
+        return [
+            {
+                "label": t.label,
+                "family": t.family,
+                "ndcg@10": round(t.ndcg, 5),
+                "recall@20": round(t.recall, 5),
+                "seconds": round(t.seconds, 2),
+                "chosen": t.label == self.label,
+            }
+            for t in rows
+        ]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "chosen": self.label,
+            "algorithm": self.algorithm,
+            "validation": self.validation,
+            "validation_users": self.n_validation_users,
+            "seconds": round(self.seconds, 2),
+            "table": self.table(),
+        }
+
+
+def has_time_order(timestamps: sp.csr_matrix | None) -> bool:
+    """True when the timestamps order interactions at all (not missing, not all equal)."""
+    if timestamps is None or timestamps.nnz < 2:
+        return False
+    data = timestamps.data
+    return bool(np.any(data != data[0]))
+
+
+def validation_split(
+    X: sp.csr_matrix,
+    timestamps: sp.csr_matrix | None,
+    *,
+    method: str,
+    seed: int = 0,
+    max_users: int | None = 1500,
+) -> tuple[sp.csr_matrix, sp.csr_matrix | None, np.ndarray, sp.csr_matrix]:
+    """(fit part of ``X``, its timestamps, validation user rows, their held-out items as a
+    CSR with one row per validation user). ``method``: "time" (each user's latest 20 %,
+    ties by item index) or "random" (``default_rng(seed)``). At most ``max_users`` users
+    (a random subset) are validated, which bounds the cost on a large site."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sort_indices()
+    T = None
+    if timestamps is not None:
+        T = sp.csr_matrix(timestamps, dtype=np.float64)
+        T.sort_indices()
+    rng = np.random.default_rng(seed)
+    counts = np.diff(X.indptr)
+    eligible = np.flatnonzero(counts >= MIN_INTERACTIONS)
+    if max_users is not None and len(eligible) > max_users:
+        eligible = np.sort(rng.choice(eligible, max_users, replace=False))
+    held = np.zeros(X.nnz, dtype=bool)
+    for u in eligible.tolist():
+        a, b = X.indptr[u], X.indptr[u + 1]
+        n_out = max(1, int(round(VALIDATION_FRACTION * (b - a))))
+        if method == "time" and T is not None:
+            order = np.lexsort((X.indices[a:b], T.data[a:b]))
+            picked = order[-n_out:]
+        else:
+            picked = rng.permutation(b - a)[:n_out]
+        held[a + picked] = True
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    keep = ~held
+
+    def part(mask: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
+
+    X_fit = part(keep, X.data)
+    T_fit = part(keep, T.data) if T is not None else None
+    truth = part(held, np.ones(X.nnz, dtype=np.float32))[eligible]
+    return X_fit.astype(np.float32), T_fit, eligible, truth.tocsr()
+
+
+def select(
+    X: sp.csr_matrix,
+    timestamps: sp.csr_matrix | None = None,
+    *,
+    validation: str = "auto",
+    seed: int = 0,
+    budget_seconds: float = 30.0,
+    max_users: int | None = 1500,
+    progress: Callable[[float], None] | None = None,
+) -> Selection:
+    """Pick the model for the users x items matrix ``X`` (see the module docstring).
+    ``validation``: "auto" (time where ``timestamps`` order the interactions, else random),
+    "time" or "random". ``budget_seconds`` caps the optional part of the search: the penalty
+    walks always complete and every family gets its first setting (and the first recency
+    weight); further RP3beta, ALS and recency settings are tried while time is left."""
+    started = time.perf_counter()
+    timed = has_time_order(timestamps)
+    method = "time" if timed and validation in ("auto", "time") else "random"
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.data[:] = 1.0
+    X_fit, T_fit, users, truth = validation_split(
+        X, timestamps if timed else None, method=method, seed=seed, max_users=max_users
+    )
+    if len(users) == 0 or X.shape[1] < 2:
+        # nobody to validate on (every user has fewer than 5 interactions): the fixed default
+        model = engine.default_model()
+        trial = Trial(
+            f"{model.name} (no validation users)", "fixed", model.name, model.params, 0.0, 0.0, 0.0
+        )
+        return Selection(
+            algorithm=trial.algorithm,
+            params=trial.params,
+            label=trial.label,
+            validation=method,
+            n_validation_users=0,
+            trials=[trial],
+            seconds=time.perf_counter() - started,
+        )
+    queries = X_fit[users]
+    search = selection_search.Search(X_fit, T_fit, queries, truth, budget_seconds)
+    search.T_q = T_fit[users] if T_fit is not None else None
+    step = progress or (lambda f: None)
+    n_items = X.shape[1]
+    if n_items > selection_search.DENSE_MAX_ITEMS:
+        search.budget = float("inf")
+        selection_search.als_family(search)
+    else:
+        selection_search.edlae_family(search, n_items, 0.0, 0.0, "ease")
+        step(0.3)
+        selection_search.edlae_family(search, n_items, 0.5, 0.1, "edlae")
+        step(0.5)
+        selection_search.rp3_family(search)
+        step(0.6)
+        if timed:
+            selection_search.session_family(search, search.best("edlae") or search.best("ease"))
+        step(0.8)
+        selection_search.als_family(search)
+        selection_search.recency_and_blends(search, timed)
+    step(1.0)
+    winner = selection_search.winner(search)
+    return Selection(
+        algorithm=winner.algorithm,
+        params=winner.params,
+        label=winner.label,
+        validation=method,
+        n_validation_users=len(users),
+        trials=search.trials,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def fit_selected(
+    selection: Selection,
+    X: sp.csr_matrix,
+    timestamps: sp.csr_matrix | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> engine.Recommender:
+    """The selected model, fitted on all of ``X`` (timestamps only where they order things)."""
+    model = engine.get_model(selection.algorithm, **selection.params)
+    if model.uses_timestamps and has_time_order(timestamps):
+        return model.fit(X, progress=progress, timestamps=timestamps)  # type: ignore[call-arg]
+    return model.fit(X, progress=progress)
+
+
+class SelectedModel:
+    """What ``evaluate`` measures as the default: ``fit`` runs :func:`select` on the training
+    part of the split only, then refits the winner on all of it (as a retrain does)."""
+
+    name = "selected"
+    uses_timestamps = True
+
+    def __init__(self, validation: str = "auto", seed: int = 0, budget_seconds: float = 30.0):
+        self.validation, self.seed, self.budget_seconds = validation, seed, budget_seconds
+        self.selection: Selection | None = None
+        self.model: engine.Recommender | None = None
+        self._timed = False
+
+    def fit(
+        self,
+        X: sp.csr_matrix,
+        progress: Callable[[float], None] | None = None,
+        timestamps: sp.csr_matrix | None = None,
+    ) -> SelectedModel:
+        self.selection = select(
+            X,
+            timestamps,
+            validation=self.validation,
+            seed=self.seed,
+            budget_seconds=self.budget_seconds,
+        )
+        self._timed = has_time_order(timestamps)
+        self.model = fit_selected(self.selection, X, timestamps)
+        if progress is not None:
+            progress(1.0)
+        return self
+
+    def score_users(
+        self, X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix | None = None
+    ) -> np.ndarray:
+        if self.model is None:
+            raise engine.NotFittedError("SelectedModel is not fitted")
+        if self.model.uses_timestamps and self._timed and timestamps_rows is not None:
+            return self.model.score_users(X_rows, timestamps_rows=timestamps_rows)  # type: ignore[call-arg]
+        return self.model.score_users(X_rows)

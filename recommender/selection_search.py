@@ -1,0 +1,293 @@
+"""The candidates of model selection (``recommender.selection``) and how each is scored on
+the validation slice: EASE / EDLAE penalty walks, RP3beta, the session-window term, ALS,
+recency weights and two-part blends, then the winner.
+
+Item-item families score the validation users without their items x items matrix
+(``engine.edlae_query_scores``, ``engine.rp3_query_scores``), which is what makes a search of a
+dozen settings fit in a retrain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import engine
+
+__all__ = [
+    "BLEND_MARGIN",
+    "DENSE_MAX_ITEMS",
+    "RECENCY_GRID",
+    "RECENCY_TAU",
+    "Search",
+    "Trial",
+    "als_family",
+    "edlae_family",
+    "ranking_metrics",
+    "recency_and_blends",
+    "rp3_family",
+    "session_family",
+    "winner",
+]
+
+#: a blend or a recency weight must beat the simpler winner by this share of NDCG@10
+BLEND_MARGIN = 0.01
+#: the first is always tried (time-split quality hangs on it), the others within the budget
+RECENCY_GRID = (1.0, 0.5, 2.0)
+RECENCY_TAU = 10.0
+#: x3 steps of a penalty walk in one direction (3^6 = 729x the starting penalty)
+MAX_STEPS = 6
+#: catalogs above this are too large for a dense item x item model: ALS only
+DENSE_MAX_ITEMS = 20_000
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's figures on the validation slice."""
+
+    label: str
+    family: str
+    algorithm: str
+    params: dict[str, Any]
+    ndcg: float
+    recall: float
+    seconds: float
+
+
+def ranking_metrics(
+    scores: np.ndarray, history: sp.csr_matrix, truth: sp.csr_matrix
+) -> tuple[float, float]:
+    """(NDCG@10, Recall@20) of score rows against held-out rows, history items excluded."""
+    s = np.array(scores, dtype=np.float32)
+    r, c = history.nonzero()
+    s[r, c] = -np.inf
+    k = min(20, s.shape[1])
+    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, axis=1), axis=1), axis=1)
+    dense_truth = truth.toarray() > 0
+    hits = np.take_along_axis(dense_truth, top, axis=1)
+    n_true = np.asarray(truth.getnnz(axis=1))
+    ok = n_true > 0
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    dcg = (hits[:, :10] * discounts[: min(10, k)]).sum(axis=1)
+    idcg = np.cumsum(discounts)[np.minimum(10, np.maximum(n_true, 1)) - 1]
+    ndcg = float(np.mean((dcg / idcg)[ok])) if ok.any() else 0.0
+    if not ok.any():
+        return 0.0, 0.0
+    recall = float(np.mean((hits.sum(axis=1) / np.minimum(20, np.maximum(n_true, 1)))[ok]))
+    return ndcg, recall
+
+
+class Search:
+    """The trials of one selection: fits, scores and the time spent."""
+
+    def __init__(self, X_fit, T_fit, queries, truth, budget: float) -> None:
+        self.X, self.T, self.truth = X_fit, T_fit, truth
+        self.q = queries  # the validation users' fit histories (binary)
+        self.T_q: sp.csr_matrix | None = None  # and their timestamps
+        self.trials: list[Trial] = []
+        self.scores: dict[str, np.ndarray] = {}  # label -> validation scores (kept for blends)
+        # the best setting of each item-item family: label -> (its trial, scores of any query)
+        self.rescore: dict[str, tuple[Trial, Callable[[sp.csr_matrix], np.ndarray]]] = {}
+        self.started = time.perf_counter()
+        self.budget = budget
+
+    def over_budget(self) -> bool:
+        return time.perf_counter() - self.started > self.budget
+
+    def record(self, label, family, algorithm, params, scores, started, keep=True) -> Trial:
+        ndcg, recall = ranking_metrics(scores, self.q, self.truth)
+        trial = Trial(label, family, algorithm, params, ndcg, recall, time.perf_counter() - started)
+        self.trials.append(trial)
+        if keep:
+            self.scores[label] = scores
+        return trial
+
+    def best(self, family: str | None = None) -> Trial | None:
+        pool = [t for t in self.trials if family is None or t.family == family]
+        return max(pool, key=lambda t: t.ndcg) if pool else None
+
+    def keep_best(self, family: str, scorer: Callable[[Trial], Callable]) -> None:
+        """Drop the family's other scores; remember how to rescore its best setting."""
+        best = self.best(family)
+        for t in self.trials:
+            if t.family == family and (best is None or t.label != best.label):
+                self.scores.pop(t.label, None)
+        if best is not None:
+            self.rescore[family] = (best, scorer(best))
+
+
+def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, family: str) -> None:
+    """Walk ``lam`` on a log scale (x3 steps, then x1.7 around the best) for one EDLAE
+    setting."""
+    Z = engine.user_weighted(s.X, exponent)
+    diag = np.asarray(Z.multiply(Z).sum(axis=0)).ravel()
+    base = float(max(np.mean(diag[diag > 0]) if np.any(diag > 0) else 1.0, 1e-3)) * 10.0
+    tried: dict[float, float] = {}
+
+    def run(lam: float) -> float:
+        lam = float(f"{lam:.3g}")
+        if lam in tried:
+            return tried[lam]
+        t0 = time.perf_counter()
+        scores = engine.edlae_query_scores(Z, s.q, lam=lam, dropout=dropout)
+        if exponent == 0 and dropout == 0:
+            algo, params = "ease", {"lam": lam, "max_items": DENSE_MAX_ITEMS}
+        else:
+            algo = "wedlae"
+            params = dict(
+                lam=lam,
+                dropout=dropout,
+                user_exponent=exponent,
+                neighbours=None,
+                max_items=DENSE_MAX_ITEMS,
+            )
+        label = f"{family} lam={lam:g}"
+        tried[lam] = s.record(label, family, algo, params, scores, t0).ndcg
+        return tried[lam]
+
+    # the walk always completes (at most MAX_STEPS a way): a walk the budget cut short on a
+    # loaded machine chose lam 74 where 394 was the slice's best (synthetic sparse set)
+    lam, step = base, 3.0
+    best = run(lam)
+    for direction in (step, 1.0 / step):
+        for _ in range(MAX_STEPS):
+            nxt = run(lam * direction)
+            if nxt <= best:
+                break
+            lam, best = lam * direction, nxt
+        if lam != base:
+            break
+    for f in (1.7, 1.0 / 1.7):
+        run(lam * f)
+    s.keep_best(
+        family,
+        lambda t: lambda Q: engine.edlae_query_scores(Z, Q, lam=t.params["lam"], dropout=dropout),
+    )
+
+
+def rp3_family(s: Search) -> None:
+    for n, (alpha, beta) in enumerate((a, b) for a in (0.7, 1.0) for b in (0.3, 0.5, 0.7)):
+        if n and s.over_budget():
+            break
+        t0 = time.perf_counter()
+        scores = engine.rp3_query_scores(s.X, s.q, alpha=alpha, beta=beta)
+        params = dict(alpha=alpha, beta=beta, K=None, max_items=DENSE_MAX_ITEMS)
+        s.record(f"rp3beta a={alpha:g} b={beta:g}", "rp3beta", "rp3beta", params, scores, t0)
+    s.keep_best(
+        "rp3beta",
+        lambda t: (
+            lambda Q: engine.rp3_query_scores(
+                s.X, Q, alpha=t.params["alpha"], beta=t.params["beta"]
+            )
+        ),
+    )
+
+
+def session_family(s: Search, like: Trial) -> None:
+    """The session-window Gram term on top of the best EDLAE setting (timestamps only)."""
+    p = like.params
+    exponent, dropout = p.get("user_exponent", 0.0), p.get("dropout", 0.0)
+    for weight in (0.3,):
+        t0 = time.perf_counter()
+        window = dict(window=30, stride=15, window_weight=weight, window_exponent=0.5)
+        Z = engine.session_design(s.X, s.T, user_exponent=exponent, **window)
+        B = engine.ease.sparse_dual_ease(Z, p["lam"], dropout)
+        scores = np.asarray(s.q @ B, dtype=np.float32)
+        params = dict(
+            lam=p["lam"],
+            dropout=dropout,
+            user_exponent=exponent,
+            **window,
+            recency=0.0,
+            recency_tau=RECENCY_TAU,
+            max_items=DENSE_MAX_ITEMS,
+        )
+        label = f"session w={weight:g} lam={p['lam']:g}"
+        s.record(label, "session", "session_ease", params, scores, t0)
+        s.keep_best("session", lambda t, B=B: lambda Q: np.asarray(Q @ B, dtype=np.float32))
+
+
+def als_family(s: Search) -> None:
+    for n, (factors, reg) in enumerate(((64, 0.05), (128, 0.1))):
+        if n and s.over_budget():
+            return
+        t0 = time.perf_counter()
+        params = {"factors": factors, "regularization": reg}
+        model = engine.get_model("als", **params).fit(s.X)
+        scores = model.score_users(s.q)
+        s.record(f"als f={factors} reg={reg:g}", "als", "als", model.params, scores, t0, keep=False)
+
+
+def blend_part(trial: Trial, weight: float) -> dict[str, Any]:
+    params = dict(trial.params)
+    if trial.algorithm == "session_ease":
+        params["recency"] = 0.0  # the blend weighs recent history itself
+    return {"model": trial.algorithm, "params": params, "weight": weight}
+
+
+def with_recency(trial: Trial, recency: float) -> tuple[str, dict[str, Any]]:
+    if trial.algorithm == "session_ease":
+        return "session_ease", {**trial.params, "recency": recency, "recency_tau": RECENCY_TAU}
+    return "blend", {
+        "parts": [blend_part(trial, 1.0)],
+        "recency": recency,
+        "recency_tau": RECENCY_TAU,
+    }
+
+
+def recency_and_blends(s: Search, timed: bool) -> None:
+    """Recency weights on each family's best (timestamps only), then two-part blends of the
+    families' best at the best recency, weights on the validation slice."""
+    by_r: dict[float, dict[str, np.ndarray]] = {0.0: {}}
+    for family, (trial, _) in s.rescore.items():
+        by_r[0.0][family] = s.scores[trial.label]
+    scales = {f: engine.score_scale(sc) for f, sc in by_r[0.0].items()}
+    if timed:
+        for n, r in enumerate(RECENCY_GRID):
+            if n and s.over_budget():
+                break
+            Q = engine.recency_history(s.q, s.T_q, r, RECENCY_TAU)
+            by_r[r] = {}
+            for family, (trial, rescore) in s.rescore.items():
+                t0 = time.perf_counter()
+                scores = rescore(Q)
+                algo, params = with_recency(trial, r)
+                s.record(f"{trial.label} rec={r:g}", family, algo, params, scores, t0, keep=False)
+                by_r[r][family] = scores
+    rec_trials = [t for t in s.trials if " rec=" in t.label]
+    best_r = 0.0
+    if rec_trials:
+        top = max(rec_trials, key=lambda t: t.ndcg)
+        best_r = float(top.label.rsplit("rec=", 1)[1])
+    pool = by_r.get(best_r, by_r[0.0])
+    families = sorted(pool)
+    for i, a in enumerate(families):
+        for b in families[i + 1 :]:
+            ta, tb = s.rescore[a][0], s.rescore[b][0]
+            for w in (0.2, 0.35, 0.5):
+                t0 = time.perf_counter()
+                mixed = (1 - w) * pool[a] / scales[a] + w * pool[b] / scales[b]
+                params = {
+                    "parts": [blend_part(ta, 1 - w), blend_part(tb, w)],
+                    "recency": best_r,
+                    "recency_tau": RECENCY_TAU,
+                }
+                label = f"blend {a}+{b} w={w:g}" + (f" rec={best_r:g}" if best_r else "")
+                s.record(label, "blend", "blend", params, mixed, t0, keep=False)
+
+
+def complexity(trial: Trial) -> int:
+    p = trial.params
+    parts = len(p.get("parts", [None]))
+    return parts - 1 + (1 if p.get("recency") else 0)
+
+
+def winner(s: Search) -> Trial:
+    """The best NDCG@10, each blend part and a recency weight discounted by BLEND_MARGIN."""
+    return max(s.trials, key=lambda t: t.ndcg * (1 - BLEND_MARGIN * complexity(t)))

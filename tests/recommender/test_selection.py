@@ -1,0 +1,192 @@
+"""recommender.selection: the validation slice, the search, the refit, and a retrain that
+selects (RECOMMENDER_MODEL=auto) against the real database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender import engine, selection, selection_search
+from recommender.evaluation import Interactions, evaluate, split
+
+
+def _clustered(n_users=120, n_items=90, clusters=3, per_user=18, seed=0, timed=True):
+    """Users who each like one cluster of items (CF signal) plus a little noise; timestamps
+    follow each user's draw order."""
+    rng = np.random.default_rng(seed)
+    members = np.array_split(rng.permutation(n_items), clusters)
+    rows, cols, stamps = [], [], []
+    for u in range(n_users):
+        pool = members[u % clusters]
+        picks = list(rng.choice(pool, size=min(per_user - 3, len(pool)), replace=False))
+        picks += list(rng.choice(n_items, size=3, replace=False))
+        picks = list(dict.fromkeys(int(i) for i in picks))
+        rows += [u] * len(picks)
+        cols += picks
+        stamps += list(range(1000 * u, 1000 * u + len(picks))) if timed else [0] * len(picks)
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    T = sp.csr_matrix((np.asarray(stamps, float), (rows, cols)), shape=(n_users, n_items))
+    X.sort_indices()
+    T.sort_indices()
+    return X, T
+
+
+def test_has_time_order() -> None:
+    X, T = _clustered()
+    assert selection.has_time_order(T)
+    assert not selection.has_time_order(None)
+    flat = T.copy()
+    flat.data[:] = 7.0
+    assert not selection.has_time_order(flat)
+
+
+def test_time_validation_holds_out_each_users_latest() -> None:
+    X, T = _clustered()
+    X_fit, T_fit, users, truth = selection.validation_split(X, T, method="time")
+    assert X_fit.nnz + truth.nnz == X.nnz
+    for k, u in enumerate(users.tolist()[:20]):
+        held = truth[k].indices
+        kept_times = T_fit[u].data
+        held_times = T[u, held].toarray().ravel()
+        assert len(held) == max(1, round(0.2 * X[u].nnz))
+        assert held_times.min() > kept_times.max()  # the latest ones, none kept
+        assert not set(held) & set(X_fit[u].indices)
+
+
+def test_random_validation_is_seeded_and_skips_small_users() -> None:
+    X, _ = _clustered()
+    X = X.tolil()
+    X[0, :] = 0
+    X[0, :3] = 1  # 3 interactions: never validated
+    X = X.tocsr()
+    X.eliminate_zeros()
+    a = selection.validation_split(X, None, method="random", seed=1)
+    b = selection.validation_split(X, None, method="random", seed=1)
+    c = selection.validation_split(X, None, method="random", seed=2)
+    assert 0 not in a[2]
+    assert (a[3] != b[3]).nnz == 0
+    assert (a[3] != c[3]).nnz > 0
+    capped = selection.validation_split(X, None, method="random", max_users=10)
+    assert len(capped[2]) == 10 and capped[3].shape[0] == 10
+
+
+def test_select_returns_a_model_the_registry_rebuilds_and_its_table() -> None:
+    X, T = _clustered()
+    sel = selection.select(X, T, budget_seconds=60)
+    assert sel.validation == "time"
+    assert sel.algorithm in engine.MODEL_NAMES
+    model = engine.get_model(sel.algorithm, **sel.params)  # the params rebuild it
+    assert model.params == sel.params
+    table = sel.table()
+    assert [r["ndcg@10"] for r in table] == sorted((r["ndcg@10"] for r in table), reverse=True)
+    assert sum(r["chosen"] for r in table) == 1
+    families = {r["family"] for r in table}
+    assert {"ease", "edlae", "rp3beta", "session", "als", "blend"} <= families
+    assert any("rec=" in r["label"] for r in table)  # recency weights were tried
+    # the winner is the best NDCG@10 once blends and recency pay their margin
+    best = max(table, key=lambda r: r["ndcg@10"])
+    chosen = next(r for r in table if r["chosen"])
+    assert chosen["ndcg@10"] >= best["ndcg@10"] * (1 - 2 * selection_search.BLEND_MARGIN)
+    fitted = selection.fit_selected(sel, X, T)
+    assert fitted.score_users(X[:3]).shape == (3, X.shape[1])
+
+
+def test_select_without_timestamps_validates_randomly_and_skips_time_terms() -> None:
+    X, T = _clustered(timed=False)
+    sel = selection.select(X, T, budget_seconds=60)
+    assert sel.validation == "random"
+    labels = [r["label"] for r in sel.table()]
+    assert not any(label.startswith("session") or "rec=" in label for label in labels)
+    assert sel.params.get("recency", 0.0) == 0.0
+
+
+def test_selection_finds_signal_that_popularity_misses() -> None:
+    X, T = _clustered(n_users=150, seed=3)
+    sel = selection.select(X, T, budget_seconds=60)
+    chosen = next(r for r in sel.table() if r["chosen"])
+    assert sel.algorithm != "popularity"
+    assert chosen["ndcg@10"] > 0.2  # one cluster of 30 items: CF must find it
+
+
+def _interactions(X: sp.csr_matrix, T: sp.csr_matrix) -> Interactions:
+    coo = X.tocoo()
+    return Interactions(
+        users=coo.row.astype(np.int64) + 1,
+        items=coo.col.astype(np.int64) + 1,
+        timestamps=np.asarray(T[coo.row, coo.col]).ravel().astype(np.int64),
+        values=np.ones(coo.nnz, np.float32),
+    )
+
+
+def test_selected_model_is_a_scorer_for_the_protocol() -> None:
+    X, T = _clustered(n_users=150, seed=4)
+    train, test = split(_interactions(X, T), "random", seed=0)
+    model = selection.SelectedModel(validation="random", budget_seconds=60)
+    own = evaluate(model, train, test)
+    pop = evaluate(engine.get_model("popularity"), train, test)
+    assert model.selection is not None and model.selection.validation == "random"
+    assert own["ndcg@10"] > pop["ndcg@10"]
+    with pytest.raises(engine.NotFittedError):
+        selection.SelectedModel().score_users(X[:1])
+
+
+def test_no_user_to_validate_on_falls_back_to_the_fixed_default() -> None:
+    X = sp.csr_matrix(np.eye(6, 8, dtype=np.float32))  # one interaction each
+    sel = selection.select(X)
+    assert sel.algorithm == engine.DEFAULT_MODEL and sel.n_validation_users == 0
+    assert [r["chosen"] for r in sel.table()] == [True]
+    tiny = sp.csr_matrix(np.ones((8, 6), dtype=np.float32))
+    tiny[np.arange(8), np.arange(8) % 6] = 0  # fewer items than a top 20
+    tiny.eliminate_zeros()
+    assert selection.select(tiny).algorithm in engine.MODEL_NAMES
+
+
+def test_large_catalogs_select_among_factor_models(monkeypatch) -> None:
+    X, T = _clustered(n_items=60)
+    monkeypatch.setattr(selection_search, "DENSE_MAX_ITEMS", 50)
+    sel = selection.select(X, T)
+    assert sel.algorithm == "als"
+    assert {r["family"] for r in sel.table()} == {"als"}
+
+
+# --------------------------------------------------------------------------- the retrain
+
+
+@pytest.mark.django_db(transaction=False)
+def test_an_auto_retrain_serves_the_winner_and_records_the_table(movielens_db, settings):
+    from django.contrib.auth import get_user_model
+
+    from recommender import selectors, services
+    from recommender.models import ModelVersion
+
+    settings.RECOMMENDER_MODEL = "auto"
+    version = services.training_start()
+    assert version.algorithm == selection.AUTO
+    services.model_train(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.algorithm in engine.MODEL_NAMES
+    report = version.metrics["selection"]
+    assert report["validation"] == "time" and report["table"]
+    assert report["algorithm"] == version.algorithm
+    assert engine.get_model(version.algorithm, **version.params).params == version.params
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "recommender/partials/versions.html",
+        {"active": version, "versions": [version], "plot": {"empty": True}},
+    )
+    assert f"How v{version.pk} was chosen" in html and report["chosen"] in html
+    user = get_user_model().objects.get(username="ml_1")
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10 and all(r.source == "cf" for r in recs[:5])
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_fixed_model_setting_wins_over_selection(db, settings):
+    from recommender import services
+
+    settings.RECOMMENDER_MODEL = "wedlae"
+    version = services.training_start()
+    assert version.algorithm == "wedlae" and version.params["lam"] == 20.0
