@@ -25,6 +25,7 @@ from recommender.types import EVIDENCE_KINDS, SOURCES, Evidence, Filters, Recomm
 
 from .intent import Intent, State
 from .models import Message
+from .titles import title_bare
 
 # CF above similar-items: a reference's neighbours that CF also finds for this user come first
 # (docs/CHAT_QUALITY.md has the figures behind these weights)
@@ -150,19 +151,20 @@ def _asked_evidence(
 ) -> Evidence | None:
     """What of the request this candidate answers, first in its evidence so that its reason
     says it: the reference it is like (unless its evidence already names it as a favourite of
-    the user's) and the wished genres it has."""
+    the user's) and the wished genres it has. The reference is named by its bare title: the
+    guard shows a query match only when it echoes the user's own words."""
     named = cand.rec.history_item_ids
     anchors = [refs[a] for a in cand.anchors if a in refs and a not in named]
     parts = []
     if anchors:
-        parts.append("like " + " and ".join(str(a) for a in anchors[:2]))
+        parts.append("like " + " and ".join(title_bare(a.title) for a in anchors[:2]))
     if preferred:
         parts.append(f"{', '.join(preferred)}, as you asked")
     if not parts:
         return None
     return Evidence(
         "query_match",
-        "; ".join(parts),
+        ", ".join(parts),
         float(len(anchors) + len(preferred)),
         item_id=anchors[0].pk if anchors else None,
     )
