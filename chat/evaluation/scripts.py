@@ -13,12 +13,11 @@ share the title).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from catalog.models import Item
 
-from ..titles import TitleIndex, normalise, title_resolve, without_article
+from ..titles import TitleIndex, normalise, title_bare, title_resolve, without_article
 
 # a genre as a soft wish after "but" (how people ask for "more of it")
 WISHES: dict[str, str] = {
@@ -60,8 +59,6 @@ NOUNS: dict[str, str] = {
     "War": "war",
     "Western": "western",
 }
-PAREN_RE = re.compile(r"\s*\([^)]*\)")
-ARTICLE_RE = re.compile(r"^(?P<body>.+), (?P<art>The|A|An)$")
 
 TURN_TYPES = ("like_but", "negation", "decade_genre", "followup", "why")
 SCRIPTS = (("like_but", "negation", "why"), ("decade_genre", "followup", "why"))
@@ -79,9 +76,7 @@ class Turn:
 
 def written_title(item: Item, index: TitleIndex) -> str:
     """'Terminator, The' -> 'The Terminator'; with the year when the title is not unique."""
-    title = PAREN_RE.sub("", item.title).strip() or item.title
-    if m := ARTICLE_RE.match(title):
-        title = f"{m['art']} {m['body']}"
+    title = title_bare(item.title)
     key = without_article(normalise(title))
     if len(index.exact.get(key, [])) > 1 and item.year:
         title = f"{title} ({item.year})"
