@@ -13,72 +13,23 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .titles import TitleIndex, title_index, title_resolve
+from .vocabulary import ALL_GENRE_WORDS, GENRE_ADJECTIVES, GENRE_NOUNS, MORE_GENRE_WORDS
 
-# word (lower case) -> canonical MovieLens genre; nouns are hard filters, adjectives soft wishes
-GENRE_NOUNS: dict[str, str] = {
-    "action": "Action",
-    "adventure": "Adventure",
-    "adventures": "Adventure",
-    "animation": "Animation",
-    "animated": "Animation",
-    "cartoon": "Animation",
-    "cartoons": "Animation",
-    "anime": "Animation",
-    "children": "Children",
-    "kids": "Children",
-    "family": "Children",
-    "comedy": "Comedy",
-    "comedies": "Comedy",
-    "crime": "Crime",
-    "documentary": "Documentary",
-    "documentaries": "Documentary",
-    "drama": "Drama",
-    "dramas": "Drama",
-    "fantasy": "Fantasy",
-    "noir": "Film-Noir",
-    "film-noir": "Film-Noir",
-    "horror": "Horror",
-    "imax": "IMAX",
-    "musical": "Musical",
-    "musicals": "Musical",
-    "mystery": "Mystery",
-    "mysteries": "Mystery",
-    "romance": "Romance",
-    "romances": "Romance",
-    "romcom": "Romance",
-    "sci-fi": "Sci-Fi",
-    "scifi": "Sci-Fi",
-    "science fiction": "Sci-Fi",
-    "thriller": "Thriller",
-    "thrillers": "Thriller",
-    "war": "War",
-    "western": "Western",
-    "westerns": "Western",
-}
-GENRE_ADJECTIVES: dict[str, str] = {
-    "funny": "Comedy",
-    "funnier": "Comedy",
-    "comedic": "Comedy",
-    "lighter": "Comedy",
-    "hilarious": "Comedy",
-    "scary": "Horror",
-    "scarier": "Horror",
-    "creepy": "Horror",
-    "romantic": "Romance",
-    "tense": "Thriller",
-    "suspenseful": "Thriller",
-    "darker": "Thriller",
-    "dramatic": "Drama",
-    "magical": "Fantasy",
-    "mysterious": "Mystery",
-    "futuristic": "Sci-Fi",
-}
-ALL_GENRE_WORDS = {**GENRE_NOUNS, **GENRE_ADJECTIVES}
+_MORE_ALT = "|".join(sorted((re.escape(w) for w in MORE_GENRE_WORDS), key=len, reverse=True))
+MORE_GENRE_RE = re.compile(
+    rf"\bmore\s+(?:about\s+|of\s+an?\s+)?(?P<genre>{_MORE_ALT})(?![\w-])", re.I
+)
 _GENRE_ALT = "|".join(sorted((re.escape(w) for w in ALL_GENRE_WORDS), key=len, reverse=True))
-GENRE_RE = re.compile(rf"\b({_GENRE_ALT})\b", re.I)
+GENRE_RE = re.compile(rf"(?<![\w-])({_GENRE_ALT})(?![\w-])", re.I)
+OTHER_WISH_RE = re.compile(
+    r"\bbut\s+(?:a\s+(?:bit|little|lot)\s+|much\s+|way\s+|somewhat\s+)?"
+    r"(?P<wish>more\s+[a-z][a-z-]{2,}|less\s+[a-z][a-z-]{2,}|[a-z][a-z-]{2,}(?:er|ier))\b",
+    re.I,
+)
+NOT_WISHES = {"better", "never", "ever", "either", "rather", "whatever", "over", "under", "later"}
 NEGATED_GENRE_RE = re.compile(
     rf"\b(?P<neg>not|no|without|nothing|avoid|except|never|hate|dislike|don'?t want|no more)"
-    rf"\s+(?:more\s+|any\s+|too\s+|so\s+|really\s+|very\s+)?(?P<genre>{_GENRE_ALT})\b",
+    rf"\s+(?:more\s+|any\s+|too\s+|so\s+|really\s+|very\s+)?(?P<genre>{_GENRE_ALT})(?![\w-])",
     re.I,
 )
 STANDING_RE = re.compile(
@@ -144,6 +95,7 @@ class Intent:
     genres: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
     prefer_genres: list[str] = field(default_factory=list)  # soft wishes ("funnier")
+    wishes: list[str] = field(default_factory=list)  # the wishes as written ("darker", "cozier")
     year_min: int | None = None
     year_max: int | None = None
     references: list[int] = field(default_factory=list)  # "like Alien"
@@ -244,21 +196,33 @@ def intent_parse(text: str, *, index: TitleIndex | None = None) -> Intent:
 
     # negated genres, then the rest
     for m in NEGATED_GENRE_RE.finditer(rest):
-        genre = ALL_GENRE_WORDS[m["genre"].lower()]
-        if _known(genre, index) and genre not in intent.exclude_genres:
-            intent.exclude_genres.append(genre)
-            if STANDING_RE.search(m.group(0)) or m["neg"].lower() in {"never", "no more"}:
-                intent.standing.append(("exclude_genre", genre))
+        for genre in ALL_GENRE_WORDS[m["genre"].lower()]:
+            if _known(genre, index) and genre not in intent.exclude_genres:
+                intent.exclude_genres.append(genre)
+                if STANDING_RE.search(m.group(0)) or m["neg"].lower() in {"never", "no more"}:
+                    intent.standing.append(("exclude_genre", genre))
     rest = NEGATED_GENRE_RE.sub(" ", rest)
+    for m in MORE_GENRE_RE.finditer(rest):
+        genre = MORE_GENRE_WORDS[m["genre"].lower()]
+        intent.wishes.append(m.group(0).lower())
+        if _known(genre, index) and genre not in intent.exclude_genres + intent.prefer_genres:
+            intent.prefer_genres.append(genre)
+    rest = MORE_GENRE_RE.sub(" ", rest)
     for m in GENRE_RE.finditer(rest):
         word = m.group(1).lower()
-        genre = ALL_GENRE_WORDS[word]
-        if not _known(genre, index) or genre in intent.exclude_genres:
-            continue
         target = intent.genres if word in GENRE_NOUNS else intent.prefer_genres
-        if genre not in target:
-            target.append(genre)
+        if word in GENRE_ADJECTIVES:
+            intent.wishes.append(word)
+        for genre in ALL_GENRE_WORDS[word]:
+            if _known(genre, index) and genre not in intent.exclude_genres + target:
+                target.append(genre)
     rest = GENRE_RE.sub(" ", rest)
+    # a wish outside the genre vocabulary ("but cozier", "but more cerebral"): kept as written,
+    # for the text embeddings to weigh (and as query words for the text search)
+    for m in OTHER_WISH_RE.finditer(rest):
+        if m["wish"].lower() not in QUERY_STOPWORDS | NOT_WISHES:
+            intent.wishes.append(m["wish"].lower())
+    intent.wishes = list(dict.fromkeys(intent.wishes))
 
     # years
     if m := RANGE_RE.search(rest):
@@ -303,6 +267,7 @@ class State:
     genres: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
     prefer_genres: list[str] = field(default_factory=list)
+    wishes: list[str] = field(default_factory=list)
     year_min: int | None = None
     year_max: int | None = None
     references: list[int] = field(default_factory=list)
@@ -337,6 +302,7 @@ def state_merge(state: State, intent: Intent) -> State:
         new.query = intent.query
         new.genres = list(intent.genres)
         new.prefer_genres = list(intent.prefer_genres)
+        new.wishes = list(intent.wishes)
     else:
         if intent.query:
             new.query = intent.query
@@ -344,6 +310,8 @@ def state_merge(state: State, intent: Intent) -> State:
             new.genres = list(intent.genres)
         if intent.prefer_genres:
             new.prefer_genres = list(dict.fromkeys(state.prefer_genres + intent.prefer_genres))
+        if intent.wishes:
+            new.wishes = list(dict.fromkeys(state.wishes + intent.wishes))[-6:]
     new.exclude_genres = list(dict.fromkeys(new.exclude_genres + intent.exclude_genres))
     new.genres = [g for g in new.genres if g not in new.exclude_genres]
     new.prefer_genres = [g for g in new.prefer_genres if g not in new.exclude_genres]

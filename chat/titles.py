@@ -16,6 +16,7 @@ from rapidfuzz import fuzz, process
 
 ARTICLE_RE = re.compile(r"^(?P<body>.+), (?P<art>the|a|an|les|la|le|el|il|der|die|das)$")
 PAREN_RE = re.compile(r"\s*\([^)]*\)")
+DISPLAY_ARTICLE_RE = re.compile(r"^(?P<body>.+), (?P<art>The|A|An)$")
 NON_WORD_RE = re.compile(r"[^a-z0-9 ]+")
 SPACES_RE = re.compile(r"\s+")
 MIN_SCORE = 86.0
@@ -143,6 +144,15 @@ def title_resolve(text: str, *, index: TitleIndex | None = None) -> int | None:
         return None
     best = max(hits, key=lambda h: (round(h[1]), index.popularity[index.ids[h[2]]]))
     return index.ids[best[2]]
+
+
+def title_bare(title: str) -> str:
+    """'Matrix, The' -> 'The Matrix'; 'Amélie (Fabuleux destin..., Le)' -> 'Amélie': the title
+    as people write it."""
+    text = PAREN_RE.sub("", title).strip() or title
+    if match := DISPLAY_ARTICLE_RE.match(text):
+        text = f"{match['art']} {match['body']}"
+    return text
 
 
 def title_key(title: str) -> str:

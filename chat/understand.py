@@ -127,5 +127,6 @@ def intent_from_tools(
         intent.standing = list(builtin.standing)
         intent.exclude_genres = list(dict.fromkeys(intent.exclude_genres + builtin.exclude_genres))
     intent.prefer_genres = [g for g in builtin.prefer_genres if g not in intent.exclude_genres]
+    intent.wishes = list(builtin.wishes)  # the tools have no slot for them: the text's own
     intent.more, intent.reset = builtin.more, builtin.reset
     return intent

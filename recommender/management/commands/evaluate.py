@@ -49,11 +49,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
             "--protocol",
-            choices=["standard", "coldstart", "fewshot"],
+            choices=["standard", "coldstart", "fewshot", "chat"],
             default="standard",
             help="coldstart: hold out 10%% of the items entirely and rank them by text embeddings "
             "(run `manage.py embed` first); fewshot: each tested user keeps only k training "
-            "interactions (--k, default 5 and 10)",
+            "interactions (--k, default 5 and 10); chat: simulated users talk to the chat "
+            "(chat.evaluation.protocol)",
         )
         parser.add_argument(
             "--k", type=int, action="append", help="fewshot: interactions kept per tested user"
@@ -68,8 +69,22 @@ class Command(BaseCommand):
             help="fewshot: the share of tested users who are new (cut to k and tested); the "
             "others keep their histories (default 0.5; 1: every tested user)",
         )
+        parser.add_argument("--users", type=int, default=100, help="chat: simulated users")
+        parser.add_argument(
+            "--llm-base-url", help="chat: an OpenAI-compatible endpoint (default: built-in)"
+        )
+        parser.add_argument(
+            "--no-retrain",
+            action="store_true",
+            help="chat: use the active model as is (it has seen the held-out favourites)",
+        )
 
     def handle(self, *args, ratings, split, seed, model, json: bool = False, **options) -> None:
+        if options.get("protocol") == "chat":
+            from chat.evaluation.command import chat_protocol_run
+
+            self.stdout.write(chat_protocol_run(seed=seed, as_json=json, **options))
+            return
         try:
             data = (
                 evaluation.load_ratings_csv(ratings)
