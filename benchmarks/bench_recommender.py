@@ -39,7 +39,7 @@ from django.core.management import call_command  # noqa: E402
 
 from catalog.importing.movielens import movielens_import  # noqa: E402
 from catalog.models import Interaction  # noqa: E402
-from recommender import engine, scoring, selection, selectors, services, training_data  # noqa: E402
+from recommender import engine, scoring, selection, selectors, services, training_data, versions  # noqa: E402
 from recommender.models import ModelVersion  # noqa: E402
 
 
@@ -181,7 +181,7 @@ def main() -> None:
             als_recs.append(time.perf_counter() - t)
     print(f"== ALS from pgvector (n=20, evidence):         {ms(als_recs)}")
     # leave the default model serving
-    services.version_activate(version_id=version.pk)
+    versions.version_activate(version_id=version.pk)
     print(f"median load: {statistics.median(os.getloadavg()):.1f} (2 cores)")
 
 

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from recsite.exceptions import ApplicationError
 
-from . import services
+from . import services, versions
 from .models import ModelVersion
 
 
@@ -73,7 +73,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
         try:
-            version = services.version_activate(version_id=queryset.get().pk)
+            version = versions.version_activate(version_id=queryset.get().pk)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

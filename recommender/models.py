@@ -11,7 +11,7 @@ class ModelVersion(models.Model):
     """One training run and, once trained, the model it produced.
 
     A run writes its rows beside the active version and is activated in one transaction
-    (``services.version_activate``); a failed or killed run never touches what is served.
+    (``versions.version_activate``); a failed or killed run never touches what is served.
     """
 
     class Status(models.TextChoices):

@@ -14,7 +14,6 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
-from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -27,11 +26,12 @@ from recsite.exceptions import ApplicationError
 
 from . import engine, evaluation, selection, storage
 from .history import user_history_ids
-from .models import ModelVersion, VersionItem
+from .models import ModelVersion
 from .owners import owner_alive, process_owner
 from .scoring import user_vector_compute
 from .selectors import version_active
 from .training_data import TrainingData, training_data_read
+from .versions import version_activate, versions_prune
 
 logger = logging.getLogger(__name__)
 # Looked up in Celery's registry when a run is enqueued: the task module calls these services,
@@ -385,59 +385,6 @@ def _select(version: ModelVersion, data: TrainingData, progress: ProgressHook):
     )
     progress(0.4, f"fitting {chosen.label} on {data.n_interactions:,} interactions")
     return chosen
-
-
-def version_activate(*, version_id: int) -> ModelVersion:
-    """Make ``version_id`` the served version, retiring the previous one, in one transaction."""
-    with transaction.atomic():
-        versions = {
-            v.pk: v
-            for v in ModelVersion.objects.select_for_update().filter(
-                status=ModelVersion.Status.ACTIVE
-            )
-        }
-        target = ModelVersion.objects.select_for_update().get(pk=version_id)
-        if target.status == ModelVersion.Status.ACTIVE:
-            return target
-        if (
-            target.status
-            not in {
-                ModelVersion.Status.TRAINING,
-                ModelVersion.Status.READY,
-                ModelVersion.Status.RETIRED,
-            }
-            or not VersionItem.objects.filter(version=target).exists()
-        ):
-            raise ApplicationError(f"version {version_id} has no trained model to activate")
-        ModelVersion.objects.filter(pk__in=list(versions)).update(
-            status=ModelVersion.Status.RETIRED
-        )
-        target.status = ModelVersion.Status.ACTIVE
-        target.activated_at = timezone.now()
-        target.save(update_fields=["status", "activated_at"])
-    return target
-
-
-def versions_prune(*, keep: int | None = None) -> int:
-    """Delete the rows of old retired and failed versions, keeping the newest ``keep`` of each."""
-    keep = keep if keep is not None else _setting("RECOMMENDER_KEEP_VERSIONS", 3)
-    pruned = 0
-    for status in (ModelVersion.Status.RETIRED, ModelVersion.Status.FAILED):
-        old = list(
-            ModelVersion.objects.filter(status=status)
-            .order_by("-created_at", "-id")
-            .values_list("pk", flat=True)[keep:]
-        )
-        for version_id in old:
-            storage.vector_index_drop(version_id=version_id)
-            # the file goes once the rows' deletion commits: a rolled-back prune keeps serving
-            # versions whole (a file deleted under a version that stays would silently switch
-            # its serving to the top-K table)
-            transaction.on_commit(partial(storage.dense_weights_delete, version_id=version_id))
-        pruned += (
-            ModelVersion.objects.filter(pk__in=old).delete()[1].get("recommender.ModelVersion", 0)
-        )
-    return pruned
 
 
 def _evaluate(algorithm: str, params: dict, data: TrainingData) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from catalog.models import POSITIVE_KINDS, Interaction, Item
-from recommender import history, owners, scoring, selectors, services, storage
+from recommender import history, owners, scoring, selectors, services, storage, versions
 from recommender.models import ModelVersion, VersionItem
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -37,7 +37,7 @@ def test_training_writes_and_activates_a_version(trained_model):
     assert ModelVersion.objects.filter(status="active").count() == 1
     assert selectors.version_active() == second
     # the retired version can be re-activated (rollback) while its rows are kept
-    services.version_activate(version_id=first.pk)
+    versions.version_activate(version_id=first.pk)
     assert selectors.version_active() == first
 
 
@@ -132,7 +132,7 @@ def test_stale_runs_are_marked_failed(trained_model):
 def test_old_versions_are_pruned(trained_model):
     for _ in range(3):
         _train()
-    services.versions_prune(keep=1)
+    versions.versions_prune(keep=1)
     retired = ModelVersion.objects.filter(status=ModelVersion.Status.RETIRED)
     assert retired.count() == 1
     assert ModelVersion.objects.filter(status="active").count() == 1
@@ -182,7 +182,7 @@ def test_the_dense_weights_file_is_served_and_removed_with_its_version(trained_m
     i = int(np.searchsorted(item_ids, row.item_id))
     cols = np.searchsorted(item_ids, ids)
     assert np.allclose(W[i, cols], weights, atol=1e-6)
-    services.versions_prune(keep=0)  # the active version is never pruned
+    versions.versions_prune(keep=0)  # the active version is never pruned
     assert storage.dense_weights_load(version_id=trained_model.pk) is not None
 
 
