@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -9,6 +10,7 @@ from typing import overload
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.db.models import (
+    Avg,
     Case,
     Count,
     F,
@@ -20,8 +22,10 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 
 from .models import POSITIVE_KINDS, Interaction, Item, Preference
+from .query_words import query_words
 
 
 def item_list(*, include_hidden: bool = False) -> QuerySet[Item]:
@@ -59,7 +63,7 @@ def user_history(*, user, kinds: list[str] | None = None) -> QuerySet[Interactio
 
 SORTS = ("relevance", "popular", "newest", "oldest", "title")
 # what a catalog card never shows: left out of the page's query
-CARD_DEFERRED = ("search_vector", "description", "metadata", "links", "tags")
+CARD_DEFERRED = ("search_vector", "title_trigrams", "description", "metadata", "links", "tags")
 
 
 def catalog_search(  # noqa: C901
@@ -71,13 +75,18 @@ def catalog_search(  # noqa: C901
     sort: str = "",
 ) -> QuerySet[Item] | ItemsInOrder:
     """The catalog page: full-text search (websearch syntax on the trigger-maintained
-    ``search_vector``, ranked by ``SearchRank``) combined with a title substring match so short
-    or partial words ("ali" -> Alien) still find something; genre and year filters; a sort.
+    ``search_vector``, ranked by ``SearchRank``), a title substring match so short or partial
+    words ("ali" -> Alien) still find something, and title trigrams so a typo, a missing "The" or
+    a dropped accent ("termnator", "godfather", "amelie") finds the title; year words in the
+    query ("90s", "after 2000") become year bounds; genre and year filters; a sort.
 
     Without a query "relevance" means "popular". Hidden items never appear.
     """
     qs = Item.objects.filter(is_hidden=False).defer(*CARD_DEFERRED)
-    query = (query or "").strip()
+    words = query_words(query)
+    query = words.text
+    year_min = year_min if year_min is not None else words.year_min
+    year_max = year_max if year_max is not None else words.year_max
     if genre:
         qs = qs.filter(genres__contains=[genre])
     if year_min is not None:
@@ -87,7 +96,13 @@ def catalog_search(  # noqa: C901
     if query:
         search = SearchQuery(query, search_type="websearch", config="english")
         title_hit = Q(title__icontains=query)
-        qs = qs.filter(Q(search_vector=search) | title_hit).annotate(
+        grams = trigrams(query)
+        qs = qs.alias(typo=trigram_score(grams)).filter(
+            Q(search_vector=search)
+            | title_hit
+            | Q(title_trigrams__overlap=grams or [""], typo__gte=TYPO_MIN_SCORE)
+        )
+        qs = qs.annotate(
             rank=SearchRank(F("search_vector"), search)
             + Case(When(title_hit, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
             + Case(
@@ -95,6 +110,7 @@ def catalog_search(  # noqa: C901
                 default=Value(0.0),
                 output_field=FloatField(),
             )
+            + F("typo")
         )
     sort = sort if sort in SORTS else ""
     if not sort:
@@ -110,6 +126,38 @@ def catalog_search(  # noqa: C901
     if sort == "oldest":
         return qs.order_by(F("year").asc(nulls_last=True), "title", "id")
     return qs.order_by("title", "id")
+
+
+# --- typo-tolerant titles: trigrams as pg_trgm makes them (see migration 0005) -------------------
+
+TYPO_MIN_SCORE = 0.45
+_ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiioooooooouuuuncyyao")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def trigrams(text: str) -> list[str]:
+    """The distinct trigrams of ``text`` exactly as ``catalog_trigrams()`` makes them in SQL."""
+    grams: set[str] = set()
+    for word in _NON_WORD.split((text or "").lower().translate(_ACCENTS)):
+        if word:
+            padded = f"  {word} "
+            grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return sorted(grams)
+
+
+def trigram_score(grams: list[str]) -> RawSQL:
+    """How well a title matches the query's trigrams, 0..1: mostly how much of the query the
+    title covers (a word similarity, so "termnator" finds "Terminator, The"), partly the overall
+    similarity (so the shorter of two covering titles wins)."""
+    n = max(len(grams), 1)
+    return RawSQL(
+        "(SELECT COALESCE(0.6 * count(*)::float / %s"
+        " + 0.4 * count(*)::float / NULLIF(%s + cardinality(catalog_item.title_trigrams)"
+        " - count(*), 0), 0)"
+        " FROM unnest(catalog_item.title_trigrams) AS g WHERE g = ANY(%s::text[]))",
+        (n, n, grams),
+        output_field=FloatField(),
+    )
 
 
 POPULARITY_CACHE_SECONDS = 300
@@ -174,12 +222,16 @@ def item_year_bounds() -> tuple[int | None, int | None]:
 
 @dataclass
 class ItemState:
-    """What one user has said about one item, for the rate / like / dismiss buttons."""
+    """What one user has said about one item (rating, like, dismissal, watch-list), and what
+    everyone has: the average rating and the number of ratings."""
 
     rating: float | None = None
     rating_id: int | None = None
     like_id: int | None = None
     dismiss_id: int | None = None
+    save_id: int | None = None
+    average: float | None = None
+    ratings: int = 0
 
     @property
     def liked(self) -> bool:
@@ -189,22 +241,53 @@ class ItemState:
     def dismissed(self) -> bool:
         return self.dismiss_id is not None
 
+    @property
+    def saved(self) -> bool:
+        return self.save_id is not None
+
+    @property
+    def enjoyed(self) -> bool:
+        """The user liked it or rated it well: an item page says so instead of "why"."""
+        return self.liked or (self.rating is not None and self.rating >= 3.0)
+
+
+STATE_KINDS = ("rating", "like", "dismiss", "save")
+
+
+def item_rating_stats(*, item_ids: Iterable[int]) -> dict[int, tuple[float, int]]:
+    """Per item id with ratings: (average rating, number of ratings)."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    rows = (
+        Interaction.objects.filter(item_id__in=ids, kind=Interaction.Kind.RATING)
+        .values("item_id")
+        .annotate(avg=Avg("value"), n=Count("id"))
+        .order_by()
+    )
+    return {row["item_id"]: (float(row["avg"]), row["n"]) for row in rows}
+
 
 def user_item_states(*, user, item_ids: Iterable[int]) -> dict[int, ItemState]:
-    """Per item id, the user's rating / like / dismissal (every id gets an entry)."""
+    """Per item id, the user's rating / like / dismissal / save and the item's average rating
+    (every id gets an entry)."""
     ids = list(item_ids)
     states: dict[int, ItemState] = {i: ItemState() for i in ids}
+    for item_id, (average, n) in item_rating_stats(item_ids=ids).items():
+        states[item_id].average, states[item_id].ratings = average, n
     if not ids or user is None or not user.is_authenticated:
         return states
-    rows = Interaction.objects.filter(
-        user=user, item_id__in=ids, kind__in=["rating", "like", "dismiss"]
-    ).values_list("id", "item_id", "kind", "value")
+    rows = Interaction.objects.filter(user=user, item_id__in=ids, kind__in=STATE_KINDS).values_list(
+        "id", "item_id", "kind", "value"
+    )
     for pk, item_id, kind, value in rows:
         state = states[item_id]
         if kind == Interaction.Kind.RATING:
             state.rating, state.rating_id = value, pk
         elif kind == Interaction.Kind.LIKE:
             state.like_id = pk
+        elif kind == Interaction.Kind.SAVE:
+            state.save_id = pk
         else:
             state.dismiss_id = pk
     return states
@@ -219,8 +302,9 @@ def user_has_history(*, user) -> bool:
 
 
 def user_history_page(*, user, kind: str = "") -> QuerySet[Interaction]:
-    """The history page: ratings, likes and dismissals (views are not shown), newest first."""
-    kinds = [kind] if kind in {"rating", "like", "dismiss"} else ["rating", "like", "dismiss"]
+    """The history page: ratings, likes, saves and dismissals (views are not shown), newest
+    first."""
+    kinds = [kind] if kind in STATE_KINDS else list(STATE_KINDS)
     return (
         user_history(user=user, kinds=kinds)
         .filter(item__is_hidden=False)
