@@ -131,7 +131,7 @@ def catalog_search(  # noqa: C901
 # --- typo-tolerant titles: trigrams as pg_trgm makes them (see migration 0005) -------------------
 
 TYPO_MIN_SCORE = 0.45
-_ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiioooooooouuuuncyyao")
+_ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiiooooooouuuuncyyao")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 

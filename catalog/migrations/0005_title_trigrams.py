@@ -12,7 +12,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import migrations, models
 
 ACCENTED = "áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ"
-PLAIN = "aaaaaaaeeeeeiiiioooooooouuuuncyyao"
+PLAIN = "aaaaaaaeeeeeiiiiooooooouuuuncyyao"
 
 FORWARD = f"""
 CREATE OR REPLACE FUNCTION catalog_trigrams(t text) RETURNS text[] AS $$
