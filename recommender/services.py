@@ -24,7 +24,7 @@ from catalog.models import POSITIVE_KINDS, Interaction
 from recsite.celery import app as celery_app
 from recsite.exceptions import ApplicationError
 
-from . import engine, evaluation, storage
+from . import engine, evaluation, runner, storage
 from .history import user_history_ids
 from .models import ModelVersion, VersionItem
 from .owners import owner_alive, process_owner
@@ -78,8 +78,13 @@ def training_start(
     algorithm: str | None = None,
     params: dict | None = None,
     trigger: str = "manual",
+    background: bool = False,
 ) -> ModelVersion:
     """Create a training run and enqueue ``model_train_task`` once the transaction commits.
+
+    ``background`` (a page's "train now"): without a Celery worker the run goes to a thread of
+    this process (``runner``) instead of running inside the caller, so the page answers at once
+    and polls the progress.
 
     If a run is already pending or training (in a live process), that run is returned instead:
     pressing "train now" twice starts one run.
@@ -105,7 +110,7 @@ def training_start(
             trigger=trigger,
             progress_message="queued",
         )
-        transaction.on_commit(lambda: _enqueue(version.pk))
+        transaction.on_commit(lambda: _enqueue(version.pk, background=background))
     return version
 
 
@@ -117,7 +122,12 @@ def _full_params(algorithm: str, params: dict) -> dict:
         raise ApplicationError(f"bad parameters for {algorithm}: {exc}") from exc
 
 
-def _enqueue(version_id: int) -> None:
+def _enqueue(version_id: int, *, background: bool = False) -> None:
+    if background and not runner.has_worker():
+        runner.run_in_background(
+            partial(model_train, version_id=version_id), name=f"train-v{version_id}"
+        )
+        return
     # .delay() runs the task in this process when REDIS_URL is unset (task_always_eager)
     result = celery_app.tasks[MODEL_TRAIN_TASK].delay(version_id)
     ModelVersion.objects.filter(pk=version_id).exclude(task_id__gt="").update(
