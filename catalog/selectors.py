@@ -96,11 +96,11 @@ def catalog_search(  # noqa: C901
     if query:
         search = SearchQuery(query, search_type="websearch", config="english")
         title_hit = Q(title__icontains=query)
-        grams = trigrams(query)
+        # a query in search syntax (quotes, "-word", "or") means exactly what it says
+        grams = [] if WEBSEARCH_SYNTAX.search(query) else trigrams(query)
+        typo_hit = Q(title_trigrams__overlap=grams, typo__gte=TYPO_MIN_SCORE) if grams else Q()
         qs = qs.alias(typo=trigram_score(grams)).filter(
-            Q(search_vector=search)
-            | title_hit
-            | Q(title_trigrams__overlap=grams or [""], typo__gte=TYPO_MIN_SCORE)
+            Q(search_vector=search) | title_hit | (typo_hit if grams else Q(pk__in=[]))
         )
         qs = qs.annotate(
             rank=SearchRank(F("search_vector"), search)
@@ -131,6 +131,7 @@ def catalog_search(  # noqa: C901
 # --- typo-tolerant titles: trigrams as pg_trgm makes them (see migration 0005) -------------------
 
 TYPO_MIN_SCORE = 0.45
+WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\w|\s+or\s+', re.I)
 _ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiiooooooouuuuncyyao")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 

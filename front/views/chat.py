@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -146,10 +146,12 @@ def stream(request: HttpRequest, pk: int) -> HttpResponse:
 def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
     """Rate, like, save or dismiss a chat card's item (or take it back): the same controls as
     every other card, recorded with source "chat"."""
-    item = get_object_or_404(catalog_selectors.item_list(), pk=item_id)
     fallback = safe_next(request, reverse("chat"))
     form = InteractionForm(request.POST)
+    item = catalog_selectors.item_list().filter(pk=item_id).first()
     try:
+        if item is None:
+            raise ApplicationError("this item is not available", status=404)
         kind = interaction_apply(
             request,
             item,
