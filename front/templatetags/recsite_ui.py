@@ -48,7 +48,7 @@ def genre_hue(genre: str) -> int:
 
 @register.simple_tag
 def cover(item: Any, size: str = "") -> str:
-    """A generated cover: the title's initial and the year on a gradient of the genres' hues.
+    """A generated cover: the title's initial on a gradient of the genres' hues.
     Fixed aspect ratio (CSS), so nothing moves while a page loads. Decorative: the title is in
     the text beside it, so the cover does not repeat it, nor name one genre as if it were the
     item's kind (MovieLens lists genres alphabetically)."""
@@ -59,12 +59,11 @@ def cover(item: Any, size: str = "") -> str:
     initial = next((c for c in shown.removeprefix("The ") if c.isalnum()), "·")
     return format_html(
         '<div class="cover{}" style="--h1: {}; --h2: {}" aria-hidden="true">'
-        '<span class="cover-initial">{}</span><span class="cover-year">{}</span></div>',
+        '<span class="cover-initial">{}</span></div>',
         f" cover-{size}" if size else "",
         hue,
         hue2,
         initial.upper(),
-        getattr(item, "year", None) or "",
     )
 
 
