@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import STAFF
+from .conftest import STAFF, staff_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db]
 
@@ -266,14 +266,8 @@ def test_1_train_now_runs_in_the_background_with_live_progress(browser, site, qu
     from recommender.selectors import version_active
 
     old = version_active()
-    context = browser.new_context(base_url=site, viewport=DESKTOP)
-    context.set_default_timeout(TIMEOUT)
-    staff = context.new_page()
-    staff.goto("/admin/login/?next=/staff/")
-    staff.fill("#id_username", STAFF[0])
-    staff.fill("#id_password", STAFF[1])
-    staff.click("input[type=submit]")
-    expect(staff.locator("h1")).to_have_text("Staff dashboard")
+    staff = staff_dashboard(browser, site, DESKTOP)
+    context = staff.context
     staff.click("#train-now")
     box = staff.locator("#training .progress-box")
     expect(box).to_be_visible()
@@ -292,12 +286,7 @@ def test_1_train_now_runs_in_the_background_with_live_progress(browser, site, qu
 
 def test_screenshots_of_home_item_chat_and_staff(browser, site, shots):
     """scripts/screenshots.py at the end of the visit (docs/screenshots/ holds a copy)."""
-    import importlib.util
-    from pathlib import Path
+    from scripts.screenshots import capture
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "screenshots.py"
-    spec = importlib.util.spec_from_file_location("screenshots", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    files = module.capture(browser, site, (USERNAME, PASSWORD), STAFF, shots / "issue18")
+    files = capture(browser, site, (USERNAME, PASSWORD), STAFF, shots / "issue18")
     assert len(files) == 8 and all(f.stat().st_size > 5_000 for f in files)

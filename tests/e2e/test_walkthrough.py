@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from catalog.selectors import catalog_search
 from catalog.titles import display_title
 
-from .conftest import STAFF
+from .conftest import staff_dashboard
 
 # django_db (not transactional): makes pytest-django create the test database and keeps the test
 # thread's own reads in a rolled-back transaction; the live server commits what the browser does.
@@ -48,16 +48,9 @@ def page(browser, site):
 
 @pytest.fixture(scope="module")
 def staff_page(browser, site):
-    context = browser.new_context(base_url=site, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT)
-    page = context.new_page()
-    page.goto("/admin/login/?next=/staff/")
-    page.fill("#id_username", STAFF[0])
-    page.fill("#id_password", STAFF[1])
-    page.click("input[type=submit]")
-    expect(page.locator("h1")).to_have_text("Staff dashboard")
+    page = staff_dashboard(browser, site, {"width": 1280, "height": 900})
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_sign_up_pick_favourites_and_get_a_personal_list_with_reasons(page: Page, shots):
