@@ -98,7 +98,11 @@ def catalog_search(  # noqa: C901
         title_hit = Q(title__icontains=query)
         # a query in search syntax (quotes, "-word", "or") means exactly what it says
         grams = [] if WEBSEARCH_SYNTAX.search(query) else trigrams(query)
-        typo_hit = Q(title_trigrams__overlap=grams, typo__gte=TYPO_MIN_SCORE) if grams else Q()
+        typo_hit = (
+            Q(title_trigrams__overlap=candidate_trigrams(grams), typo__gte=TYPO_MIN_SCORE)
+            if grams
+            else Q()
+        )
         qs = qs.alias(typo=trigram_score(grams)).filter(
             Q(search_vector=search) | title_hit | (typo_hit if grams else Q(pk__in=[]))
         )
@@ -144,6 +148,33 @@ def trigrams(text: str) -> list[str]:
             padded = f"  {word} "
             grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
     return sorted(grams)
+
+
+def trigram_frequencies() -> dict[str, int]:
+    """In how many titles each trigram occurs (cached a few minutes; a new item changes the
+    key, as for the popularity ranking)."""
+    from django.db import connection
+
+    newest = Item.objects.aggregate(m=Max("id"))["m"] or 0
+    key = f"catalog:trigram-df:{newest}"
+    frequencies = cache.get(key)
+    if frequencies is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT g, count(*) FROM catalog_item, unnest(title_trigrams) AS g GROUP BY g"
+            )
+            frequencies = dict(cursor.fetchall())
+        cache.set(key, frequencies, POPULARITY_CACHE_SECONDS)
+    return frequencies
+
+
+def candidate_trigrams(grams: list[str]) -> list[str]:
+    """The rarer half of the query's trigrams (and one more): a title that covers more than half
+    of the query shares at least one of them, and the common ones ("  s", "the") are in
+    thousands of titles, which would all be scored."""
+    frequencies = trigram_frequencies()
+    rarest = sorted(grams, key=lambda g: frequencies.get(g, 0))
+    return rarest[: len(grams) // 2 + 1]
 
 
 def trigram_score(grams: list[str]) -> RawSQL:
