@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -132,7 +133,8 @@ def catalog_search(  # noqa: C901
 # --- typo-tolerant titles: trigrams as pg_trgm makes them (see migration 0005) -------------------
 
 TYPO_MIN_SCORE = 0.45
-TYPO_MAX_MATCHES = 200
+TYPO_MAX_MATCHES = 50
+_FREQUENCIES: dict[str, tuple[float, dict[str, int]]] = {}
 WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\w|\s+or\s+', re.I)
 _ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiiooooooouuuuncyyao")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -171,6 +173,9 @@ def trigram_frequencies() -> dict[str, int]:
 
     newest = Item.objects.aggregate(m=Max("id"))["m"] or 0
     key = f"catalog:trigram-df:{newest}"
+    # kept in this process too: the cache would unpickle tens of thousands of entries per search
+    if (memo := _FREQUENCIES.get(key)) is not None and memo[0] > time.monotonic():
+        return memo[1]
     frequencies = cache.get(key)
     if frequencies is None:
         with connection.cursor() as cursor:
@@ -179,6 +184,8 @@ def trigram_frequencies() -> dict[str, int]:
             )
             frequencies = dict(cursor.fetchall())
         cache.set(key, frequencies, POPULARITY_CACHE_SECONDS)
+    _FREQUENCIES.clear()
+    _FREQUENCIES[key] = (time.monotonic() + POPULARITY_CACHE_SECONDS, frequencies)
     return frequencies
 
 
