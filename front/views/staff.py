@@ -125,4 +125,7 @@ def training_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _progress_response(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     response = render(request, "recommender/partials/progress.html", {"version": version})
-    return response if version.is_running else triggering(response, TRAINING_FINISHED)
+    still_going = version.is_running or (
+        version.status == ModelVersion.Status.ACTIVE and version.progress < 1
+    )
+    return response if still_going else triggering(response, TRAINING_FINISHED)
