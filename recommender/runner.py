@@ -18,6 +18,7 @@ from django.db import connections
 from recsite.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
+_running: list[threading.Thread] = []
 
 
 def has_worker() -> bool:
@@ -39,4 +40,13 @@ def run_in_background(work: Callable[..., Any], *args: Any, name: str) -> thread
 
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
+    _running[:] = [t for t in _running if t.is_alive()] + [thread]
     return thread
+
+
+def background_wait(timeout: float | None = None) -> bool:
+    """Wait for this process's background work to end (a test server before it is torn down);
+    True when none is left running."""
+    for thread in list(_running):
+        thread.join(timeout)
+    return not any(t.is_alive() for t in _running)

@@ -55,6 +55,9 @@ def site(django_db_setup, django_db_blocker, movielens_dir) -> Iterator[str]:
         try:
             yield f"http://127.0.0.1:{server.port}"
         finally:
+            from recommender.runner import background_wait
+
+            background_wait(timeout=300)  # a run started from a page ends before the flush
             server.terminate()
             call_command("flush", interactive=False, verbosity=0)
             connections.close_all()

@@ -234,8 +234,9 @@ def test_staff_trains_a_new_version_and_watches_the_progress_bar(
     staff_page.screenshot(path=shots / "08-dashboard.png", full_page=True)
     staff_page.click("#train-now")
     box = staff_page.locator("#training .progress-box")
-    expect(box).to_have_attribute("data-status", "active", timeout=300_000)
-    expect(box.locator(".pct")).to_have_text("100%")
+    # active, then its quality measured (the bar polls until then)
+    expect(box.locator(".pct")).to_have_text("100%", timeout=300_000)
+    expect(box).to_have_attribute("data-status", "active")
     expect(box.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
     new = version_active()
     assert new.pk != old.pk and new.status == "active"
