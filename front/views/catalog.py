@@ -217,7 +217,7 @@ def interaction_apply(
         existing = selectors.user_interaction(user=request.user, item_id=item.pk, kind=kind)
         if existing is not None:
             services.interaction_delete(user=request.user, interaction_id=existing.pk)
-    elif kind == "save" or record is None:
+    elif kind == "save":  # the watch-list: the same on every channel
         services.interaction_record(user=request.user, item=item, kind=kind)
     else:
         record(kind, form.cleaned_data.get("value"))
