@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Install, migrate, import DATA (idempotent), train if no model is active, serve on HOST:PORT.
+# Install, migrate, collect static files, import DATA (idempotent), train if no model is active,
+# serve on HOST:PORT with gunicorn, DEBUG off (DJANGO_DEBUG=true make run for a debug session).
 run: setup
 	DATA="$(DATA)" HOST="$(HOST)" PORT="$(PORT)" bash scripts/run.sh $(VENV)
 

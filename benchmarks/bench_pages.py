@@ -103,6 +103,14 @@ def main() -> None:
         ("  same, cold (popularity ranking recomputed)", member, "/items/", False, True),
         ("catalog search 'star wars'", member, "/items/?q=star+wars", False, False),
         ("catalog search 'ali' (partial word)", member, "/items/?q=ali", False, False),
+        ("catalog search 'termnator' (a typo)", member, "/items/?q=termnator", False, False),
+        (
+            "catalog search 'romantic comedy 90s'",
+            member,
+            "/items/?q=romantic+comedy+90s",
+            False,
+            False,
+        ),
         (
             "catalog Comedy 1990-1999 by title, page 3",
             member,

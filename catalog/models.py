@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .titles import display_label, display_title
+
 
 class Item(models.Model):
     """One thing that can be recommended (a movie for MovieLens)."""
@@ -30,6 +32,10 @@ class Item(models.Model):
 
     # Maintained by a database trigger (see migration 0002) from title, tags and description.
     search_vector = SearchVectorField(null=True, editable=False)
+    # The title's trigrams, by a database trigger too (migration 0005): typo-tolerant search.
+    title_trigrams = ArrayField(
+        models.CharField(max_length=3), default=list, blank=True, editable=False
+    )
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -39,6 +45,7 @@ class Item(models.Model):
         indexes = [
             GinIndex(fields=["genres"], name="item_genres_gin"),
             GinIndex(fields=["search_vector"], name="item_search_gin"),
+            GinIndex(fields=["title_trigrams"], name="item_title_trgm_gin"),
             models.Index(fields=["year"], name="item_year_idx"),
             models.Index(
                 fields=["is_featured"], name="item_featured_idx", condition=Q(is_featured=True)
@@ -60,11 +67,12 @@ class Item(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.year})" if self.year else self.title
+        return display_label(self.title, self.year)
 
     @property
     def display_title(self) -> str:
-        return str(self)
+        """The title as a person reads it ("The Matrix" for MovieLens's "Matrix, The")."""
+        return display_title(self.title)
 
 
 class Interaction(models.Model):
@@ -75,6 +83,7 @@ class Interaction(models.Model):
         LIKE = "like", "like"
         DISMISS = "dismiss", "not interested"
         VIEW = "view", "view"
+        SAVE = "save", "saved for later"  # the watch-list
 
     class Source(models.TextChoices):
         IMPORT = "import", "import"

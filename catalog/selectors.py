@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -9,6 +11,7 @@ from typing import overload
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.db.models import (
+    Avg,
     Case,
     Count,
     F,
@@ -20,8 +23,10 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 
 from .models import POSITIVE_KINDS, Interaction, Item, Preference
+from .query_words import query_words
 
 
 def item_list(*, include_hidden: bool = False) -> QuerySet[Item]:
@@ -59,7 +64,7 @@ def user_history(*, user, kinds: list[str] | None = None) -> QuerySet[Interactio
 
 SORTS = ("relevance", "popular", "newest", "oldest", "title")
 # what a catalog card never shows: left out of the page's query
-CARD_DEFERRED = ("search_vector", "description", "metadata", "links", "tags")
+CARD_DEFERRED = ("search_vector", "title_trigrams", "description", "metadata", "links", "tags")
 
 
 def catalog_search(  # noqa: C901
@@ -71,13 +76,18 @@ def catalog_search(  # noqa: C901
     sort: str = "",
 ) -> QuerySet[Item] | ItemsInOrder:
     """The catalog page: full-text search (websearch syntax on the trigger-maintained
-    ``search_vector``, ranked by ``SearchRank``) combined with a title substring match so short
-    or partial words ("ali" -> Alien) still find something; genre and year filters; a sort.
+    ``search_vector``, ranked by ``SearchRank``), a title substring match so short or partial
+    words ("ali" -> Alien) still find something, and title trigrams so a typo, a missing "The" or
+    a dropped accent ("termnator", "godfather", "amelie") finds the title; year words in the
+    query ("90s", "after 2000") become year bounds; genre and year filters; a sort.
 
     Without a query "relevance" means "popular". Hidden items never appear.
     """
     qs = Item.objects.filter(is_hidden=False).defer(*CARD_DEFERRED)
-    query = (query or "").strip()
+    words = query_words(query)
+    query = words.text
+    year_min = year_min if year_min is not None else words.year_min
+    year_max = year_max if year_max is not None else words.year_max
     if genre:
         qs = qs.filter(genres__contains=[genre])
     if year_min is not None:
@@ -87,11 +97,19 @@ def catalog_search(  # noqa: C901
     if query:
         search = SearchQuery(query, search_type="websearch", config="english")
         title_hit = Q(title__icontains=query)
-        qs = qs.filter(Q(search_vector=search) | title_hit).annotate(
+        # a query in search syntax (quotes, "-word", "or") means exactly what it says
+        typos = {} if WEBSEARCH_SYNTAX.search(query) else typo_matches(trigrams(query))
+        qs = qs.filter(Q(search_vector=search) | title_hit | Q(pk__in=list(typos)))
+        qs = qs.annotate(
             rank=SearchRank(F("search_vector"), search)
             + Case(When(title_hit, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
             + Case(
                 When(title__iexact=query, then=Value(1.0)),
+                default=Value(0.0),
+                output_field=FloatField(),
+            )
+            + Case(
+                *[When(pk=pk, then=Value(score)) for pk, score in typos.items()],
                 default=Value(0.0),
                 output_field=FloatField(),
             )
@@ -110,6 +128,89 @@ def catalog_search(  # noqa: C901
     if sort == "oldest":
         return qs.order_by(F("year").asc(nulls_last=True), "title", "id")
     return qs.order_by("title", "id")
+
+
+# --- typo-tolerant titles: trigrams as pg_trgm makes them (see migration 0005) -------------------
+
+TYPO_MIN_SCORE = 0.45
+TYPO_MAX_MATCHES = 50
+_FREQUENCIES: dict[str, tuple[float, dict[str, int]]] = {}
+WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\w|\s+or\s+', re.I)
+_ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiiooooooouuuuncyyao")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def trigrams(text: str) -> list[str]:
+    """The distinct trigrams of ``text`` exactly as ``catalog_trigrams()`` makes them in SQL."""
+    grams: set[str] = set()
+    for word in _NON_WORD.split((text or "").lower().translate(_ACCENTS)):
+        if word:
+            padded = f"  {word} "
+            grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return sorted(grams)
+
+
+def typo_matches(grams: list[str], *, limit: int = TYPO_MAX_MATCHES) -> dict[int, float]:
+    """Titles close to the query's trigrams, {id: score}, best first. One query on the GIN
+    index, apart from the catalog's main one: checked row by row beside the full-text match,
+    the trigram overlap would cost more than the rest of the search."""
+    if not grams:
+        return {}
+    rows = (
+        Item.objects.filter(is_hidden=False, title_trigrams__overlap=candidate_trigrams(grams))
+        .annotate(typo=trigram_score(grams))
+        .filter(typo__gte=TYPO_MIN_SCORE)
+        .order_by("-typo", "id")
+        .values_list("id", "typo")[:limit]
+    )
+    return dict(rows)
+
+
+def trigram_frequencies() -> dict[str, int]:
+    """In how many titles each trigram occurs (cached a few minutes; a new item changes the
+    key, as for the popularity ranking)."""
+    from django.db import connection
+
+    newest = Item.objects.aggregate(m=Max("id"))["m"] or 0
+    key = f"catalog:trigram-df:{newest}"
+    # kept in this process too: the cache would unpickle tens of thousands of entries per search
+    if (memo := _FREQUENCIES.get(key)) is not None and memo[0] > time.monotonic():
+        return memo[1]
+    frequencies = cache.get(key)
+    if frequencies is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT g, count(*) FROM catalog_item, unnest(title_trigrams) AS g GROUP BY g"
+            )
+            frequencies = dict(cursor.fetchall())
+        cache.set(key, frequencies, POPULARITY_CACHE_SECONDS)
+    _FREQUENCIES.clear()
+    _FREQUENCIES[key] = (time.monotonic() + POPULARITY_CACHE_SECONDS, frequencies)
+    return frequencies
+
+
+def candidate_trigrams(grams: list[str]) -> list[str]:
+    """The rarer half of the query's trigrams (and one more): a title that covers more than half
+    of the query shares at least one of them, and the common ones ("  s", "the") are in
+    thousands of titles, which would all be scored."""
+    frequencies = trigram_frequencies()
+    rarest = sorted(grams, key=lambda g: frequencies.get(g, 0))
+    return rarest[: len(grams) // 2 + 1]
+
+
+def trigram_score(grams: list[str]) -> RawSQL:
+    """How well a title matches the query's trigrams, 0..1: mostly how much of the query the
+    title covers (a word similarity, so "termnator" finds "Terminator, The"), partly the overall
+    similarity (so the shorter of two covering titles wins)."""
+    n = max(len(grams), 1)
+    return RawSQL(
+        "(SELECT COALESCE(0.6 * count(*)::float / %s"
+        " + 0.4 * count(*)::float / NULLIF(%s + cardinality(catalog_item.title_trigrams)"
+        " - count(*), 0), 0)"
+        " FROM unnest(catalog_item.title_trigrams) AS g WHERE g = ANY(%s::text[]))",
+        (n, n, grams),
+        output_field=FloatField(),
+    )
 
 
 POPULARITY_CACHE_SECONDS = 300
@@ -174,12 +275,16 @@ def item_year_bounds() -> tuple[int | None, int | None]:
 
 @dataclass
 class ItemState:
-    """What one user has said about one item, for the rate / like / dismiss buttons."""
+    """What one user has said about one item (rating, like, dismissal, watch-list), and what
+    everyone has: the average rating and the number of ratings."""
 
     rating: float | None = None
     rating_id: int | None = None
     like_id: int | None = None
     dismiss_id: int | None = None
+    save_id: int | None = None
+    average: float | None = None
+    ratings: int = 0
 
     @property
     def liked(self) -> bool:
@@ -189,22 +294,53 @@ class ItemState:
     def dismissed(self) -> bool:
         return self.dismiss_id is not None
 
+    @property
+    def saved(self) -> bool:
+        return self.save_id is not None
+
+    @property
+    def enjoyed(self) -> bool:
+        """The user liked it or rated it well: an item page says so instead of "why"."""
+        return self.liked or (self.rating is not None and self.rating >= 3.0)
+
+
+STATE_KINDS = ("rating", "like", "dismiss", "save")
+
+
+def item_rating_stats(*, item_ids: Iterable[int]) -> dict[int, tuple[float, int]]:
+    """Per item id with ratings: (average rating, number of ratings)."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    rows = (
+        Interaction.objects.filter(item_id__in=ids, kind=Interaction.Kind.RATING)
+        .values("item_id")
+        .annotate(avg=Avg("value"), n=Count("id"))
+        .order_by()
+    )
+    return {row["item_id"]: (float(row["avg"]), row["n"]) for row in rows}
+
 
 def user_item_states(*, user, item_ids: Iterable[int]) -> dict[int, ItemState]:
-    """Per item id, the user's rating / like / dismissal (every id gets an entry)."""
+    """Per item id, the user's rating / like / dismissal / save and the item's average rating
+    (every id gets an entry)."""
     ids = list(item_ids)
     states: dict[int, ItemState] = {i: ItemState() for i in ids}
+    for item_id, (average, n) in item_rating_stats(item_ids=ids).items():
+        states[item_id].average, states[item_id].ratings = average, n
     if not ids or user is None or not user.is_authenticated:
         return states
-    rows = Interaction.objects.filter(
-        user=user, item_id__in=ids, kind__in=["rating", "like", "dismiss"]
-    ).values_list("id", "item_id", "kind", "value")
+    rows = Interaction.objects.filter(user=user, item_id__in=ids, kind__in=STATE_KINDS).values_list(
+        "id", "item_id", "kind", "value"
+    )
     for pk, item_id, kind, value in rows:
         state = states[item_id]
         if kind == Interaction.Kind.RATING:
             state.rating, state.rating_id = value, pk
         elif kind == Interaction.Kind.LIKE:
             state.like_id = pk
+        elif kind == Interaction.Kind.SAVE:
+            state.save_id = pk
         else:
             state.dismiss_id = pk
     return states
@@ -219,8 +355,9 @@ def user_has_history(*, user) -> bool:
 
 
 def user_history_page(*, user, kind: str = "") -> QuerySet[Interaction]:
-    """The history page: ratings, likes and dismissals (views are not shown), newest first."""
-    kinds = [kind] if kind in {"rating", "like", "dismiss"} else ["rating", "like", "dismiss"]
+    """The history page: ratings, likes, saves and dismissals (views are not shown), newest
+    first."""
+    kinds = [kind] if kind in STATE_KINDS else list(STATE_KINDS)
     return (
         user_history(user=user, kinds=kinds)
         .filter(item__is_hidden=False)

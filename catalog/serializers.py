@@ -14,12 +14,15 @@ ITEM_ORDERINGS = ("relevance", "popular", "title", "-title", "year", "-year")
 
 
 class ItemSerializer(serializers.ModelSerializer):
+    display_title = serializers.CharField(read_only=True)
+
     class Meta:
         model = Item
         fields = (
             "id",
             "external_id",
             "title",
+            "display_title",
             "year",
             "description",
             "genres",
@@ -32,9 +35,11 @@ class ItemSerializer(serializers.ModelSerializer):
 
 
 class ItemBriefSerializer(serializers.ModelSerializer):
+    display_title = serializers.CharField(read_only=True)
+
     class Meta:
         model = Item
-        fields = ("id", "title", "year", "genres")
+        fields = ("id", "title", "display_title", "year", "genres")
         read_only_fields = fields
 
 

@@ -59,7 +59,7 @@ class CatalogFilterForm(forms.Form):
 
 class InteractionForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=[("rating", "rating"), ("like", "like"), ("dismiss", "dismiss")]
+        choices=[("rating", "rating"), ("like", "like"), ("dismiss", "dismiss"), ("save", "save")]
     )
     value = forms.FloatField(required=False, min_value=0.5, max_value=5.0)
     # "1" removes the user's signal of this kind instead of recording it (un-like, un-dismiss)

@@ -12,6 +12,7 @@ import numpy as np
 from django.db import connection
 
 from catalog.models import Item
+from catalog.titles import display_label
 
 from .history import History
 from .reasons import reason_for
@@ -39,7 +40,7 @@ class ItemFacts:
     passes: bool  # visible and inside the request's hard filters
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.year})" if self.year else self.title
+        return display_label(self.title, self.year)
 
 
 _FACT_COLUMNS = ", ".join(
@@ -199,7 +200,7 @@ def recommendations_build(
     tags: Counter = Counter()
     profile = set(profile_ids)
     for pk, title, year, item_genres, item_tags in rows:
-        titles[pk] = f"{title} ({year})" if year else title
+        titles[pk] = display_label(title, year)
         if pk in profile:
             genres.update(set(item_genres))
             tags.update({t.lower() for t in item_tags})

@@ -51,9 +51,11 @@ def user_history_ids(*, user_id: int) -> History:
     for item_id, kind, value in rows:
         if kind == Interaction.Kind.DISMISS:
             dismissed.add(item_id)
-        elif kind in POSITIVE_KINDS:
+        elif kind in POSITIVE_KINDS or kind == Interaction.Kind.SAVE:
+            # a saved item ("watch later") says the user wants it: it pulls similar items up
+            # like a like, and is not recommended again since it is on the user's list already
             seen.add(item_id)
-            positive = kind == Interaction.Kind.LIKE or (
+            positive = kind in (Interaction.Kind.LIKE, Interaction.Kind.SAVE) or (
                 value is not None and value >= LIKED_RATING
             )
             if positive and item_id not in weights:

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -24,7 +25,7 @@ from catalog.models import POSITIVE_KINDS, Interaction
 from recsite.celery import app as celery_app
 from recsite.exceptions import ApplicationError
 
-from . import engine, evaluation, selection, storage
+from . import engine, evaluation, runner, selection, storage
 from .history import user_history_ids
 from .models import ModelVersion
 from .owners import owner_alive, process_owner
@@ -80,9 +81,14 @@ def training_start(
     params: dict | None = None,
     trigger: str = "manual",
     enqueue: bool = True,
+    background: bool = False,
 ) -> ModelVersion:
     """Create a training run and enqueue ``model_train_task`` once the transaction commits
     (``enqueue=False``: the caller runs ``model_train`` itself, as ``manage.py train`` does).
+
+    ``background`` (a page's "train now"): without a Celery worker the run goes to a thread of
+    this process (``runner``) instead of running inside the caller, so the page answers at once
+    and polls the progress.
 
     If a run is already pending or training (in a live process), that run is returned instead:
     pressing "train now" twice starts one run.
@@ -110,7 +116,7 @@ def training_start(
             progress_message="queued",
         )
         if enqueue:
-            transaction.on_commit(lambda: _enqueue(version.pk))
+            transaction.on_commit(lambda: _enqueue(version.pk, background=background))
     return version
 
 
@@ -140,7 +146,12 @@ def _dense_ceiling(algorithm: str, params: dict) -> dict:
     return {**params, "max_items": int(_setting("RECOMMENDER_DENSE_MAX_ITEMS", 20000))}
 
 
-def _enqueue(version_id: int) -> None:
+def _enqueue(version_id: int, *, background: bool = False) -> None:
+    if background and not runner.has_worker():
+        runner.run_in_background(
+            partial(model_train, version_id=version_id), name=f"train-v{version_id}"
+        )
+        return
     # .delay() runs the task in this process when REDIS_URL is unset (task_always_eager)
     result = celery_app.tasks[MODEL_TRAIN_TASK].delay(version_id)
     ModelVersion.objects.filter(pk=version_id).exclude(task_id__gt="").update(

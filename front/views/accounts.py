@@ -10,12 +10,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from catalog import selectors as catalog_selectors
 from catalog import services
 from recommender import selectors as rec_selectors
 from recsite.exceptions import ApplicationError
 
 from ..forms import OnboardingForm, SignupForm
 from ..htmx import error_response
+
+PICKS = 24  # items offered at a time: a varied popular set, or what a search found
 
 
 @require_http_methods(["GET", "POST"])
@@ -42,8 +45,27 @@ def onboarding(request: HttpRequest) -> HttpResponse:
             return error_response(request, exc, reverse("onboarding"))
         messages.success(request, f"Thanks! Your list is built from your {count} favourites.")
         return redirect("home")
-    items = rec_selectors.onboarding_items(n=24)
-    chosen = {str(v) for v in (form["items"].value() or [])} if form.is_bound else set()
-    return render(
-        request, "catalog/onboarding.html", {"form": form, "items": items, "chosen": chosen}
-    )
+    query = request.GET.get("q", "").strip()[:200]
+    if form.is_bound:
+        chosen_ids = _ids(form["items"].value() or [])
+    else:  # a search carries the picks made so far
+        chosen_ids = _ids(request.GET.getlist("items"))
+    chosen_items = list(catalog_selectors.item_list().filter(pk__in=chosen_ids))
+    if query:
+        found = list(catalog_selectors.catalog_search(query=query)[:PICKS])
+    else:
+        found = rec_selectors.onboarding_items(n=PICKS)
+    picked = {item.pk for item in chosen_items}
+    items = chosen_items + [item for item in found if item.pk not in picked]
+    context = {
+        "form": form,
+        "items": items,
+        "chosen": {str(pk) for pk in picked},
+        "query": query,
+        "found": len(found),
+    }
+    return render(request, "catalog/onboarding.html", context)
+
+
+def _ids(values: list) -> list[int]:
+    return [int(v) for v in values if str(v).isdigit()][:100]

@@ -11,15 +11,16 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from catalog import selectors as catalog_selectors
 from chat import selectors, services
 from chat.answer import ChatEvent
 from chat.models import Message
 from chat.streaming import sse_event
 from recsite.exceptions import ApplicationError
 
+from ..forms import InteractionForm
 from ..htmx import error_response, safe_next
-
-RATINGS = [x / 2 for x in range(1, 11)]
+from .catalog import interaction_answer, interaction_apply
 
 
 def _page(request: HttpRequest, conversation=None) -> HttpResponse:  # noqa: ANN001
@@ -32,7 +33,6 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:  # noqa: ANN
             "conversations": selectors.conversation_list(user=request.user)[:30],
             "thread": messages,
             "mode": selectors.chat_mode(),
-            "ratings": RATINGS,
         },
     )
 
@@ -80,14 +80,13 @@ def send(request: HttpRequest) -> HttpResponse:
             "conversation": conversation,
             "user_message": message,
             "new_conversation": not conversation_id,
+            "conversations": selectors.conversation_list(user=request.user)[:30],
         },
     )
 
 
 def _card(request: HttpRequest, data: dict) -> str:
-    return render_to_string(
-        "chat/partials/card.html", {"r": data, "ratings": RATINGS}, request=request
-    )
+    return render_to_string("chat/partials/card.html", {"r": data}, request=request)
 
 
 def _events(request: HttpRequest, message: Message) -> Iterator[str]:
@@ -101,9 +100,7 @@ def _events(request: HttpRequest, message: Message) -> Iterator[str]:
         message.refresh_from_db()
         reply = getattr(message, "reply", None)
         if reply is not None:
-            html = render_to_string(
-                "chat/partials/assistant.html", {"m": reply, "ratings": RATINGS}, request=request
-            )
+            html = render_to_string("chat/partials/assistant.html", {"m": reply}, request=request)
             yield sse_event("done", {"html": html})
         else:
             yield sse_event("wait", {})
@@ -128,7 +125,7 @@ def _events(request: HttpRequest, message: Message) -> Iterator[str]:
         elif event.kind == "done" and event.turn is not None:
             html = render_to_string(
                 "chat/partials/assistant.html",
-                {"m": event.turn.message, "ratings": RATINGS},
+                {"m": event.turn.message},
                 request=request,
             )
             yield sse_event("done", {"html": html})
@@ -149,26 +146,24 @@ def stream(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def feedback(request: HttpRequest, item_id: int) -> HttpResponse:
-    kind = request.POST.get("kind", "")
-    value = request.POST.get("value")
+    """Rate, like, save or dismiss a chat card's item (or take it back): the same controls as
+    every other card, recorded with source "chat"."""
+    fallback = safe_next(request, reverse("chat"))
+    form = InteractionForm(request.POST)
+    item = catalog_selectors.item_list().filter(pk=item_id).first()
     try:
-        services.chat_feedback_record(
-            user=request.user, item_id=item_id, kind=kind, value=float(value) if value else None
+        if item is None:
+            raise ApplicationError("this item is not available", status=404)
+        kind = interaction_apply(
+            request,
+            item,
+            form,
+            record=lambda kind, value: services.chat_feedback_record(
+                user=request.user, item_id=item.pk, kind=kind, value=value
+            ),
         )
-    except ValueError:
-        exc = ApplicationError("a rating must be a number")
-        return error_response(request, exc, safe_next(request, reverse("chat")))
     except ApplicationError as exc:
-        return error_response(request, exc, safe_next(request, reverse("chat")))
+        return error_response(request, exc, fallback)
     if not request.htmx:
-        return redirect(safe_next(request, reverse("chat")))
-    done = {
-        "rating": f"Rated {float(value):g} ★" if value else "Rated",
-        "like": "Liked ♥",
-        "dismiss": "Dismissed",
-    }[kind]
-    return render(
-        request,
-        "chat/partials/actions.html",
-        {"item_id": item_id, "done": done, "kind": kind, "ratings": RATINGS},
-    )
+        return redirect(fallback)
+    return interaction_answer(request, item, kind, reverse("chat-feedback", args=[item.pk]))

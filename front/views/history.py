@@ -27,7 +27,7 @@ def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "kind": kind if kind in {"rating", "like", "dismiss"} else "",
+        "kind": kind if kind in {"rating", "like", "dismiss", "save"} else "",
         "counts": selectors.user_history_counts(user=request.user),
         "rating_form": RatingEditForm(),
     }

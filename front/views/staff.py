@@ -2,8 +2,8 @@
 quality metrics across versions, "train now" with a live progress bar, the curation state.
 
 The progress bar polls the ModelVersion row (``training_progress``), never Celery's result
-backend, so it works the same with a Redis worker and with in-process (eager) tasks: in eager
-mode the POST itself runs the training and returns the finished bar.
+backend, so it works the same with a Redis worker and without one: then the run trains in a
+thread of the site (``recommender.runner``) and the POST answers at once with the bar.
 """
 
 from __future__ import annotations
@@ -108,10 +108,9 @@ def training_create(request: HttpRequest) -> HttpResponse:
     """ "Train now": start a run (or return the one already running) and answer with its
     progress bar, which polls until the run is active or failed."""
     try:
-        version = services.training_start(requested_by=request.user)
+        version = services.training_start(requested_by=request.user, background=True)
     except ApplicationError as exc:
         return error_response(request, exc, reverse("dashboard"))
-    version.refresh_from_db()  # eager mode: the run already finished inside training_start
     if not request.htmx:
         return done_redirect(request, f"Training run v{version.pk} started.", reverse("dashboard"))
     return _progress_response(request, version)
@@ -126,4 +125,7 @@ def training_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _progress_response(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     response = render(request, "recommender/partials/progress.html", {"version": version})
-    return response if version.is_running else triggering(response, TRAINING_FINISHED)
+    still_going = version.is_running or (
+        version.status == ModelVersion.Status.ACTIVE and version.progress < 1
+    )
+    return response if still_going else triggering(response, TRAINING_FINISHED)

@@ -1,7 +1,13 @@
 // Chat: stream each answer (server-sent events) into its placeholder; cards arrive ready for htmx.
+// The page follows the conversation: a new question scrolls to the top of the screen, so its
+// answer fills in below it; opening a conversation shows its latest exchange.
 (function () {
   "use strict";
   function process(el) { if (window.htmx) { window.htmx.process(el); } }
+  function reduced() { return window.matchMedia("(prefers-reduced-motion: reduce)").matches; }
+  function reveal(el) {
+    if (el) { el.scrollIntoView({ block: "start", behavior: reduced() ? "auto" : "smooth" }); }
+  }
 
   function start(el) {
     if (el.dataset.started) { return; }
@@ -23,8 +29,11 @@
       var wrap = document.createElement("div");
       wrap.innerHTML = JSON.parse(e.data).html;
       var fresh = wrap.firstElementChild;
+      var question = el.previousElementSibling;
       el.replaceWith(fresh);
       process(fresh);
+      // the question and the start of its answer in view, wherever the reader was
+      reveal(question && question.classList.contains("user") ? question : fresh);
     });
     source.addEventListener("error", function () {
       if (!finished && source.readyState === EventSource.CLOSED) {
@@ -36,13 +45,21 @@
   function scan(root) {
     (root || document).querySelectorAll("[data-stream-url]").forEach(start);
   }
-  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  function lastQuestion() {
+    var turns = document.querySelectorAll("#thread .turn.user");
+    return turns.length ? turns[turns.length - 1] : null;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    scan(document);
+    reveal(lastQuestion());
+  });
   document.addEventListener("htmx:afterSwap", function () { scan(document); });
   document.addEventListener("htmx:afterRequest", function (e) {
     if (e.target && e.target.id === "chat-form" && e.detail.successful) {
       e.target.querySelector("#chat-text").value = "";
       var empty = document.querySelector(".chat-empty");
       if (empty) { empty.remove(); }
+      reveal(lastQuestion());
     }
   });
 })();

@@ -29,6 +29,7 @@ def test_list_is_mine_only_newest_first_and_filterable(user_client, user, other_
         "item": {
             "id": catalog["alien"].pk,
             "title": "Zorblax Alien Hunt",
+            "display_title": "Zorblax Alien Hunt",
             "year": 1979,
             "genres": ["Zsci", "Zhorror"],
         },

@@ -243,7 +243,7 @@ def test_generic_csv_import(empty_catalog, tmp_path):
     errors = [str(e) for e in info.value.errors]
     assert errors == [
         "bad.csv, line 2: unknown item 'zz' (not in items.csv nor the catalog)",
-        "bad.csv, line 3: kind must be one of dismiss, like, rating, view, got 'love'",
+        "bad.csv, line 3: kind must be one of dismiss, like, rating, save, view, got 'love'",
         "bad.csv, line 4: a rating needs a value",
     ]
     assert _counts() == before

@@ -23,14 +23,8 @@ from tests.conftest import ensure_movielens, ensure_trained_model
 # beside it without this (there is no concurrency: the calls are sequential).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS  # noqa: E402,F401  (one definition)
+
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 STAFF = ("e2e_staff", "e2e-Staff-pass-1")
 
@@ -61,6 +55,9 @@ def site(django_db_setup, django_db_blocker, movielens_dir) -> Iterator[str]:
         try:
             yield f"http://127.0.0.1:{server.port}"
         finally:
+            from recommender.runner import background_wait
+
+            background_wait(timeout=300)  # a run started from a page ends before the flush
             server.terminate()
             call_command("flush", interactive=False, verbosity=0)
             connections.close_all()
@@ -82,3 +79,18 @@ def browser():
 def shots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+def staff_dashboard(browser, site: str, viewport: dict):  # noqa: ANN001, ANN201
+    """A new browser context logged in as staff, on /staff/ (close its ``context`` after)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=site, viewport=viewport)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/admin/login/?next=/staff/")
+    page.fill("#id_username", STAFF[0])
+    page.fill("#id_password", STAFF[1])
+    page.click("input[type=submit]")
+    expect(page.locator("h1")).to_have_text("Staff dashboard")
+    return page
