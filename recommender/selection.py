@@ -48,6 +48,9 @@ __all__ = [
 
 #: the algorithm name that asks a training run for the per-site selection
 AUTO = "auto"
+# What a run may be asked to train: every model by name, or the selection. A blend needs its
+# parts, which only the selection chooses, so it is not a name to ask for.
+TRAINABLE: tuple[str, ...] = tuple(sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), AUTO]))
 VALIDATION_FRACTION = 0.2
 MIN_INTERACTIONS = 5
 

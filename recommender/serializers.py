@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from recsite.api.serializers import StrictInput
 
-from .engine import MODEL_NAMES
+from . import selection
 from .models import ModelVersion
 from .types import EVIDENCE_KINDS, SOURCES, Filters
 
@@ -124,7 +124,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class TrainingStartSerializer(StrictInput, serializers.Serializer):
     algorithm = serializers.ChoiceField(
-        choices=sorted(MODEL_NAMES),
+        choices=selection.TRAINABLE,
         required=False,
-        help_text="Default: the engine's default model.",
+        help_text="Default: RECOMMENDER_MODEL; auto: the per-site model selection.",
     )

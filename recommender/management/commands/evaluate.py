@@ -33,8 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             action="append",
-            # a blend needs its parts: it is what the selection builds, not a name to ask for
-            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), SELECTED]),
+            choices=selection.TRAINABLE,
             help=f"model to evaluate (repeatable; {SELECTED!r}: the per-site selection); "
             "default: the selection plus baselines",
         )

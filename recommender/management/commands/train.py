@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender import engine, selection, services
+from recommender import selection, services
 from recsite.exceptions import ApplicationError
 
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             default=None,
-            choices=sorted([*(n for n in engine.MODEL_NAMES if n != "blend"), selection.AUTO]),
+            choices=selection.TRAINABLE,
             help="default: RECOMMENDER_MODEL (auto: the per-site model selection); a model named here"
             " that cannot train this catalog fails the command unless --allow-fallback",
         )
