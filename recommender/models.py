@@ -73,6 +73,14 @@ class ModelVersion(models.Model):
     def is_running(self) -> bool:
         return self.status in {self.Status.PENDING, self.Status.TRAINING}
 
+    # what a run says while it serves and its quality is still being measured
+    MEASURING_MESSAGE = "serving; measuring quality"
+
+    @property
+    def is_measuring(self) -> bool:
+        """Serving already, its quality still being measured: progress pages keep polling."""
+        return self.status == self.Status.ACTIVE and self.progress_message == self.MEASURING_MESSAGE
+
 
 class VersionItem(models.Model):
     """An item as one model version serves it: popularity, and either its vector (factor models)

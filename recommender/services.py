@@ -353,7 +353,7 @@ def model_train(
                 timings={k: round(v, 3) for k, v in timings.items()},
                 finished_at=timezone.now(),
                 progress=1.0,
-                progress_message="serving; measuring quality" if evaluate else "done",
+                progress_message=ModelVersion.MEASURING_MESSAGE if evaluate else "done",
                 heartbeat_at=timezone.now(),
             )
         if on_progress is not None:

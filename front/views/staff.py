@@ -125,7 +125,5 @@ def training_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _progress_response(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     response = render(request, "recommender/partials/progress.html", {"version": version})
-    still_going = version.is_running or (
-        version.status == ModelVersion.Status.ACTIVE and version.progress < 1
-    )
+    still_going = version.is_running or version.is_measuring
     return response if still_going else triggering(response, TRAINING_FINISHED)

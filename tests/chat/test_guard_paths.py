@@ -159,7 +159,10 @@ def test_asked_writes_are_recorded_said_and_undoable(world, alice, client, hosti
     pref = Preference.objects.get(user=alice)
     assert like.item == world["Matrix, The"] and pref.value == "Comedy"
     message = Message.objects.filter(role="assistant").latest("id")
-    assert "Noted: you liked Matrix, The" in message.notice and "no more Comedy" in message.notice
+    assert (
+        "Noted: you liked The Matrix (1999)" in message.notice
+        and "no more Comedy" in message.notice
+    )
     if channel in {"api_json", "stored"}:
         data = json.loads(bodies[0])
         message_data = data["message"] if "message" in data else data["messages"][-1]

@@ -238,6 +238,8 @@ def test_staff_trains_a_new_version_and_watches_the_progress_bar(
     expect(box.locator(".pct")).to_have_text("100%", timeout=300_000)
     expect(box).to_have_attribute("data-status", "active")
     expect(box.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
+    # the bar keeps polling while the new version's quality is measured, until "done"
+    expect(box.locator(".progress-label")).to_contain_text("done", timeout=300_000)
     new = version_active()
     assert new.pk != old.pk and new.status == "active"
     expect(staff_page.locator("#versions")).to_contain_text(f"Active: v{new.pk}")
