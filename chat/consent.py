@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from .claims import Facts, mentions
-from .intent import ALL_GENRE_WORDS
 from .plaintext import fold
 from .titles import normalise, title_key
+from .vocabulary import ALL_GENRE_WORDS
 
 SENTIMENT_RE = {
     "like": re.compile(
@@ -64,5 +64,5 @@ def standing_asked(*, text: str, genre: str) -> bool:
     folded = fold(text)
     if not STANDING_RE.search(folded):
         return False
-    words = {w for w, g in ALL_GENRE_WORDS.items() if g == genre} | {genre.lower()}
+    words = {w for w, g in ALL_GENRE_WORDS.items() if genre in g} | {genre.lower()}
     return any(re.search(rf"\b{re.escape(fold(w))}(?:s|es)?\b", folded) for w in words)
