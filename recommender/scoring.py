@@ -79,34 +79,42 @@ class NeighbourIndex:
         return pos[self.item_ids[pos] == ids]
 
 
-_NEIGHBOUR_CACHE: dict[int, NeighbourIndex] = {}
+# Keyed by the version's id and creation time: ids restart when a database is emptied (a test
+# flush, a fresh embedded database under a running process), and a reused id must not find the
+# weights of the version that held it before.
+_NEIGHBOUR_CACHE: dict[tuple, NeighbourIndex] = {}
 _NEIGHBOUR_CACHE_LOCK = threading.Lock()
 
 
-def _remember(version_id: int, index: NeighbourIndex) -> NeighbourIndex:
+def _cache_key(version: ModelVersion) -> tuple:
+    return (version.pk, version.created_at)
+
+
+def _remember(key: tuple, index: NeighbourIndex) -> NeighbourIndex:
     # two versions at most: the active one and the one activated next
     if len(_NEIGHBOUR_CACHE) >= 2:
         _NEIGHBOUR_CACHE.clear()
-    _NEIGHBOUR_CACHE[version_id] = index
+    _NEIGHBOUR_CACHE[key] = index
     return index
 
 
 def neighbour_index(version: ModelVersion) -> NeighbourIndex | None:
     """The version's weights in this process (None: too large, score from its rows)."""
-    cached = _NEIGHBOUR_CACHE.get(version.pk)
+    key = _cache_key(version)
+    cached = _NEIGHBOUR_CACHE.get(key)
     if cached is not None:
         return cached
     dense = storage.dense_weights_load(version_id=version.pk)
     if dense is not None:
         with _NEIGHBOUR_CACHE_LOCK:
-            return _remember(version.pk, NeighbourIndex(item_ids=dense[0], W=dense[1]))
+            return _remember(key, NeighbourIndex(item_ids=dense[0], W=dense[1]))
     n_items = version.n_items or 0
     k = int(getattr(settings, "RECOMMENDER_NEIGHBOURS", 200))
     if n_items * k > NEIGHBOUR_CACHE_MAX_ENTRIES:
         return None
     with _NEIGHBOUR_CACHE_LOCK:
-        if version.pk in _NEIGHBOUR_CACHE:
-            return _NEIGHBOUR_CACHE[version.pk]
+        if key in _NEIGHBOUR_CACHE:
+            return _NEIGHBOUR_CACHE[key]
         rows = storage.neighbour_rows(version=version)
         item_ids = np.array([r[0] for r in rows], dtype=np.int64)
         indptr = [0]
@@ -127,7 +135,7 @@ def neighbour_index(version: ModelVersion) -> NeighbourIndex | None:
             shape=(len(item_ids), len(item_ids)),
             dtype=np.float32,
         )
-        return _remember(version.pk, NeighbourIndex(item_ids=item_ids, W=W))
+        return _remember(key, NeighbourIndex(item_ids=item_ids, W=W))
 
 
 def score_neighbours(

@@ -220,7 +220,7 @@ def similar_vector_pairs(
     """(item id, cosine similarity) of the items nearest this one in a factor version, outside
     ``excluded``: from the cached pool of SIMILAR_POOL, or, when the excluded items eat it, from
     a search wide enough to skip them (not cached: it is one user's)."""
-    key = f"recommender:similar:v{version.pk}:{int(item_id)}"
+    key = f"recommender:similar:v{version.pk}:{version.created_at.timestamp()}:{int(item_id)}"
     pairs = cache.get(key)
     if pairs is None:
         pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=SIMILAR_POOL)

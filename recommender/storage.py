@@ -296,7 +296,8 @@ def vector_index_drop(*, version_id: int) -> None:
         cursor.execute(f"DROP INDEX IF EXISTS {_cosine_index_name(version_id)}")
 
 
-_FITTED: dict[int, tuple[engine.FactorRecommender, np.ndarray]] = {}
+# by id and creation time: a reused id (an emptied database) must not find another version's model
+_FITTED: dict[tuple, tuple[engine.FactorRecommender, np.ndarray]] = {}
 
 
 def fitted_model_load(
@@ -304,16 +305,17 @@ def fitted_model_load(
 ) -> tuple[engine.FactorRecommender, np.ndarray] | None:
     """(fitted factor model, its item ids) of a version, unpickled once per process (only our
     trainer writes this column)."""
-    if version.pk in _FITTED:
-        return _FITTED[version.pk]
+    key = (version.pk, version.created_at)
+    if key in _FITTED:
+        return _FITTED[key]
     artifact = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).first()
     if not artifact:
         return None
     state = pickle.loads(bytes(artifact))  # noqa: S301 - written by model_train, never by users
     if len(_FITTED) >= 2:
         _FITTED.clear()
-    _FITTED[version.pk] = (state["model"], state["item_ids"])
-    return _FITTED[version.pk]
+    _FITTED[key] = (state["model"], state["item_ids"])
+    return _FITTED[key]
 
 
 # --- dense item-item weights ------------------------------------------------------------------
