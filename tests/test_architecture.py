@@ -201,11 +201,11 @@ def test_the_recommenders_lower_modules_reach_no_reads_writes_or_tasks():
     graph = import_graph()
     above = {"recommender.selectors", "recommender.services", "recommender.tasks"}
     for low in ("storage", "history", "scoring", "evidence", "embeddings.coldstart"):
-        reached, todo = set(), [f"recommender.{low}"]
-        while todo:
-            for nxt in graph[todo.pop()] - reached:
+        reached, frontier = set(), [f"recommender.{low}"]
+        while frontier:
+            for nxt in graph[frontier.pop()] - reached:
                 reached.add(nxt)
-                todo.append(nxt)
+                frontier.append(nxt)
         assert not reached & above, (low, reached & above)
 
 
