@@ -25,6 +25,9 @@ class RecommendedItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     title = serializers.CharField()
+    display_title = serializers.CharField(
+        help_text='The title as a person reads it ("The Matrix").'
+    )
     year = serializers.IntegerField(allow_null=True)
     genres = serializers.ListField(child=serializers.CharField())
     is_featured = serializers.BooleanField()

@@ -75,6 +75,7 @@ class Recommendation:
                 "id": item.pk,
                 "external_id": item.external_id,
                 "title": item.title,
+                "display_title": item.display_title,
                 "year": item.year,
                 "genres": list(item.genres),
                 "is_featured": item.is_featured,
