@@ -33,8 +33,10 @@ def _free_port() -> int:
 
 def _descendants(pid: int) -> list[tuple[int, str, str]]:
     """(pid, state, command) of every process below ``pid``."""
+    # -ww: without a terminal ps cuts each line at 80 columns, and a deep checkout's path
+    # leaves no room for the command's name.
     out = subprocess.run(
-        ["ps", "-eo", "pid=,ppid=,stat=,args="], capture_output=True, text=True, check=True
+        ["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True, text=True, check=True
     ).stdout
     rows = [line.split(None, 3) for line in out.splitlines() if line.strip()]
     children: dict[int, list[tuple[int, str, str]]] = {}
