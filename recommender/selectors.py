@@ -89,6 +89,28 @@ def _popularity(
     return [items[i] for i in ids if i in items]
 
 
+def _fill_scores(count: int, *, below: float | None = None) -> list[float]:
+    """Scores of ``count`` popular items that fill a list, in popularity order.
+
+    Alone in a list they score 0.5 / (position + 2). Under a list's scored entries (``below``:
+    the weakest of them) they rank beneath all of them: a model's score for this user, however
+    weak, says more than popularity does, which matters under a filter few items pass, where
+    the CF matches are few and weak.
+    """
+    base = [0.5 / (pos + 2) for pos in range(count)]
+    if below is None:
+        return base
+    if below > 0:
+        return [below * b for b in base]
+    return [below - 1.0 + b for b in base]
+
+
+def _final(entry: Ranked) -> float:
+    """An entry's place in a list: its score plus the curation's bonuses."""
+    item, score, _src, _c = entry
+    return score + BOOST_SCALE * item.boost + (FEATURED_BONUS if item.is_featured else 0.0)
+
+
 @RECOMMENDATION_DURATION.time()
 @one_blas_thread
 def recommendations_for_user(
@@ -169,8 +191,10 @@ def recommendations_for_user(
         read_facts([*cold_ids, *profile], True)
     if len(ranked) < n:
         have = {entry[0].pk for entry in ranked}
-        for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
-            ranked.append((item, 0.5 / (pos + 2), "popular", None))
+        fill = _popularity(version, filters, excluded | have, n - len(ranked))
+        below = min((_final(entry) for entry in ranked), default=None)
+        for item, score in zip(fill, _fill_scores(len(fill), below=below), strict=True):
+            ranked.append((item, score, "popular", None))
     curated_ids = {f.pk for f in curated}
     cold = [c for c in cold if c.item_id not in curated_ids]
     if cold:
@@ -180,13 +204,9 @@ def recommendations_for_user(
     pinned = [p for p in curated if p.is_pinned and p.pk not in excluded][:n]
     pinned_ids = {p.pk for p in pinned}
 
-    def final(entry: Ranked) -> float:
-        item, score, _src, _c = entry
-        return score + BOOST_SCALE * item.boost + (FEATURED_BONUS if item.is_featured else 0.0)
-
-    rest = sorted((e for e in ranked if e[0].pk not in pinned_ids), key=final, reverse=True)
+    rest = sorted((e for e in ranked if e[0].pk not in pinned_ids), key=_final, reverse=True)
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
-        (e[0], final(e), e[2], e[3]) for e in rest
+        (e[0], _final(e), e[2], e[3]) for e in rest
     ]
     return recommendations_build(_with_rows(ordered[:n], filters), history, facts=facts)
 
@@ -283,8 +303,10 @@ def similar_items(
             filters, genres=tuple(item.genres) or filters.genres, exclude_ids=frozenset()
         )
         have = excluded | {i.pk for i, *_ in ordered}
-        for pos, other in enumerate(_popularity(version, same_genre, have, n - len(ordered))):
-            ordered.append((other, 0.5 / (pos + 2), "popular", None))
+        fill = _popularity(version, same_genre, have, n - len(ordered))
+        below = min((score for _i, score, *_ in ordered), default=None)
+        for other, score in zip(fill, _fill_scores(len(fill), below=below), strict=True):
+            ordered.append((other, score, "popular", None))
     liked = History.of_liked(history.liked if history else [])
     reference_liked = history is not None and item.pk in set(history.liked)
     # The reference item is "history" only if this user liked it; otherwise the evidence is
@@ -325,7 +347,10 @@ def popular_items(
     filters = filters or Filters()
     items = _popularity(version_active(), filters, set(exclude) | set(filters.exclude_ids), n)
     return recommendations_build(
-        [(it, 0.5 / (pos + 2), "popular", None) for pos, it in enumerate(items)],
+        [
+            (it, score, "popular", None)
+            for it, score in zip(items, _fill_scores(len(items)), strict=True)
+        ],
         History.of_liked([]),
     )
 

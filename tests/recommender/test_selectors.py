@@ -278,3 +278,31 @@ def test_a_list_costs_a_fixed_number_of_queries(trained_model, django_user_model
             recs = selectors.recommendations_for_user(user=user, n=20)
         assert len(recs) == 20
         assert len(queries) == 4, [q["sql"][:80] for q in queries]
+
+
+RARE_FILTERS = [
+    Filters(genres=("Film-Noir",)),
+    Filters(genres=("IMAX",), year_max=2005),
+    Filters(genres=("Documentary",), year_max=1995),
+    Filters(genres=("(no genres listed)",)),
+]
+
+
+def test_a_rare_filter_ranks_every_cf_match_above_the_popularity_fill(users):
+    """Under a filter few items pass, the weakest CF match that passes still comes before the
+    popular items that only fill the list: a model's score, however small, says more about this
+    user than popularity does."""
+    mixed = 0
+    for user in users:
+        for filters in RARE_FILTERS:
+            recs = selectors.recommendations_for_user(user=user, n=20, filters=filters)
+            sources = [r.source for r in recs]
+            assert set(sources) <= {"cf", "semantic", "popular"}, sources
+            if "popular" in sources:
+                first_fill = sources.index("popular")
+                assert "cf" not in sources[first_fill:], (user.username, filters, sources)
+                mixed += "cf" in sources
+            # the scores a client sees follow the order
+            scores = [r.score for r in recs]
+            assert scores == sorted(scores, reverse=True), (user.username, filters, scores)
+    assert mixed >= 2, "no list mixed CF matches with the popularity fill: the test proves nothing"
