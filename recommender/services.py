@@ -2,9 +2,11 @@
 
 A training run (``model_train``) reads interactions from PostgreSQL, fits the engine model, writes
 the version's rows *beside* the active version, optionally indexes them, and activates the new
-version in one transaction. Any failure marks the run failed and removes its rows; the active
-version keeps serving. Runs are idempotent: a run that is already done (or running in a live
-process) is not run again; one whose process died is taken over.
+version in one transaction. Any failure before the activation marks the run failed and removes its
+rows; the active version keeps serving. Once activated, the run's result stands: a failure of the
+housekeeping after it (pruning old versions) is recorded on the version, never undoes it. Runs
+are idempotent: a run that is already done (or running in a live process) is not run again; one
+whose process died is taken over.
 """
 
 from __future__ import annotations
@@ -221,19 +223,35 @@ def _progress(version_id: int, fraction: float, message: str) -> None:
 
 
 def _fail(version_id: int, error: str) -> None:
+    """Mark a run failed and remove what it wrote. A version that is active is serving: its
+    rows, index and weights file stay whatever failed (the failure is the caller's to record)."""
     with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().filter(pk=version_id).first()
+        if version is None or version.status == ModelVersion.Status.ACTIVE:
+            return
         storage.version_rows_delete(version_id=version_id)
-        ModelVersion.objects.filter(pk=version_id).exclude(
-            status=ModelVersion.Status.ACTIVE
-        ).update(
+        ModelVersion.objects.filter(pk=version_id).update(
             status=ModelVersion.Status.FAILED,
             error=error[-4000:],
             finished_at=timezone.now(),
             progress_message="failed",
         )
+    # failed now, so never activated again: its index and file can go
     storage.vector_index_drop(version_id=version_id)
-    if not ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.ACTIVE).exists():
-        storage.dense_weights_delete(version_id=version_id)
+    storage.dense_weights_delete(version_id=version_id)
+
+
+def _prune_after(version_id: int) -> None:
+    """Prune old versions after ``version_id`` went live. A failed prune is recorded on the
+    version and logged; the run keeps its result (the new version serves, the old rows stay
+    until a later prune)."""
+    try:
+        versions_prune()
+    except Exception as exc:  # noqa: BLE001 - housekeeping never undoes a served version
+        logger.exception("pruning old versions after v%s failed", version_id)
+        ModelVersion.objects.filter(pk=version_id).update(
+            error=f"pruning old versions failed: {type(exc).__name__}: {exc}"[-4000:]
+        )
 
 
 ProgressHook = Callable[[float, str], None]
@@ -356,14 +374,15 @@ def model_train(
                 progress_message=ModelVersion.MEASURING_MESSAGE if evaluate else "done",
                 heartbeat_at=timezone.now(),
             )
-        if on_progress is not None:
-            on_progress(1.0, "serving")
-        versions_prune()
     except Exception as exc:  # noqa: BLE001 - any failure must leave the served version alone
         logger.exception("training run v%s failed", version_id)
         _fail(version_id, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
         raise
 
+    # The version serves from here on: nothing below may fail the run.
+    if on_progress is not None:
+        on_progress(1.0, "serving")
+    _prune_after(version_id)
     if evaluate:
         try:
             t = time.perf_counter()

@@ -58,12 +58,13 @@ def versions_prune(*, keep: int | None = None) -> int:
             .values_list("pk", flat=True)[keep:]
         )
         for version_id in old:
-            storage.vector_index_drop(version_id=version_id)
-            # the file goes once the rows' deletion commits: a rolled-back prune keeps serving
-            # versions whole (a file deleted under a version that stays would silently switch
-            # its serving to the top-K table)
-            transaction.on_commit(partial(storage.dense_weights_delete, version_id=version_id))
-        pruned += (
-            ModelVersion.objects.filter(pk__in=old).delete()[1].get("recommender.ModelVersion", 0)
-        )
+            # One transaction per version (a savepoint inside a caller's): a version whose
+            # deletion fails keeps its rows and index, and the file goes only once the rows'
+            # deletion commits (a file deleted under a version that stays would silently switch
+            # its serving to the top-K table).
+            with transaction.atomic():
+                deleted = ModelVersion.objects.filter(pk=version_id).delete()[1]
+                storage.vector_index_drop(version_id=version_id)
+                transaction.on_commit(partial(storage.dense_weights_delete, version_id=version_id))
+            pruned += deleted.get("recommender.ModelVersion", 0)
     return pruned

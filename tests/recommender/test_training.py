@@ -78,6 +78,37 @@ def test_a_run_failing_midway_leaves_the_active_version_serving(trained_model, d
     assert served_after == served_before
 
 
+def test_a_prune_failing_after_activation_leaves_the_new_version_serving(
+    trained_model, django_user_model, settings
+):
+    user = django_user_model.objects.get(username="ml_1")
+    settings.RECOMMENDER_KEEP_VERSIONS = 0  # the run's prune removes every retired version
+    # The database refuses to delete a model version: the prune fails after the activation.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_delete() RETURNS trigger AS $$ BEGIN"
+            " RAISE EXCEPTION 'permission denied (simulated by the test)'; END $$"
+            " LANGUAGE plpgsql;"
+            " CREATE TRIGGER refuse_delete BEFORE DELETE ON recommender_modelversion"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_delete();"
+        )
+    version = services.training_start(algorithm="wedlae")
+    done = services.model_train(version_id=version.pk)  # the run succeeded: it does not raise
+
+    assert done.status == ModelVersion.Status.ACTIVE and done.progress == 1.0
+    assert selectors.version_active() == done
+    assert "pruning old versions failed" in done.error and "permission denied" in done.error
+    assert VersionItem.objects.filter(version=done).count() == done.n_items == 9724
+    assert storage.dense_weights_load(version_id=done.pk) is not None
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10 and all(r.source == "cf" for r in recs)
+    # the failed prune took nothing of the version it could not delete
+    trained_model.refresh_from_db()
+    assert trained_model.status == ModelVersion.Status.RETIRED
+    assert VersionItem.objects.filter(version=trained_model).count() == trained_model.n_items
+    assert storage.dense_weights_load(version_id=trained_model.pk) is not None
+
+
 def test_a_run_whose_process_died_is_taken_over(trained_model):
     version = services.training_start()
     ModelVersion.objects.filter(pk=version.pk).update(
