@@ -59,7 +59,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Train now (a new version with the default model)")
     def train_now(self, request, queryset):
         try:
-            version = services.training_start(requested_by=request.user)
+            version = services.training_request(requested_by=request.user)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

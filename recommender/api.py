@@ -17,6 +17,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
@@ -194,7 +195,9 @@ class SimilarItemsView(APIView):
 
 
 class TrainingRunView(APIView):
-    """Staff: start a training run (or get the one already running). Poll the returned version."""
+    """Staff: start a training run (or get the one already running). It trains beside the
+    request, as "train now" on the dashboard does: the answer (202) comes at once with the run
+    queued, its URL in `Location`; poll that for `status` and `progress`."""
 
     permission_classes = [IsStaff]
     throttle_scope = "training"
@@ -205,14 +208,14 @@ class TrainingRunView(APIView):
     def post(self, request: Request) -> Response:
         data = TrainingStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = services.training_start(
+        version = services.training_request(
             requested_by=request.user, algorithm=data.validated_data.get("algorithm")
         )
         version.refresh_from_db()
         return Response(
             ModelVersionSerializer(version).data,
             status=status.HTTP_202_ACCEPTED,
-            headers={"Location": f"/api/v1/staff/model-versions/{version.pk}/"},
+            headers={"Location": reverse("api:model-version-detail", args=[version.pk])},
         )
 
 

@@ -122,6 +122,16 @@ def training_start(
     return version
 
 
+def training_request(*, requested_by, algorithm: str | None = None) -> ModelVersion:
+    """Staff's "train now", from every entry point (the dashboard, the admin, the API): start a
+    run, or return the one already pending or training, that trains beside the request.
+
+    With a Celery worker the run goes to the queue; without one it trains in a thread of this
+    process (``runner``), never inside the request, which answers at once with the run to poll.
+    """
+    return training_start(requested_by=requested_by, algorithm=algorithm, background=True)
+
+
 def _full_params(algorithm: str, params: dict) -> dict:
     """Every constructor parameter of the model, defaults included (recorded on the version)."""
     if algorithm == selection.AUTO:

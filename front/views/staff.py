@@ -108,7 +108,7 @@ def training_create(request: HttpRequest) -> HttpResponse:
     """ "Train now": start a run (or return the one already running) and answer with its
     progress bar, which polls until the run is active or failed."""
     try:
-        version = services.training_start(requested_by=request.user, background=True)
+        version = services.training_request(requested_by=request.user)
     except ApplicationError as exc:
         return error_response(request, exc, reverse("dashboard"))
     if not request.htmx:

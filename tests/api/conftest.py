@@ -141,8 +141,11 @@ def fuzz_env(transactional_db, live_server, settings):
     Conversation.objects.create(user=staff, title="fuzz")
     Preference.objects.create(user=staff, kind="exclude_genre", value="Horror")
     token = Token.objects.create(user=staff)
-    return {
+    yield {
         "url": live_server.url,
         "token": token.key,
         "headers": {"Authorization": f"Token {token.key}"},
     }
+    from recommender.runner import background_wait
+
+    background_wait(timeout=300)  # a training run the fuzzer started ends before the flush
