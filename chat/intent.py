@@ -1,9 +1,10 @@
 """Understanding a turn: the Intent dataclass, the built-in parser, and the conversation state.
 
 The built-in parser needs no LLM: regular expressions for genres (with synonyms), negations,
-decades and year bounds, "like <title>" references resolved fuzzily against the catalog,
-ordinal follow-ups ("the second one"), questions ("why did you suggest Heat?") and feedback
-("I loved Alien", "no more horror"). An LLM's tool calls are validated into the same Intent.
+decades and year bounds (the catalog search's own year words, ``catalog.query_words``), "like
+<title>" references resolved fuzzily against the catalog, ordinal follow-ups ("the second one"),
+questions ("why did you suggest Heat?") and feedback ("I loved Alien", "no more horror"). An
+LLM's tool calls are validated into the same Intent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from catalog.query_words import query_words
 
 from .titles import TitleIndex, title_index, title_resolve
 from .vocabulary import ALL_GENRE_WORDS, GENRE_ADJECTIVES, GENRE_NOUNS, MORE_GENRE_WORDS
@@ -35,19 +38,6 @@ NEGATED_GENRE_RE = re.compile(
 STANDING_RE = re.compile(
     r"\b(no more|never|stop (?:showing|suggesting)|i hate|i don'?t like)\b", re.I
 )
-DECADE_RE = re.compile(r"(?<![\d])(?:'|(?P<century>19|20))?(?P<decade>\d)0'?s\b", re.I)
-RANGE_RE = re.compile(
-    r"\b(?:between\s+)?(1[89]\d\d|20\d\d)\s*(?:-|–|to|and)\s*(1[89]\d\d|20\d\d)\b", re.I
-)
-AFTER_RE = re.compile(
-    r"\b(?P<op>after|since|newer than|not older than|no older than|nothing older than|from after|post|later than)\s+(?P<year>1[89]\d\d|20\d\d)\b",
-    re.I,
-)
-BEFORE_RE = re.compile(
-    r"\b(?P<op>before|older than|not newer than|no newer than|pre|until|up to|earlier than)\s+(?P<year>1[89]\d\d|20\d\d)\b",
-    re.I,
-)
-EXACT_YEAR_RE = re.compile(r"\b(?:from|in|of)\s+(1[89]\d\d|20\d\d)\b", re.I)
 _STOP = r"(?=\s+(?:but|and|with|from|not|though|only|except|without|that|which|in the|please)\b|[,.;!?]|$)"
 LIKE_RE = re.compile(
     rf"(?<!would )(?<!'d )\b(?:like|similar to|in the vein of|reminds? me of|along the lines of)\s+(?P<title>.+?){_STOP}",
@@ -124,16 +114,6 @@ class Intent:
 
 def _known(genre: str, index: TitleIndex) -> bool:
     return not index.genres or genre in index.genres
-
-
-def _decade_bounds(match: re.Match[str]) -> tuple[int, int]:
-    digit = int(match["decade"])
-    century = match["century"]
-    if century:
-        start = int(century) * 100 + digit * 10
-    else:
-        start = (2000 if digit <= 2 else 1900) + digit * 10
-    return start, start + 9
 
 
 def intent_parse(text: str, *, index: TitleIndex | None = None) -> Intent:
@@ -224,27 +204,10 @@ def intent_parse(text: str, *, index: TitleIndex | None = None) -> Intent:
             intent.wishes.append(m["wish"].lower())
     intent.wishes = list(dict.fromkeys(intent.wishes))
 
-    # years
-    if m := RANGE_RE.search(rest):
-        a, b = sorted((int(m.group(1)), int(m.group(2))))
-        intent.year_min, intent.year_max = a, b
-        rest = rest.replace(m.group(0), " ")
-    if m := AFTER_RE.search(rest):
-        year = int(m["year"])
-        strict = m["op"].lower() in {"after", "newer than", "from after", "post", "later than"}
-        intent.year_min = year + 1 if strict else year
-        rest = rest.replace(m.group(0), " ")
-    if m := BEFORE_RE.search(rest):
-        year = int(m["year"])
-        strict = m["op"].lower() in {"before", "older than", "pre", "earlier than"}
-        intent.year_max = year - 1 if strict else year
-        rest = rest.replace(m.group(0), " ")
-    if m := DECADE_RE.search(rest):
-        intent.year_min, intent.year_max = _decade_bounds(m)
-        rest = rest.replace(m.group(0), " ")
-    if intent.year_min is None and intent.year_max is None and (m := EXACT_YEAR_RE.search(rest)):
-        intent.year_min = intent.year_max = int(m.group(1))
-        rest = rest.replace(m.group(0), " ")
+    # years: the catalog search's year words ("90s", "not older than 1995", "the nineties")
+    years = query_words(rest)
+    intent.year_min, intent.year_max = years.year_min, years.year_max
+    rest = years.text
 
     if MORE_RE.search(text) and not intent.references:
         intent.more = True

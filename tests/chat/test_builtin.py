@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.models import Interaction, Preference
+from catalog.query_words import query_words
 from chat import services
 from chat.intent import intent_parse
 from chat.models import Message
@@ -34,6 +35,36 @@ def test_parser_constraints_references_and_years(catalog):
     loved = intent_parse("I loved The Matrix and I hated Scream")
     assert (catalog["Matrix, The"].pk, "like") in loved.feedback
     assert (catalog["Scream"].pk, "dislike") in loved.feedback
+
+
+@pytest.mark.parametrize(
+    "text, bounds",
+    [
+        ("a 90s crime film", (1990, 1999)),
+        ("something from the nineties", (1990, 1999)),
+        ("a comedy not older than 2000", (2000, None)),
+        ("nothing older than 1995 please", (1995, None)),
+        ("no newer than 1990", (None, 1990)),
+        ("made before 1990", (None, 1989)),
+        ("up to 1985", (None, 1985)),
+        ("after 1990 and not older than 1995", (1995, None)),
+        ("a 90s thriller released after 1995", (1996, 1999)),
+        ("between 1990 and 1995", (1990, 1995)),
+        ("one from 1999", (1999, 1999)),
+        ("post 2000 horror", (2001, None)),
+        ("a pre 1980 western", (None, 1979)),
+        ("1984", (None, None)),
+    ],
+)
+def test_the_chat_reads_years_as_the_catalog_search_does(catalog, text, bounds):
+    """One grammar of year words (catalog.query_words) for the chat and the catalog search: a
+    message and the same words typed into the search box ask for the same years."""
+    intent = intent_parse(text)
+    assert (intent.year_min, intent.year_max) == bounds
+    words = query_words(text)
+    assert (words.year_min, words.year_max) == bounds
+    # the year words are not searched as text
+    assert not {"older", "newer", "nineties", "90s", "before"} & set(intent.query.split())
 
 
 def test_fuzzy_titles(catalog):
