@@ -94,6 +94,13 @@ class FiltersQuery(StrictInput, serializers.Serializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # blank until the run has written its rows: a run is answered while it is still queued
+    serving = serializers.ChoiceField(
+        choices=ModelVersion.Serving.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="How the version serves; blank until the run has written its rows.",
+    )
     error = serializers.SerializerMethodField(help_text="The error's first line (failed runs).")
 
     class Meta:
