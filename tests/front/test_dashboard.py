@@ -75,6 +75,19 @@ def test_progress_partial_polls_while_running_and_stops_when_done(staff_client, 
     assert response["HX-Trigger"] == "training-finished"
 
 
+def test_an_active_run_whose_prune_failed_says_so_beside_its_bar(staff_client, db):
+    done = ModelVersion.objects.create(
+        algorithm="ease",
+        status="active",
+        progress=1.0,
+        progress_message="done",
+        error="pruning old versions failed: ProgrammingError: permission denied",
+    )
+    page = staff_client.get(reverse("training-progress", args=[done.pk]), **HTMX).content.decode()
+    assert "now serving every list" in page
+    assert "Note: pruning old versions failed: ProgrammingError: permission denied" in page
+
+
 def test_running_version_shows_its_bar_on_the_dashboard(staff_client, db):
     running = ModelVersion.objects.create(algorithm="ease", status="pending")
     page = staff_client.get(reverse("dashboard")).content.decode()
