@@ -278,3 +278,40 @@ def test_a_list_costs_a_fixed_number_of_queries(trained_model, django_user_model
             recs = selectors.recommendations_for_user(user=user, n=20)
         assert len(recs) == 20
         assert len(queries) == 4, [q["sql"][:80] for q in queries]
+
+
+# five science-fiction favourites, of which four are also thrillers and two action films
+SCI_FI_FAVOURITES = ["2571", "480", "541", "1097", "32"]  # Matrix, Jurassic Park, Blade Runner,
+# E.T., Twelve Monkeys
+
+
+def _sci_fi_in_top_10(user) -> int:
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10
+    return sum("Sci-Fi" in r.item.genres for r in recs)
+
+
+def test_a_short_history_gets_a_list_closer_to_its_genres(
+    trained_model, django_user_model, settings
+):
+    """A new user with five sci-fi favourites: the genre-coherence term keeps more of the top 10
+    in science fiction than the model's scores alone; a long history's list is left as it is."""
+    user = django_user_model.objects.create_user(username="sci_fi_fan", password="x")
+    for external_id in SCI_FI_FAVOURITES:
+        item = Item.objects.get(external_id=external_id)
+        assert "Sci-Fi" in item.genres
+        interaction_record(user=user, item=item, kind="rating", value=5.0)
+    settings.RECOMMENDER_SHORT_HISTORY = 10
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.0
+    without = _sci_fi_in_top_10(user)
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.1
+    with_term = _sci_fi_in_top_10(user)
+    assert with_term > without, (with_term, without)
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.3
+    assert _sci_fi_in_top_10(user) >= with_term
+
+    # a history longer than RECOMMENDER_SHORT_HISTORY is ranked by the model alone
+    veteran = django_user_model.objects.get(username="ml_1")
+    strong = [r.item.pk for r in selectors.recommendations_for_user(user=veteran, n=10)]
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.0
+    assert [r.item.pk for r in selectors.recommendations_for_user(user=veteran, n=10)] == strong
