@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog import selectors as catalog_selectors
-from recommender import engine, evaluation, selection, selectors, training_data
+from recommender import engine, evaluation, selection, selectors, services, training_data
 from recommender.coherence import ShortHistory
 from recsite.exceptions import ApplicationError
 
@@ -128,7 +128,9 @@ class Command(BaseCommand):
         )
         if not json:
             self.stdout.write("\n".join(lines))
-        selected = selection.SelectedModel(validation=validation, seed=seed)
+        selected = selection.SelectedModel(
+            validation=validation, seed=seed, dense_max_items=services.dense_max_items()
+        )
 
         def factory(name: str):
             return (lambda: selected) if name == SELECTED else (lambda: engine.get_model(name))
