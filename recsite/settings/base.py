@@ -198,7 +198,7 @@ RECOMMENDER_DENSE_MAX_ITEMS = env_int("RECOMMENDER_DENSE_MAX_ITEMS", 20000)
 # a history of at most RECOMMENDER_SHORT_HISTORY favourites gets the genre-coherence term
 # (recommender/coherence.py) of this strength, in units of the list's top score (0: off)
 RECOMMENDER_SHORT_HISTORY = env_int("RECOMMENDER_SHORT_HISTORY", 10)
-RECOMMENDER_GENRE_COHERENCE = env_float("RECOMMENDER_GENRE_COHERENCE", 0.1)
+RECOMMENDER_GENRE_COHERENCE = env_float("RECOMMENDER_GENRE_COHERENCE", 0.2)
 RECOMMENDER_MODEL_DIR = Path(env("RECOMMENDER_MODEL_DIR", str(BASE_DIR / "var" / "models")))
 
 # --- Text embeddings (recommender/embeddings) ---------------------------------------------------
