@@ -144,6 +144,11 @@ def validation_split(
     return X_fit.astype(np.float32), T_fit, eligible, truth.tocsr()
 
 
+def dense_ceiling() -> int:
+    """The dense item x item models' own refusal size (``EASE``'s default ``max_items``)."""
+    return int(engine.get_model("ease").params["max_items"])
+
+
 def select(
     X: sp.csr_matrix,
     timestamps: sp.csr_matrix | None = None,
@@ -153,12 +158,15 @@ def select(
     budget_seconds: float = 30.0,
     max_users: int | None = 1500,
     progress: Callable[[float], None] | None = None,
+    dense_max_items: int | None = None,
 ) -> Selection:
     """Pick the model for the users x items matrix ``X`` (see the module docstring).
     ``validation``: "auto" (time where ``timestamps`` order the interactions, else random),
     "time" or "random". ``budget_seconds`` caps the optional part of the search: the penalty
     walks always complete and every family gets its first setting (and the first recency
-    weight); further RP3beta, ALS and recency settings are tried while time is left."""
+    weight); further RP3beta, ALS and recency settings are tried while time is left.
+    ``dense_max_items``: above this many items only factor models are candidates (a site passes
+    its RECOMMENDER_DENSE_MAX_ITEMS; None: the dense models' own ceiling)."""
     started = time.perf_counter()
     timed = has_time_order(timestamps)
     method = "time" if timed and validation in ("auto", "time") else "random"
@@ -183,11 +191,12 @@ def select(
             seconds=time.perf_counter() - started,
         )
     queries = X_fit[users]
-    search = selection_search.Search(X_fit, T_fit, queries, truth, budget_seconds)
+    ceiling = dense_ceiling() if dense_max_items is None else int(dense_max_items)
+    search = selection_search.Search(X_fit, T_fit, queries, truth, budget_seconds, ceiling)
     search.T_q = T_fit[users] if T_fit is not None else None
     step = progress or (lambda f: None)
     n_items = X.shape[1]
-    if n_items > selection_search.DENSE_MAX_ITEMS:
+    if n_items > ceiling:
         search.budget = float("inf")
         selection_search.als_family(search)
     else:
@@ -235,8 +244,15 @@ class SelectedModel:
     name = "selected"
     uses_timestamps = True
 
-    def __init__(self, validation: str = "auto", seed: int = 0, budget_seconds: float = 30.0):
+    def __init__(
+        self,
+        validation: str = "auto",
+        seed: int = 0,
+        budget_seconds: float = 30.0,
+        dense_max_items: int | None = None,
+    ):
         self.validation, self.seed, self.budget_seconds = validation, seed, budget_seconds
+        self.dense_max_items = dense_max_items
         self.selection: Selection | None = None
         self.model: engine.Recommender | None = None
         self._timed = False
@@ -253,6 +269,7 @@ class SelectedModel:
             validation=self.validation,
             seed=self.seed,
             budget_seconds=self.budget_seconds,
+            dense_max_items=self.dense_max_items,
         )
         self._timed = has_time_order(timestamps)
         self.model = fit_selected(self.selection, X, timestamps)

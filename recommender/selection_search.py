@@ -21,7 +21,6 @@ from . import engine
 
 __all__ = [
     "BLEND_MARGIN",
-    "DENSE_MAX_ITEMS",
     "RECENCY_GRID",
     "RECENCY_TAU",
     "Search",
@@ -42,8 +41,6 @@ RECENCY_GRID = (1.0, 0.5, 2.0)
 RECENCY_TAU = 10.0
 #: x3 steps of a penalty walk in one direction (3^6 = 729x the starting penalty)
 MAX_STEPS = 6
-#: catalogs above this are too large for a dense item x item model: ALS only
-DENSE_MAX_ITEMS = 20_000
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,10 @@ def ranking_metrics(
 class Search:
     """The trials of one selection: fits, scores and the time spent."""
 
-    def __init__(self, X_fit, T_fit, queries, truth, budget: float) -> None:
+    def __init__(self, X_fit, T_fit, queries, truth, budget: float, dense_max_items: int) -> None:
         self.X, self.T, self.truth = X_fit, T_fit, truth
+        # the dense item x item candidates' ceiling (the site's RECOMMENDER_DENSE_MAX_ITEMS)
+        self.dense_max_items = dense_max_items
         self.q = queries  # the validation users' fit histories (binary)
         self.T_q: sp.csr_matrix | None = None  # and their timestamps
         self.trials: list[Trial] = []
@@ -137,7 +136,7 @@ def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, famil
         t0 = time.perf_counter()
         scores = engine.edlae_query_scores(Z, s.q, lam=lam, dropout=dropout)
         if exponent == 0 and dropout == 0:
-            algo, params = "ease", {"lam": lam, "max_items": DENSE_MAX_ITEMS}
+            algo, params = "ease", {"lam": lam, "max_items": s.dense_max_items}
         else:
             algo = "wedlae"
             params = dict(
@@ -145,7 +144,7 @@ def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, famil
                 dropout=dropout,
                 user_exponent=exponent,
                 neighbours=None,
-                max_items=DENSE_MAX_ITEMS,
+                max_items=s.dense_max_items,
             )
         label = f"{family} lam={lam:g}"
         tried[lam] = s.record(label, family, algo, params, scores, t0).ndcg
@@ -177,7 +176,7 @@ def rp3_family(s: Search) -> None:
             break
         t0 = time.perf_counter()
         scores = engine.rp3_query_scores(s.X, s.q, alpha=alpha, beta=beta)
-        params = dict(alpha=alpha, beta=beta, K=None, max_items=DENSE_MAX_ITEMS)
+        params = dict(alpha=alpha, beta=beta, K=None, max_items=s.dense_max_items)
         s.record(f"rp3beta a={alpha:g} b={beta:g}", "rp3beta", "rp3beta", params, scores, t0)
     s.keep_best(
         "rp3beta",
@@ -206,7 +205,7 @@ def session_family(s: Search, like: Trial) -> None:
             **window,
             recency=0.0,
             recency_tau=RECENCY_TAU,
-            max_items=DENSE_MAX_ITEMS,
+            max_items=s.dense_max_items,
         )
         label = f"session w={weight:g} lam={p['lam']:g}"
         s.record(label, "session", "session_ease", params, scores, t0)

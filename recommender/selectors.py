@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 
@@ -24,13 +25,15 @@ from catalog.models import Item
 from catalog.selectors import items_in_popularity_order
 from recsite.metrics import RECOMMENDATION_DURATION
 
-from . import storage
+from . import coherence, storage
+from .coherence import ShortHistory
 from .embeddings.coldstart import cold_items_for_list, mix_cold_items
 from .evidence import PROFILE_ITEMS, ItemFacts, Ranked, item_facts, recommendations_build
 from .history import History, history_for_version, user_history_ids
 from .models import ModelVersion
 from .reasons import reason_for
 from .scoring import (
+    Scored,
     explain_neighbours,
     factor_contributions,
     one_blas_thread,
@@ -172,12 +175,12 @@ def recommendations_for_user(
             if allowed >= n or len(scored.item_ids) < pool or pool >= 20_000:
                 break
             pool *= 8
-        top = float(scored.scores[0]) if len(scored.scores) and scored.scores[0] > 0 else 1.0
+        normalised = _pool_scores(scored, history, facts)
         in_list: set[int] = set()
-        for item_id, score in zip(scored.item_ids.tolist(), scored.scores.tolist(), strict=True):
+        for item_id, score in zip(scored.item_ids.tolist(), normalised.tolist(), strict=True):
             fact = facts.get(item_id)
             if fact is not None and fact.passes and item_id not in excluded:
-                ranked.append((fact, score / top, "cf", scored.contributions.get(item_id)))
+                ranked.append((fact, score, "cf", scored.contributions.get(item_id)))
                 in_list.add(item_id)
         # boosted and featured items compete with their own model score, wherever they rank
         for fact in curated:
@@ -209,6 +212,31 @@ def recommendations_for_user(
         (e[0], _final(e), e[2], e[3]) for e in rest
     ]
     return recommendations_build(_with_rows(ordered[:n], filters), history, facts=facts)
+
+
+def short_history_policy() -> ShortHistory:
+    """The genre-coherence term for short histories, from the settings."""
+    return ShortHistory(
+        strength=float(getattr(settings, "RECOMMENDER_GENRE_COHERENCE", 0.0)),
+        max_history=int(getattr(settings, "RECOMMENDER_SHORT_HISTORY", 10)),
+    )
+
+
+def _pool_scores(scored: Scored, history: History, facts: dict[int, ItemFacts]) -> np.ndarray:
+    """The pool's scores normalised to the best one; for a short history, plus the
+    genre-coherence term (``coherence.rerank``, the function the few-shot evaluation runs)."""
+    policy = short_history_policy()
+    strength = policy.strength if policy.applies(len(history.liked)) else 0.0
+
+    def genres(ids: Iterable[int]) -> list[list[str]]:
+        return [facts[i].genres if i in facts else [] for i in ids]
+
+    return coherence.rerank(
+        scored.scores,
+        genres(scored.item_ids.tolist()) if strength else [],
+        genres(history.liked) if strength else [],
+        strength,
+    )
 
 
 def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:

@@ -155,7 +155,13 @@ def _refuses_large_catalogs(algorithm: str) -> bool:
 def _dense_ceiling(algorithm: str, params: dict) -> dict:
     if "max_items" in params or not _refuses_large_catalogs(algorithm):
         return params
-    return {**params, "max_items": int(_setting("RECOMMENDER_DENSE_MAX_ITEMS", 20000))}
+    return {**params, "max_items": dense_max_items()}
+
+
+def dense_max_items() -> int:
+    """RECOMMENDER_DENSE_MAX_ITEMS: the one ceiling of dense item x item models, for a fixed
+    model's ``max_items`` and for the selection's candidates alike."""
+    return int(_setting("RECOMMENDER_DENSE_MAX_ITEMS", selection.dense_ceiling()))
 
 
 def _enqueue(version_id: int, *, background: bool = False) -> None:
@@ -417,7 +423,10 @@ def _select(version: ModelVersion, data: TrainingData, progress: ProgressHook):
     the validation table."""
     progress(0.1, "choosing the model on a validation slice")
     chosen = selection.select(
-        data.X, data.timestamps, progress=lambda f: progress(0.1 + 0.3 * f, "choosing the model")
+        data.X,
+        data.timestamps,
+        progress=lambda f: progress(0.1 + 0.3 * f, "choosing the model"),
+        dense_max_items=dense_max_items(),
     )
     version.algorithm, version.params = chosen.algorithm, chosen.params
     ModelVersion.objects.filter(pk=version.pk).update(

@@ -11,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from recommender import coherence
+
 from .data import NDCG_K, RECALL_K, Interactions, build_timestamp_matrix, build_train_matrix
 
 __all__ = [
@@ -95,12 +97,17 @@ def evaluate(
     batch_size: int = 1024,
     progress: Callable[[float], None] | None = None,
     genres: Mapping[int, Sequence[str]] | None = None,
+    short_history: coherence.ShortHistory | None = None,
 ) -> dict[str, float | int]:
     """Fit ``model`` (an unfitted model or a zero-argument factory) on ``train`` and score
     it on ``test`` per the protocol. Returns the metric keys of :data:`METRIC_KEYS` except
     ``name``/``default``; with ``genres`` (external item id -> its genres) also ``genre@10``:
     the share of each user's top 10 that shares a genre with the user's training items, and
     ``topgenre@10``: the share that has their most frequent genre.
+
+    With ``genres`` and ``short_history``, users with a short training history get their
+    pool of :data:`coherence.SERVING_POOL` reranked by :func:`coherence.rerank`, as serving
+    ranks a short history's list.
     """
     tm = build_train_matrix(train)
     X = tm.X
@@ -155,6 +162,8 @@ def evaluate(
         r_idx, c_idx = X_rows.nonzero()
         scores[r_idx, c_idx] = -np.inf  # exclude training items
         top = top_k(scores, k)
+        if short_history is not None and genres is not None and short_history.strength > 0:
+            top = _short_history_rerank(scores, top, X_rows, tm.item_ids, genres, short_history)
         # a user with fewer than k candidates gets a shorter list: drop the masked items
         valid = np.isfinite(np.take_along_axis(scores, top, axis=1))
         hits = np.isin(rows.astype(np.int64)[:, None] * n_items + top, truth_keys) & valid
@@ -186,6 +195,37 @@ def evaluate(
         "n_users_tested": int(n_users),
         **extra,
     }
+
+
+def _short_history_rerank(
+    scores: np.ndarray,
+    top: np.ndarray,
+    X_rows: sp.csr_matrix,
+    item_ids: np.ndarray,
+    genres: Mapping[int, Sequence[str]],
+    policy: coherence.ShortHistory,
+) -> np.ndarray:
+    """``top`` with the rows of short histories taken from their serving pool reranked by
+    :func:`coherence.rerank` (the function serving runs on its pool)."""
+    lengths = np.diff(X_rows.indptr)
+    short = [u for u in range(len(top)) if policy.applies(int(lengths[u]))]
+    if not short:
+        return top
+    pool = top_k(scores[short], coherence.SERVING_POOL)
+    out = top.copy()
+    for row, u in enumerate(short):
+        cand = pool[row][np.isfinite(scores[u, pool[row]])]
+        history = item_ids[X_rows.indices[X_rows.indptr[u] : X_rows.indptr[u + 1]]]
+        adjusted = coherence.rerank(
+            scores[u, cand],
+            [genres.get(i, ()) for i in item_ids[cand].tolist()],
+            [genres.get(i, ()) for i in history.tolist()],
+            policy.strength,
+        )
+        best = cand[np.argsort(-adjusted, kind="stable")][: top.shape[1]]
+        # a catalog with fewer candidates than the list: the masked items keep the tail
+        out[u] = np.concatenate([best, top[u][~np.isin(top[u], best)]])[: top.shape[1]]
+    return out
 
 
 def _genre_matrix(item_ids: np.ndarray, genres: Mapping[int, Sequence[str]]) -> sp.csr_matrix:
@@ -230,6 +270,7 @@ def evaluate_models(
     default: str | None = None,
     progress: Callable[[str, float], None] | None = None,
     genres: Mapping[int, Sequence[str]] | None = None,
+    short_history: coherence.ShortHistory | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate several models side by side on the same split.
 
@@ -244,7 +285,9 @@ def evaluate_models(
         cb = None
         if progress is not None:
             cb = (lambda n: lambda f: progress(n, f))(name)  # noqa: B023 - bound per model
-        metrics = evaluate(model, train, test, progress=cb, genres=genres)
+        metrics = evaluate(
+            model, train, test, progress=cb, genres=genres, short_history=short_history
+        )
         row = {"name": name, "default": name == default}
         row.update(metrics)
         keys = METRIC_KEYS + (("genre@10", "topgenre@10") if genres is not None else ())

@@ -195,6 +195,10 @@ RECOMMENDER_NEIGHBOURS = env_int("RECOMMENDER_NEIGHBOURS", 200)  # item-item wei
 # the dense item-item models' ceiling (EASE, session_ease, rp3beta refuse larger catalogs) and
 # the size up to which their weights are saved beside the table (memory-mapped by every process)
 RECOMMENDER_DENSE_MAX_ITEMS = env_int("RECOMMENDER_DENSE_MAX_ITEMS", 20000)
+# a history of at most RECOMMENDER_SHORT_HISTORY favourites gets the genre-coherence term
+# (recommender/coherence.py) of this strength, in units of the list's top score (0: off)
+RECOMMENDER_SHORT_HISTORY = env_int("RECOMMENDER_SHORT_HISTORY", 10)
+RECOMMENDER_GENRE_COHERENCE = env_float("RECOMMENDER_GENRE_COHERENCE", 0.2)
 RECOMMENDER_MODEL_DIR = Path(env("RECOMMENDER_MODEL_DIR", str(BASE_DIR / "var" / "models")))
 
 # --- Text embeddings (recommender/embeddings) ---------------------------------------------------

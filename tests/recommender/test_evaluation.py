@@ -267,6 +267,32 @@ def test_genre_share_of_the_top_10() -> None:
     assert r["topgenre@10"] == pytest.approx(2 / 3)  # A is the history's genre: 2 and 4
 
 
+def test_short_histories_are_reranked_as_serving_reranks_them() -> None:
+    from recommender.coherence import ShortHistory, genre_match, rerank
+
+    # user 1 likes item 1 (genre A); scores rank 2 (A), 3 (B), 4 (A|B); the held-out item is 4
+    train = _inter([(1, 1, 1), (2, 2, 1), (2, 3, 1), (2, 4, 1), (2, 1, 2)])
+    test = _inter([(1, 4, 5)])
+    genres = {1: ("A",), 2: ("A",), 3: ("B",), 4: ("A", "B")}
+    plain = evaluate(FixedScores(), train, test, genres=genres)
+    assert plain["ndcg@10"] == pytest.approx(1 / math.log2(4))  # third
+    # normalised scores 1, 2/3, 1/3 plus .5 x genre match 1, 0, 1: 4 passes 3
+    term = ShortHistory(strength=0.5, max_history=10)
+    coherent = evaluate(FixedScores(), train, test, genres=genres, short_history=term)
+    assert coherent["ndcg@10"] == pytest.approx(1 / math.log2(3))  # second
+    assert rerank(np.array([3.0, 2.0, 1.0]), [("A",), ("B",), ("A", "B")], [("A",)], 0.5) == (
+        pytest.approx([1.5, 2 / 3, 1 / 3 + 0.5])
+    )
+    # a history longer than max_history keeps the model's order
+    longer = ShortHistory(strength=0.5, max_history=0)
+    kept = evaluate(FixedScores(), train, test, genres=genres, short_history=longer)
+    assert kept["ndcg@10"] == pytest.approx(plain["ndcg@10"])
+    # graded: the best genre's count over the most frequent genre's count
+    history = [("Sci-Fi", "Action"), ("Sci-Fi", "Action"), ("Sci-Fi",), ("Sci-Fi",), ("Sci-Fi",)]
+    match = genre_match([("Sci-Fi",), ("Action", "Comedy"), ("Drama",), ()], history)
+    assert match == pytest.approx([1.0, 0.4, 0.0, 0.0])
+
+
 # --------------------------------------------------------------------------- the command
 
 

@@ -139,6 +139,15 @@ def test_the_dense_limit_setting_lifts_the_limit(catalog, settings):
     assert version.algorithm == "session_ease" and version.params["max_items"] == 5000
 
 
+def test_an_auto_retrain_selects_within_the_dense_limit_setting(catalog, settings):
+    """The selection's ceiling is RECOMMENDER_DENSE_MAX_ITEMS (1,000 here, under the catalog's
+    1,500 items): only factor models compete, and an ALS version is served."""
+    version = _train(algorithm="auto")
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert version.algorithm == "als"
+    assert {row["family"] for row in version.metrics["selection"]["table"]} == {"als"}
+
+
 def test_evaluation_on_retrain_scores_a_sample_of_users(catalog, settings):
     settings.RECOMMENDER_EVALUATE_ON_TRAIN = True
     settings.RECOMMENDER_EVALUATE_MAX_USERS = 50

@@ -142,12 +142,17 @@ def test_no_user_to_validate_on_falls_back_to_the_fixed_default() -> None:
     assert selection.select(tiny).algorithm in engine.MODEL_NAMES
 
 
-def test_large_catalogs_select_among_factor_models(monkeypatch) -> None:
+def test_large_catalogs_select_among_factor_models() -> None:
     X, T = _clustered(n_items=60)
-    monkeypatch.setattr(selection_search, "DENSE_MAX_ITEMS", 50)
-    sel = selection.select(X, T)
+    sel = selection.select(X, T, dense_max_items=50)
     assert sel.algorithm == "als"
     assert {r["family"] for r in sel.table()} == {"als"}
+    # at the ceiling the dense families compete, fitted with the same ceiling
+    sel = selection.select(X, T, dense_max_items=60)
+    assert "ease" in {r["family"] for r in sel.table()}
+    assert all(
+        t.params["max_items"] == 60 for t in sel.trials if t.algorithm in ("ease", "rp3beta")
+    )
 
 
 # --------------------------------------------------------------------------- the retrain

@@ -306,3 +306,38 @@ def test_a_rare_filter_ranks_every_cf_match_above_the_popularity_fill(users):
             scores = [r.score for r in recs]
             assert scores == sorted(scores, reverse=True), (user.username, filters, scores)
     assert mixed >= 2, "no list mixed CF matches with the popularity fill: the test proves nothing"
+
+
+# five science-fiction favourites, the walkthrough's new user: Jurassic Park, The Matrix, Star
+# Wars, Terminator 2, Men in Black (all five also action films)
+SCI_FI_FAVOURITES = ["480", "2571", "260", "589", "1580"]
+
+
+def _sci_fi_in_top_10(user) -> int:
+    recs = selectors.recommendations_for_user(user=user, n=10)
+    assert len(recs) == 10
+    return sum("Sci-Fi" in r.item.genres for r in recs)
+
+
+def test_a_short_history_gets_a_list_closer_to_its_genres(
+    trained_model, django_user_model, settings
+):
+    """A new user with five sci-fi favourites: the genre-coherence term keeps more of the top 10
+    in science fiction than the model's scores alone; a long history's list is left as it is."""
+    user = django_user_model.objects.create_user(username="sci_fi_fan", password="x")
+    for external_id in SCI_FI_FAVOURITES:
+        item = Item.objects.get(external_id=external_id)
+        assert "Sci-Fi" in item.genres
+        interaction_record(user=user, item=item, kind="rating", value=5.0)
+    settings.RECOMMENDER_SHORT_HISTORY = 10
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.0
+    without = _sci_fi_in_top_10(user)
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.2
+    with_term = _sci_fi_in_top_10(user)
+    assert with_term > without, (with_term, without)
+
+    # a history longer than RECOMMENDER_SHORT_HISTORY is ranked by the model alone
+    veteran = django_user_model.objects.get(username="ml_1")
+    strong = [r.item.pk for r in selectors.recommendations_for_user(user=veteran, n=10)]
+    settings.RECOMMENDER_GENRE_COHERENCE = 0.0
+    assert [r.item.pk for r in selectors.recommendations_for_user(user=veteran, n=10)] == strong

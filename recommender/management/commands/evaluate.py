@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog import selectors as catalog_selectors
-from recommender import engine, evaluation, selection, training_data
+from recommender import engine, evaluation, selection, selectors, services, training_data
+from recommender.coherence import ShortHistory
 from recsite.exceptions import ApplicationError
 
 # what the default is measured against when no --model is given (EASE at its best penalty
@@ -68,6 +69,18 @@ class Command(BaseCommand):
             help="fewshot: the share of tested users who are new (cut to k and tested); the "
             "others keep their histories (default 0.5; 1: every tested user)",
         )
+        parser.add_argument(
+            "--coherence",
+            type=float,
+            help="fewshot: the genre-coherence strength for short histories, as serving applies "
+            "it (default: RECOMMENDER_GENRE_COHERENCE; 0: off)",
+        )
+        parser.add_argument(
+            "--short-history",
+            type=int,
+            help="fewshot: histories up to this length get the term (default: "
+            "RECOMMENDER_SHORT_HISTORY)",
+        )
         parser.add_argument("--users", type=int, default=100, help="chat: simulated users")
         parser.add_argument(
             "--llm-base-url", help="chat: an OpenAI-compatible endpoint (default: built-in)"
@@ -115,7 +128,9 @@ class Command(BaseCommand):
         )
         if not json:
             self.stdout.write("\n".join(lines))
-        selected = selection.SelectedModel(validation=validation, seed=seed)
+        selected = selection.SelectedModel(
+            validation=validation, seed=seed, dense_max_items=services.dense_max_items()
+        )
 
         def factory(name: str):
             return (lambda: selected) if name == SELECTED else (lambda: engine.get_model(name))
@@ -126,7 +141,28 @@ class Command(BaseCommand):
 
         if protocol == "fewshot":
             genres = self._genres(ratings, options.get("movies"))
-            result = {"protocol": "fewshot", "split": split, "seed": seed, "tables": []}
+            served = selectors.short_history_policy()
+            policy = ShortHistory(
+                strength=served.strength
+                if options.get("coherence") is None
+                else options["coherence"],
+                max_history=served.max_history
+                if options.get("short_history") is None
+                else options["short_history"],
+            )
+            result = {
+                "protocol": "fewshot",
+                "split": split,
+                "seed": seed,
+                "coherence": policy.strength,
+                "short_history": policy.max_history,
+                "tables": [],
+            }
+            if not json:
+                self.stdout.write(
+                    f"short histories (<= {policy.max_history}) as served: genre coherence "
+                    f"{policy.strength:g}"
+                )
             for k in options.get("k") or [5, 10]:
                 share = options.get("share") or 0.5
                 few = evaluation.fewshot_train(parts, k, seed=seed, share=share)
@@ -138,6 +174,7 @@ class Command(BaseCommand):
                     default=SELECTED,
                     progress=progress,
                     genres=genres,
+                    short_history=policy,
                 )
                 result["tables"].append({"k": k, "share": share, "models": rows})
                 if not json:
