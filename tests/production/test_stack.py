@@ -40,7 +40,9 @@ from tests.worker import test_database_url as database_url_of_tests
 
 from .conftest import PYTHON, REDIS_URL, REPO
 
-pytestmark = [pytest.mark.worker, pytest.mark.slow]
+# transaction=True: makes pytest-django create the test database when this file runs alone,
+# without wrapping the test in a transaction the served processes could not see through.
+pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
 VISIBILITY_TIMEOUT = 8  # seconds before the killed worker's task is handed out again
