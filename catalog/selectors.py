@@ -440,10 +440,10 @@ def user_history_fingerprint(*, user) -> str:
 
 
 def catalog_fingerprint() -> str:
-    """Changes whenever an item is added or edited (curation included): a cache key."""
-    agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"))
+    """Changes whenever an item is added, edited (curation included) or deleted: a cache key."""
+    agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"), n=Count("id"))
     changed = agg["changed"].timestamp() if agg["changed"] else 0
-    return f"{agg['top'] or 0}.{changed}"
+    return f"{agg['top'] or 0}.{changed}.{agg['n']}"
 
 
 # --- standing preferences --------------------------------------------------------------------------

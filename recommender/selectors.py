@@ -12,21 +12,27 @@ featured and boosted items move up; none of it needs a retrain.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.db.models.signals import post_save
 
 from catalog.models import Item
-from catalog.selectors import items_in_popularity_order
+from catalog.selectors import catalog_fingerprint, items_in_popularity_order
+from catalog.signals import items_changed, items_curated
 from recsite.metrics import RECOMMENDATION_DURATION
 
 from . import storage
 from .embeddings.coldstart import cold_items_for_list, mix_cold_items
-from .evidence import PROFILE_ITEMS, ItemFacts, Ranked, item_facts, recommendations_build
+from .evidence import ItemFacts, Ranked, item_facts, recommendations_build
 from .history import History, history_for_version, user_history_ids
 from .models import ModelVersion
 from .reasons import reason_for
@@ -49,6 +55,8 @@ __all__ = [
     "recommendations_for_user",
     "similar_items",
     "user_history_ids",
+    "serving_state",
+    "serving_state_forget",
     "version_active",
     "version_list",
 ]
@@ -61,6 +69,37 @@ CURATED_EXTRA = 550  # curated items read beyond the list's length (pinned first
 def version_active() -> ModelVersion | None:
     """The serving version (its pickled artifact, which only the fold-in reads, left deferred)."""
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).defer("artifact").first()
+
+
+# The active version and the catalog's fingerprint, shared by every request of this process for
+# API_SERVING_STATE_SECONDS (default 1 s): saves two queries per list, one of them a scan of the
+# items. A change made in this process (curation, item edits, a version saved) clears it at
+# once; other processes see a change within that time.
+_serving: dict = {"expires": 0.0, "value": None}
+_serving_lock = threading.Lock()
+
+
+def serving_state() -> tuple[ModelVersion | None, str]:
+    """(the active model version, the catalog's fingerprint), as of at most a second ago."""
+    ttl = float(settings.API_SERVING_STATE_SECONDS)
+    now = time.monotonic()
+    with _serving_lock:
+        if _serving["value"] is not None and now < _serving["expires"]:
+            return _serving["value"]
+    value = (version_active(), catalog_fingerprint())
+    with _serving_lock:
+        _serving.update(value=value, expires=now + ttl)
+    return value
+
+
+def serving_state_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
+    with _serving_lock:
+        _serving.update(value=None, expires=0.0)
+
+
+items_curated.connect(serving_state_forget, dispatch_uid="recommender.serving.curated")
+items_changed.connect(serving_state_forget, dispatch_uid="recommender.serving.changed")
+post_save.connect(serving_state_forget, sender=ModelVersion, dispatch_uid="recommender.serving.ver")
 
 
 def version_list() -> QuerySet[ModelVersion]:
@@ -104,15 +143,15 @@ def recommendations_for_user(
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
 
-    Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
-    items and the user's favourites in one query; full rows are read for the ``n`` returned.
+    Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates and the curated
+    items in one query, the user's favourites from the cache (``evidence.profile_rows``); full
+    rows are read for the ``n`` returned.
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version or version_active()
     history = history_for_version(user_history_ids(user_id=user.pk), version)
     excluded = history.excluded | set(filters.exclude_ids)
-    profile = history.liked[:PROFILE_ITEMS]
 
     # items CF cannot score yet, close in text to the user's favourites
     cold = cold_items_for_list(
@@ -143,7 +182,7 @@ def recommendations_for_user(
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
             contributors = {h for c in scored.contributions.values() for h, _ in c if h != -1}
-            read_facts([*keep, *cold_ids, *profile, *contributors] if first else keep, first)
+            read_facts([*keep, *cold_ids, *contributors] if first else keep, first)
             first = False
             # (an item deleted since training has no row: it is skipped)
             allowed = sum(1 for i in keep if (f := facts.get(i)) is not None and f.passes)
@@ -166,7 +205,7 @@ def recommendations_for_user(
             ):
                 ranked.append((fact, 0.0, "cf", None))
     else:
-        read_facts([*cold_ids, *profile], True)
+        read_facts(cold_ids, True)
     if len(ranked) < n:
         have = {entry[0].pk for entry in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
@@ -188,7 +227,9 @@ def recommendations_for_user(
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
         (e[0], final(e), e[2], e[3]) for e in rest
     ]
-    return recommendations_build(_with_rows(ordered[:n], filters), history, facts=facts)
+    return recommendations_build(
+        _with_rows(ordered[:n], filters), history, facts=facts, catalog_state=serving_state()[1]
+    )
 
 
 def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:
@@ -232,6 +273,52 @@ def similar_vector_pairs(
     return [(i, w) for i, w in wide if i not in excluded]
 
 
+def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tuple[int, float]]:
+    """(item id, similarity) of an item's neighbour list in a neighbour version, best first;
+    cached like the factor versions' pools (a version's lists never change)."""
+    key = f"recommender:neighbours:v{version.pk}:{version.created_at.timestamp()}:{int(item_id)}"
+    pairs = cache.get(key)
+    if pairs is None:
+        pairs = []
+        for _id, packed_ids, packed_w in storage.neighbour_rows(
+            version=version, item_ids=[item_id]
+        ):
+            if packed_ids:
+                ids, w = storage.unpack_neighbors(packed_ids, packed_w)
+                pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
+        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+    return pairs
+
+
+class _SimilarRows:
+    """The full rows of an item's similar items that pass the request's filters, kept per
+    (version, item, filters, catalog fingerprint): every user asking for the same item and
+    filters reads the same rows. Any item added, edited, hidden or curated changes the
+    catalog's fingerprint (``serving_state``), hence the key; seen and dismissed items are left
+    out after it, per request. An entry grows as requests need rows further down the list."""
+
+    def __init__(self, key: str, filters: Filters) -> None:
+        self.key = key
+        self.filters = filters
+        # id -> its row, or None: the item fails the filters (or is hidden, or gone)
+        self.known: dict[int, Item | None] = cache.get(key) or {}
+
+    def read(self, ids: list[int]) -> dict[int, Item]:
+        missing = [i for i in ids if i not in self.known]
+        if missing:
+            found = self.filters.apply(Item.objects.filter(pk__in=missing)).in_bulk()
+            self.known.update({i: found.get(i) for i in missing})
+            cache.set(self.key, self.known, SIMILAR_CACHE_SECONDS)
+        return {i: row for i in ids if (row := self.known.get(i)) is not None}
+
+
+def _similar_rows(*, version: ModelVersion | None, item_id: int, filters: Filters) -> _SimilarRows:
+    state = serving_state()[1]
+    stamp = f"{version.pk}:{version.created_at.timestamp()}" if version is not None else "none"
+    digest = hashlib.sha1(repr((state, filters)).encode()).hexdigest()
+    return _SimilarRows(f"recommender:similar-rows:{stamp}:{int(item_id)}:{digest}", filters)
+
+
 def similar_items(
     *,
     item: Item,
@@ -247,7 +334,7 @@ def similar_items(
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
-    version = version or version_active()  # given by callers that show its id
+    version = version or serving_state()[0]  # given by callers that show its id
     history = (
         user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
     )
@@ -260,20 +347,15 @@ def similar_items(
                 version=version, item_id=item.pk, n=3 * n, excluded=excluded
             )
         else:
-            for _id, packed_ids, packed_w in storage.neighbour_rows(
-                version=version, item_ids=[item.pk]
-            ):
-                if packed_ids:
-                    ids, w = storage.unpack_neighbors(packed_ids, packed_w)
-                    pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
+            pairs = similar_neighbour_pairs(version=version, item_id=item.pk)
     candidates = [(i, w) for i, w in pairs if i not in excluded]
     # the filters are checked on the first few candidates (full rows for 3n, not the whole pool);
     # the rest are read only when those fall short
     head = candidates[: 3 * n]
-    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in head])).in_bulk()
+    rows = _similar_rows(version=version, item_id=item.pk, filters=filters)
+    allowed = rows.read([i for i, _ in head])
     if len(allowed) < n and len(candidates) > len(head):
-        rest = [i for i, _ in candidates[len(head) :]]
-        allowed |= filters.apply(Item.objects.filter(pk__in=rest)).in_bulk()
+        allowed |= rows.read([i for i, _ in candidates[len(head) :]])
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
     ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
         :n
@@ -293,7 +375,21 @@ def similar_items(
         (other, score, source, contribs if reference_liked else None)
         for other, score, source, contribs in ordered
     ]
-    recs = recommendations_build(ordered, liked)
+    # the reference item is the one history item the evidence may name: its row is at hand
+    known = {
+        item.pk: ItemFacts(
+            item.pk,
+            item.title,
+            item.year,
+            item.genres,
+            item.tags,
+            item.is_pinned,
+            item.is_featured,
+            item.boost,
+            True,
+        )
+    }
+    recs = recommendations_build(ordered, liked, facts=known, catalog_state=serving_state()[1])
     for rec, (_other, score, source, _c) in zip(recs, ordered, strict=True):
         if source == "cf" and not reference_liked:
             rec.evidence.insert(

@@ -1,0 +1,114 @@
+"""What serving keeps between requests (an item's similar rows, a user's favourites' rows) follows
+the catalog: an item hidden, edited or deleted shows in the next answer, in this process at once
+(the catalog's signals) and in the others once their serving state expires."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from catalog.models import Item
+from catalog.services import items_curate
+from recommender import selectors
+from recommender.evidence import PROFILE_ITEMS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_caches(trained_model):
+    cache.clear()
+    selectors.serving_state_forget()
+    yield
+    cache.clear()
+    selectors.serving_state_forget()
+
+
+def _alien() -> Item:
+    return Item.objects.get(title="Alien", year=1979)
+
+
+def _ids(recs) -> list[int]:
+    return [r.item.pk for r in recs]
+
+
+def test_similar_items_are_read_from_the_cache_the_second_time(fresh_caches, django_user_model):
+    fan = django_user_model.objects.get(username="ml_1")
+    alien = _alien()
+    first = selectors.similar_items(item=alien, n=10, user=fan)
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.similar_items(item=alien, n=10, user=fan)
+    # only the user's history is read: the neighbours, the rows and the favourites are kept
+    assert [q["sql"][:60] for q in queries] == [
+        "SELECT item_id, kind, value FROM catalog_interaction WHERE u"
+    ]
+    assert [(r.item.pk, r.score, r.reason) for r in again] == [
+        (r.item.pk, r.score, r.reason) for r in first
+    ]
+    assert [r.evidence for r in again] == [r.evidence for r in first]
+
+
+def test_an_item_hidden_after_caching_leaves_similar_items_at_once(
+    fresh_caches, django_capture_on_commit_callbacks
+):
+    alien = _alien()
+    top = _ids(selectors.similar_items(item=alien, n=10))[0]
+    with django_capture_on_commit_callbacks(execute=True):  # the curation signal, after commit
+        items_curate(items=[top], is_hidden=True)
+    assert top not in _ids(selectors.similar_items(item=alien, n=10))
+
+
+def test_another_process_sees_a_hidden_item_when_its_serving_state_expires(fresh_caches, settings):
+    """No signal reaches another process: the catalog's fingerprint, re-read when the serving
+    state expires (here at once), changes with the item's ``updated_at``."""
+    settings.API_SERVING_STATE_SECONDS = 0
+    alien = _alien()
+    top = _ids(selectors.similar_items(item=alien, n=10))[0]
+    items_curate(items=[top], is_hidden=True)  # its signal never runs: the test's transaction
+    assert top not in _ids(selectors.similar_items(item=alien, n=10))
+
+
+def test_a_deleted_item_leaves_similar_items(fresh_caches, settings):
+    settings.API_SERVING_STATE_SECONDS = 0
+    alien = _alien()
+    top = _ids(selectors.similar_items(item=alien, n=10))[0]
+    Item.objects.filter(pk=top).delete()  # not the newest item: the count tells
+    assert top not in _ids(selectors.similar_items(item=alien, n=10))
+
+
+def test_an_edited_favourite_changes_the_evidence_at_once(
+    fresh_caches, django_user_model, django_capture_on_commit_callbacks
+):
+    """The genre evidence counts the user's favourites of each genre; editing one favourite's
+    genres changes the count in the next list."""
+    fan = django_user_model.objects.get(username="ml_1")
+
+    def genre_weights() -> dict[int, dict[str, float]]:
+        recs = selectors.recommendations_for_user(user=fan, n=20)
+        return {
+            r.item.pk: {
+                e.label: e.weight
+                for e in r.evidence
+                if e.kind == "shared_attribute" and e.label.startswith("genre:")
+            }
+            for r in recs
+        }
+
+    before = genre_weights()
+    profile = selectors.user_history_ids(user_id=fan.pk).liked[:PROFILE_ITEMS]
+    favourite = Item.objects.filter(pk__in=profile, genres__contains=["Action"]).first()
+    with django_capture_on_commit_callbacks(execute=True):
+        favourite.genres = [g for g in favourite.genres if g != "Action"]
+        favourite.save()  # the admin and the import announce text edits like this
+        from catalog.services import items_changed_announce
+
+        items_changed_announce(item_ids=[favourite.pk])
+    after = genre_weights()
+    changed = [
+        (before[pk]["genre: Action"], after[pk]["genre: Action"])
+        for pk in before
+        if pk in after and "genre: Action" in before[pk] and "genre: Action" in after[pk]
+    ]
+    assert changed and all(b - a == 1.0 for b, a in changed), changed
