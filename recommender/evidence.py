@@ -182,8 +182,9 @@ ProfileRow = tuple[int, str, "int | None", list[str], list[str]]  # id, title, y
 
 def profile_rows(*, ids: Sequence[int], catalog_state: str) -> list[ProfileRow]:
     """What the evidence reads of a user's favourites, cached per (catalog fingerprint, ids):
-    the same user's lists and similar items read the same rows on every request until their
-    history (the ids) or any item (the fingerprint: added, edited, curated, deleted) changes."""
+    the same user's similar items read the same rows on every request until their history
+    (the ids) or any item (the fingerprint: added, edited, curated, deleted) changes. (A list
+    reads them with its candidates' facts, in the query it makes anyway.)"""
     key = (
         "recommender:profile-rows:" + hashlib.sha1(repr((catalog_state, ids)).encode()).hexdigest()
     )

@@ -32,7 +32,7 @@ from recsite.metrics import RECOMMENDATION_DURATION
 
 from . import storage
 from .embeddings.coldstart import cold_items_for_list, mix_cold_items
-from .evidence import ItemFacts, Ranked, item_facts, recommendations_build
+from .evidence import PROFILE_ITEMS, ItemFacts, Ranked, item_facts, recommendations_build
 from .history import History, history_for_version, user_history_ids
 from .models import ModelVersion
 from .reasons import reason_for
@@ -143,15 +143,15 @@ def recommendations_for_user(
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
 
-    Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates and the curated
-    items in one query, the user's favourites from the cache (``evidence.profile_rows``); full
-    rows are read for the ``n`` returned.
+    Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
+    items and the user's favourites in one query; full rows are read for the ``n`` returned.
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version or version_active()
     history = history_for_version(user_history_ids(user_id=user.pk), version)
     excluded = history.excluded | set(filters.exclude_ids)
+    profile = history.liked[:PROFILE_ITEMS]
 
     # items CF cannot score yet, close in text to the user's favourites
     cold = cold_items_for_list(
@@ -182,7 +182,7 @@ def recommendations_for_user(
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
             contributors = {h for c in scored.contributions.values() for h, _ in c if h != -1}
-            read_facts([*keep, *cold_ids, *contributors] if first else keep, first)
+            read_facts([*keep, *cold_ids, *profile, *contributors] if first else keep, first)
             first = False
             # (an item deleted since training has no row: it is skipped)
             allowed = sum(1 for i in keep if (f := facts.get(i)) is not None and f.passes)
@@ -205,7 +205,7 @@ def recommendations_for_user(
             ):
                 ranked.append((fact, 0.0, "cf", None))
     else:
-        read_facts(cold_ids, True)
+        read_facts([*cold_ids, *profile], True)
     if len(ranked) < n:
         have = {entry[0].pk for entry in ranked}
         for pos, item in enumerate(_popularity(version, filters, excluded | have, n - len(ranked))):
@@ -227,9 +227,7 @@ def recommendations_for_user(
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
         (e[0], final(e), e[2], e[3]) for e in rest
     ]
-    return recommendations_build(
-        _with_rows(ordered[:n], filters), history, facts=facts, catalog_state=serving_state()[1]
-    )
+    return recommendations_build(_with_rows(ordered[:n], filters), history, facts=facts)
 
 
 def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:

@@ -270,8 +270,7 @@ def test_list_evidence_shares_match_the_item_pages(trained_model, django_user_mo
 
 
 def test_a_list_costs_a_fixed_number_of_queries(trained_model, django_user_model):
-    """version, history, the facts (candidates, curated), the returned rows; the favourites'
-    rows come from the cache (read by the first call)."""
+    """version, history, the facts (candidates, curated, favourites), the returned rows."""
     for username in ("ml_1", "ml_414"):  # 232 and 2,698 ratings
         user = django_user_model.objects.get(username=username)
         selectors.recommendations_for_user(user=user, n=20)  # per-process caches
