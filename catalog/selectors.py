@@ -440,11 +440,18 @@ def user_history_fingerprint(*, user) -> str:
 
 
 def catalog_fingerprint() -> str:
-    """Changes whenever an item is added or edited (curation included): a cache key. Two index
-    lookups (the primary key's and ``item_updated_idx``), whatever the catalog's size."""
-    agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"))
-    changed = agg["changed"].timestamp() if agg["changed"] else 0
-    return f"{agg['top'] or 0}.{changed}"
+    """Changes whenever an item is added, edited (curation included) or deleted: a cache key.
+    Two index lookups (the primary key's and ``item_updated_idx``) and the deletions' counter
+    (migration 0007), whatever the catalog's size."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT max(id) FROM catalog_item), (SELECT max(updated_at) FROM catalog_item),"
+            " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM catalog_item_deletions)"
+        )
+        top, changed, deletions = cursor.fetchone()
+    return f"{top or 0}.{changed.timestamp() if changed else 0}.{deletions}"
 
 
 # --- standing preferences --------------------------------------------------------------------------

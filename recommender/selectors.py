@@ -12,6 +12,7 @@ featured and boosted items move up; none of it needs a retrain.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -287,6 +288,35 @@ def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tupl
     return pairs
 
 
+class _SimilarRows:
+    """The full rows of an item's similar items that pass the request's filters, kept per
+    (version, item, filters, catalog fingerprint): every user asking for the same item and
+    filters reads the same rows. Any item added, edited, hidden or curated changes the
+    catalog's fingerprint (``serving_state``), hence the key; seen and dismissed items are left
+    out after it, per request. An entry grows as requests need rows further down the list."""
+
+    def __init__(self, key: str, filters: Filters) -> None:
+        self.key = key
+        self.filters = filters
+        # id -> its row, or None: the item fails the filters (or is hidden, or gone)
+        self.known: dict[int, Item | None] = cache.get(key) or {}
+
+    def read(self, ids: list[int]) -> dict[int, Item]:
+        missing = [i for i in ids if i not in self.known]
+        if missing:
+            found = self.filters.apply(Item.objects.filter(pk__in=missing)).in_bulk()
+            self.known.update({i: found.get(i) for i in missing})
+            cache.set(self.key, self.known, SIMILAR_CACHE_SECONDS)
+        return {i: row for i in ids if (row := self.known.get(i)) is not None}
+
+
+def _similar_rows(*, version: ModelVersion | None, item_id: int, filters: Filters) -> _SimilarRows:
+    state = serving_state()[1]
+    stamp = f"{version.pk}:{version.created_at.timestamp()}" if version is not None else "none"
+    digest = hashlib.sha1(repr((state, filters)).encode()).hexdigest()
+    return _SimilarRows(f"recommender:similar-rows:{stamp}:{int(item_id)}:{digest}", filters)
+
+
 def similar_items(
     *,
     item: Item,
@@ -320,10 +350,10 @@ def similar_items(
     # the filters are checked on the first few candidates (full rows for 3n, not the whole pool);
     # the rest are read only when those fall short
     head = candidates[: 3 * n]
-    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in head])).in_bulk()
+    rows = _similar_rows(version=version, item_id=item.pk, filters=filters)
+    allowed = rows.read([i for i, _ in head])
     if len(allowed) < n and len(candidates) > len(head):
-        rest = [i for i, _ in candidates[len(head) :]]
-        allowed |= filters.apply(Item.objects.filter(pk__in=rest)).in_bulk()
+        allowed |= rows.read([i for i, _ in candidates[len(head) :]])
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
     ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
         :n
