@@ -291,7 +291,7 @@ def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tupl
 class _SimilarRows:
     """The full rows of an item's similar items that pass the request's filters, kept per
     (version, item, filters, catalog fingerprint): every user asking for the same item and
-    filters reads the same rows. Any item added, edited, hidden or curated changes the
+    filters reads the same rows. Any item added, edited, hidden, curated or deleted changes the
     catalog's fingerprint (``serving_state``), hence the key; seen and dismissed items are left
     out after it, per request. An entry grows as requests need rows further down the list."""
 
