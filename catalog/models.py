@@ -47,6 +47,8 @@ class Item(models.Model):
             GinIndex(fields=["search_vector"], name="item_search_gin"),
             GinIndex(fields=["title_trigrams"], name="item_title_trgm_gin"),
             models.Index(fields=["year"], name="item_year_idx"),
+            # the catalog's fingerprint (a cache key) reads the newest edit at every expiry
+            models.Index(fields=["updated_at"], name="item_updated_idx"),
             models.Index(
                 fields=["is_featured"], name="item_featured_idx", condition=Q(is_featured=True)
             ),

@@ -99,7 +99,11 @@ def catalog_search(  # noqa: C901
         title_hit = Q(title__icontains=query)
         # a query in search syntax (quotes, "-word", "or") means exactly what it says
         typos = {} if WEBSEARCH_SYNTAX.search(query) else typo_matches(trigrams(query))
-        qs = qs.filter(Q(search_vector=search) | title_hit | Q(pk__in=list(typos)))
+        # the substring match alone scans every title; the trigrams it implies let the GIN
+        # index find its candidates, so the three arms become one bitmap OR of index scans
+        inner = substring_trigrams(query)
+        title_found = title_hit & Q(title_trigrams__contains=inner) if inner else title_hit
+        qs = qs.filter(Q(search_vector=search) | title_found | Q(pk__in=list(typos)))
         qs = qs.annotate(
             rank=SearchRank(F("search_vector"), search)
             + Case(When(title_hit, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
@@ -108,11 +112,7 @@ def catalog_search(  # noqa: C901
                 default=Value(0.0),
                 output_field=FloatField(),
             )
-            + Case(
-                *[When(pk=pk, then=Value(score)) for pk, score in typos.items()],
-                default=Value(0.0),
-                output_field=FloatField(),
-            )
+            + typo_bonus(typos)
         )
     sort = sort if sort in SORTS else ""
     if not sort:
@@ -147,6 +147,19 @@ def trigrams(text: str) -> list[str]:
         if word:
             padded = f"  {word} "
             grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return sorted(grams)
+
+
+def substring_trigrams(text: str) -> list[str]:
+    """Trigrams every title containing ``text`` (case-insensitively) has in ``title_trigrams``:
+    those inside each word of ``text``, unpadded. Only for ASCII text, whose lower case and word
+    breaks are the same in Python and in the database's ``catalog_trigrams()``; otherwise none
+    (no prefilter: the substring match is checked on every title)."""
+    if not text.isascii():
+        return []
+    grams: set[str] = set()
+    for word in _NON_WORD.split(text.lower()):
+        grams.update(word[i : i + 3] for i in range(len(word) - 2))
     return sorted(grams)
 
 
@@ -196,6 +209,18 @@ def candidate_trigrams(grams: list[str]) -> list[str]:
     frequencies = trigram_frequencies()
     rarest = sorted(grams, key=lambda g: frequencies.get(g, 0))
     return rarest[: len(grams) // 2 + 1]
+
+
+def typo_bonus(typos: dict[int, float]) -> RawSQL | Value:
+    """Each typo match's score, 0 for other rows: one array lookup per row (a CASE with a WHEN
+    per match costs more to compile in Python than the query takes to run)."""
+    if not typos:
+        return Value(0.0, output_field=FloatField())
+    return RawSQL(
+        'COALESCE((%s::float8[])[array_position(%s::bigint[], "catalog_item"."id")], 0.0)',
+        (list(typos.values()), list(typos)),
+        output_field=FloatField(),
+    )
 
 
 def trigram_score(grams: list[str]) -> RawSQL:
@@ -415,10 +440,18 @@ def user_history_fingerprint(*, user) -> str:
 
 
 def catalog_fingerprint() -> str:
-    """Changes whenever an item is added or edited (curation included): a cache key."""
-    agg = Item.objects.aggregate(top=Max("id"), changed=Max("updated_at"))
-    changed = agg["changed"].timestamp() if agg["changed"] else 0
-    return f"{agg['top'] or 0}.{changed}"
+    """Changes whenever an item is added, edited (curation included) or deleted: a cache key.
+    Two index lookups (the primary key's and ``item_updated_idx``) and the deletions' counter
+    (migration 0007), whatever the catalog's size."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT max(id) FROM catalog_item), (SELECT max(updated_at) FROM catalog_item),"
+            " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM catalog_item_deletions)"
+        )
+        top, changed, deletions = cursor.fetchone()
+    return f"{top or 0}.{changed.timestamp() if changed else 0}.{deletions}"
 
 
 # --- standing preferences --------------------------------------------------------------------------

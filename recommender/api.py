@@ -180,7 +180,7 @@ class SimilarItemsView(APIView):
         item = get_object_or_404(catalog_selectors.item_list(), pk=pk)
         query = FiltersQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        version = selectors.version_active()
+        version = selectors.serving_state()[0]
         recs = selectors.similar_items(
             item=item,
             n=query.validated_data["n"],

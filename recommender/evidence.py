@@ -4,11 +4,13 @@ the genres and tags shared with the user's favourites, curation; turned into
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.core.cache import cache
 from django.db import connection
 
 from catalog.models import Item
@@ -173,13 +175,37 @@ def _evidence_for(
 Ranked = tuple["Item | ItemFacts", float, str, list[Contribution] | None]
 
 
+PROFILE_ROWS_SECONDS = 600
+
+ProfileRow = tuple[int, str, "int | None", list[str], list[str]]  # id, title, year, genres, tags
+
+
+def profile_rows(*, ids: Sequence[int], catalog_state: str) -> list[ProfileRow]:
+    """What the evidence reads of a user's favourites, cached per (catalog fingerprint, ids):
+    the same user's similar items read the same rows on every request until their history
+    (the ids) or any item (the fingerprint: added, edited, curated, deleted) changes. (A list
+    reads them with its candidates' facts, in the query it makes anyway.)"""
+    key = (
+        "recommender:profile-rows:" + hashlib.sha1(repr((catalog_state, ids)).encode()).hexdigest()
+    )
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            Item.objects.filter(pk__in=ids).values_list("id", "title", "year", "genres", "tags")
+        )
+        cache.set(key, rows, PROFILE_ROWS_SECONDS)
+    return rows
+
+
 def recommendations_build(
     ordered: Sequence[Ranked],
     history: History,
     facts: dict[int, ItemFacts] | None = None,
+    catalog_state: str | None = None,
 ) -> list[Recommendation]:
     """Recommendations with their evidence, ranked in the order given. ``facts``: rows already
-    read (the user's favourites and the contributing items); only those missing are queried."""
+    read (the user's favourites and the contributing items); only those missing are queried.
+    ``catalog_state`` (the catalog's fingerprint): the favourites' rows come from the cache."""
     # keep only each item's strongest contributors: they are what the evidence can name
     ordered = [
         (item, score, source, _strongest(contribs)) for item, score, source, contribs in ordered
@@ -191,6 +217,10 @@ def recommendations_build(
     facts = facts or {}
     rows = [(f.pk, f.title, f.year, f.genres, f.tags) for i in needed if (f := facts.get(i))]
     missing = needed.difference(facts)
+    if missing and catalog_state is not None and profile_ids:
+        cached = profile_rows(ids=profile_ids, catalog_state=catalog_state)
+        rows += [r for r in cached if r[0] in missing]
+        missing.difference_update(r[0] for r in cached)
     if missing:
         rows += Item.objects.filter(pk__in=missing).values_list(
             "id", "title", "year", "genres", "tags"

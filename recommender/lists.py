@@ -10,21 +10,19 @@ the list (scoring and evidence) costs far more on a long history.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models.signals import post_save
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Preference
-from catalog.signals import items_changed, items_curated
 
 from . import selectors
-from .models import ModelVersion
+from .selectors import serving_state, serving_state_forget
 from .types import Filters, Recommendation
+
+__all__ = ["UserList", "serving_state", "serving_state_forget", "user_list"]
 
 
 @dataclass
@@ -79,34 +77,3 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
         cached = (recs, version.pk if version else None)
         cache.set(key, cached, seconds)
     return UserList(cached[0], cached[1], preferences)
-
-
-# The active version and the catalog's fingerprint, shared by every request of this process for
-# API_SERVING_STATE_SECONDS (default 1 s): saves two queries per list, one of them a scan of the
-# items. A change made in this process (curation, item edits, a version saved) clears it at
-# once; other processes see a change within that time.
-_serving: dict = {"expires": 0.0, "value": None}
-_serving_lock = threading.Lock()
-
-
-def serving_state() -> tuple[ModelVersion | None, str]:
-    """(the active model version, the catalog's fingerprint), as of at most a second ago."""
-    ttl = float(settings.API_SERVING_STATE_SECONDS)
-    now = time.monotonic()
-    with _serving_lock:
-        if _serving["value"] is not None and now < _serving["expires"]:
-            return _serving["value"]
-    value = (selectors.version_active(), catalog_selectors.catalog_fingerprint())
-    with _serving_lock:
-        _serving.update(value=value, expires=now + ttl)
-    return value
-
-
-def serving_state_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
-    with _serving_lock:
-        _serving.update(value=None, expires=0.0)
-
-
-items_curated.connect(serving_state_forget, dispatch_uid="recommender.lists.curated")
-items_changed.connect(serving_state_forget, dispatch_uid="recommender.lists.changed")
-post_save.connect(serving_state_forget, sender=ModelVersion, dispatch_uid="recommender.lists.ver")

@@ -12,6 +12,9 @@ featured and boosted items move up; none of it needs a retrain.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -20,9 +23,11 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.db.models.signals import post_save
 
 from catalog.models import Item
-from catalog.selectors import items_in_popularity_order
+from catalog.selectors import catalog_fingerprint, items_in_popularity_order
+from catalog.signals import items_changed, items_curated
 from recsite.metrics import RECOMMENDATION_DURATION
 
 from . import coherence, storage
@@ -52,6 +57,8 @@ __all__ = [
     "recommendations_for_user",
     "similar_items",
     "user_history_ids",
+    "serving_state",
+    "serving_state_forget",
     "version_active",
     "version_list",
 ]
@@ -64,6 +71,37 @@ CURATED_EXTRA = 550  # curated items read beyond the list's length (pinned first
 def version_active() -> ModelVersion | None:
     """The serving version (its pickled artifact, which only the fold-in reads, left deferred)."""
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).defer("artifact").first()
+
+
+# The active version and the catalog's fingerprint, shared by every request of this process for
+# API_SERVING_STATE_SECONDS (default 1 s): saves two queries per list, one of them a scan of the
+# items. A change made in this process (curation, item edits, a version saved) clears it at
+# once; other processes see a change within that time.
+_serving: dict = {"expires": 0.0, "value": None}
+_serving_lock = threading.Lock()
+
+
+def serving_state() -> tuple[ModelVersion | None, str]:
+    """(the active model version, the catalog's fingerprint), as of at most a second ago."""
+    ttl = float(settings.API_SERVING_STATE_SECONDS)
+    now = time.monotonic()
+    with _serving_lock:
+        if _serving["value"] is not None and now < _serving["expires"]:
+            return _serving["value"]
+    value = (version_active(), catalog_fingerprint())
+    with _serving_lock:
+        _serving.update(value=value, expires=now + ttl)
+    return value
+
+
+def serving_state_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
+    with _serving_lock:
+        _serving.update(value=None, expires=0.0)
+
+
+items_curated.connect(serving_state_forget, dispatch_uid="recommender.serving.curated")
+items_changed.connect(serving_state_forget, dispatch_uid="recommender.serving.changed")
+post_save.connect(serving_state_forget, sender=ModelVersion, dispatch_uid="recommender.serving.ver")
 
 
 def version_list() -> QuerySet[ModelVersion]:
@@ -280,6 +318,52 @@ def similar_vector_pairs(
     return [(i, w) for i, w in wide if i not in excluded]
 
 
+def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tuple[int, float]]:
+    """(item id, similarity) of an item's neighbour list in a neighbour version, best first;
+    cached like the factor versions' pools (a version's lists never change)."""
+    key = f"recommender:neighbours:v{version.pk}:{version.created_at.timestamp()}:{int(item_id)}"
+    pairs = cache.get(key)
+    if pairs is None:
+        pairs = []
+        for _id, packed_ids, packed_w in storage.neighbour_rows(
+            version=version, item_ids=[item_id]
+        ):
+            if packed_ids:
+                ids, w = storage.unpack_neighbors(packed_ids, packed_w)
+                pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
+        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+    return pairs
+
+
+class _SimilarRows:
+    """The full rows of an item's similar items that pass the request's filters, kept per
+    (version, item, filters, catalog fingerprint): every user asking for the same item and
+    filters reads the same rows. Any item added, edited, hidden, curated or deleted changes the
+    catalog's fingerprint (``serving_state``), hence the key; seen and dismissed items are left
+    out after it, per request. An entry grows as requests need rows further down the list."""
+
+    def __init__(self, key: str, filters: Filters) -> None:
+        self.key = key
+        self.filters = filters
+        # id -> its row, or None: the item fails the filters (or is hidden, or gone)
+        self.known: dict[int, Item | None] = cache.get(key) or {}
+
+    def read(self, ids: list[int]) -> dict[int, Item]:
+        missing = [i for i in ids if i not in self.known]
+        if missing:
+            found = self.filters.apply(Item.objects.filter(pk__in=missing)).in_bulk()
+            self.known.update({i: found.get(i) for i in missing})
+            cache.set(self.key, self.known, SIMILAR_CACHE_SECONDS)
+        return {i: row for i in ids if (row := self.known.get(i)) is not None}
+
+
+def _similar_rows(*, version: ModelVersion | None, item_id: int, filters: Filters) -> _SimilarRows:
+    state = serving_state()[1]
+    stamp = f"{version.pk}:{version.created_at.timestamp()}" if version is not None else "none"
+    digest = hashlib.sha1(repr((state, filters)).encode()).hexdigest()
+    return _SimilarRows(f"recommender:similar-rows:{stamp}:{int(item_id)}:{digest}", filters)
+
+
 def similar_items(
     *,
     item: Item,
@@ -295,7 +379,7 @@ def similar_items(
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
-    version = version or version_active()  # given by callers that show its id
+    version = version or serving_state()[0]  # given by callers that show its id
     history = (
         user_history_ids(user_id=user.pk) if user is not None and user.is_authenticated else None
     )
@@ -308,20 +392,15 @@ def similar_items(
                 version=version, item_id=item.pk, n=3 * n, excluded=excluded
             )
         else:
-            for _id, packed_ids, packed_w in storage.neighbour_rows(
-                version=version, item_ids=[item.pk]
-            ):
-                if packed_ids:
-                    ids, w = storage.unpack_neighbors(packed_ids, packed_w)
-                    pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
+            pairs = similar_neighbour_pairs(version=version, item_id=item.pk)
     candidates = [(i, w) for i, w in pairs if i not in excluded]
     # the filters are checked on the first few candidates (full rows for 3n, not the whole pool);
     # the rest are read only when those fall short
     head = candidates[: 3 * n]
-    allowed = filters.apply(Item.objects.filter(pk__in=[i for i, _ in head])).in_bulk()
+    rows = _similar_rows(version=version, item_id=item.pk, filters=filters)
+    allowed = rows.read([i for i, _ in head])
     if len(allowed) < n and len(candidates) > len(head):
-        rest = [i for i, _ in candidates[len(head) :]]
-        allowed |= filters.apply(Item.objects.filter(pk__in=rest)).in_bulk()
+        allowed |= rows.read([i for i, _ in candidates[len(head) :]])
     top = candidates[0][1] if candidates and candidates[0][1] > 0 else 1.0
     ordered = [(allowed[i], w / top, "cf", [(item.pk, w)]) for i, w in candidates if i in allowed][
         :n
@@ -343,7 +422,21 @@ def similar_items(
         (other, score, source, contribs if reference_liked else None)
         for other, score, source, contribs in ordered
     ]
-    recs = recommendations_build(ordered, liked)
+    # the reference item is the one history item the evidence may name: its row is at hand
+    known = {
+        item.pk: ItemFacts(
+            item.pk,
+            item.title,
+            item.year,
+            item.genres,
+            item.tags,
+            item.is_pinned,
+            item.is_featured,
+            item.boost,
+            True,
+        )
+    }
+    recs = recommendations_build(ordered, liked, facts=known, catalog_state=serving_state()[1])
     for rec, (_other, score, source, _c) in zip(recs, ordered, strict=True):
         if source == "cf" and not reference_liked:
             rec.evidence.insert(
