@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -12,6 +14,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.db.models import (
     Avg,
+    BooleanField,
     Case,
     Count,
     F,
@@ -97,13 +100,18 @@ def catalog_search(  # noqa: C901
     if query:
         search = SearchQuery(query, search_type="websearch", config="english")
         title_hit = Q(title__icontains=query)
-        # a query in search syntax (quotes, "-word", "or") means exactly what it says
-        typos = {} if WEBSEARCH_SYNTAX.search(query) else typo_matches(trigrams(query))
         # the substring match alone scans every title; the trigrams it implies let the GIN
         # index find its candidates, so the three arms become one bitmap OR of index scans
         inner = substring_trigrams(query)
         title_found = title_hit & Q(title_trigrams__contains=inner) if inner else title_hit
-        qs = qs.filter(Q(search_vector=search) | title_found | Q(pk__in=list(typos)))
+        found = Q(search_vector=search) | title_found
+        # a query in search syntax (quotes, "-word", "or") means exactly what it says
+        typos = (
+            {}
+            if WEBSEARCH_SYNTAX.search(query)
+            else typo_matches(trigrams(query), unless_found=qs.filter(found))
+        )
+        qs = qs.filter(found | Q(pk__in=list(typos)))
         qs = qs.annotate(
             rank=SearchRank(F("search_vector"), search)
             + Case(When(title_hit, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
@@ -134,10 +142,16 @@ def catalog_search(  # noqa: C901
 
 TYPO_MIN_SCORE = 0.45
 TYPO_MAX_MATCHES = 50
+# the typo layer runs only when the other layers find fewer titles than a page shows
+TYPO_UNLESS_FOUND = 20
+# titles scored at most per query: far more than a typo of a real title shares its rarer
+# trigrams with, far fewer than a catalog of 200k "Item N" titles shares "  i", "ite", "tem"
+TYPO_MAX_CANDIDATES = 2000
 _FREQUENCIES: dict[str, tuple[float, dict[str, int]]] = {}
 WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\w|\s+or\s+', re.I)
 _ACCENTS = str.maketrans("áàâäãåāéèêëēíìîïóòôöõøōúùûüñçýÿæœ", "aaaaaaaeeeeeiiiiooooooouuuuncyyao")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def trigrams(text: str) -> list[str]:
@@ -152,26 +166,55 @@ def trigrams(text: str) -> list[str]:
 
 def substring_trigrams(text: str) -> list[str]:
     """Trigrams every title containing ``text`` (case-insensitively) has in ``title_trigrams``:
-    those inside each word of ``text``, unpadded. Only for ASCII text, whose lower case and word
+    those inside each word of ``text``, padded where ``text`` itself shows the word's edge (a
+    word followed by a space ends a title word too, so "item 12" needs "em " and, its "12"
+    starting a word, "  1" and " 12": the rare trigrams at a word's edge keep the candidates
+    few when every title shares the inner ones). Only for ASCII text, whose lower case and word
     breaks are the same in Python and in the database's ``catalog_trigrams()``; otherwise none
     (no prefilter: the substring match is checked on every title)."""
     if not text.isascii():
         return []
+    text = text.lower()
     grams: set[str] = set()
-    for word in _NON_WORD.split(text.lower()):
+    for match in _WORD.finditer(text):
+        start, end = match.span()
+        word = ("  " if start > 0 else "") + match.group() + (" " if end < len(text) else "")
         grams.update(word[i : i + 3] for i in range(len(word) - 2))
     return sorted(grams)
 
 
-def typo_matches(grams: list[str], *, limit: int = TYPO_MAX_MATCHES) -> dict[int, float]:
+def typo_matches(
+    grams: list[str],
+    *,
+    unless_found: QuerySet[Item] | None = None,
+    limit: int = TYPO_MAX_MATCHES,
+) -> dict[int, float]:
     """Titles close to the query's trigrams, {id: score}, best first. One query on the GIN
     index, apart from the catalog's main one: checked row by row beside the full-text match,
-    the trigram overlap would cost more than the rest of the search."""
+    the trigram overlap would cost more than the rest of the search.
+
+    Bounded whatever the catalog's size: nothing when ``unless_found`` (the other layers' hits)
+    already fills a page (the check is a LIMITed read of those hits inside the same statement,
+    so a common word such as "the" or "Item 12" on a catalog of "Item N" titles scores no
+    title), and at most ``TYPO_MAX_CANDIDATES`` titles scored: those sharing the query's rarer
+    trigrams, found through the index."""
     if not grams:
         return {}
+    rows = Item.objects.filter(typo_candidates(grams))
+    if unless_found is not None:
+        sql, params = (
+            unless_found.order_by().values("id")[:TYPO_UNLESS_FOUND].query.sql_with_params()
+        )
+        # an uncorrelated subquery: run once, and when false the candidates are never read
+        rows = rows.filter(
+            RawSQL(
+                f"(SELECT count(*) FROM ({sql}) AS found) < %s",
+                (*params, TYPO_UNLESS_FOUND),
+                output_field=BooleanField(),
+            )
+        )
     rows = (
-        Item.objects.filter(is_hidden=False, title_trigrams__overlap=candidate_trigrams(grams))
-        .annotate(typo=trigram_score(grams))
+        rows.annotate(typo=trigram_score(grams))
         .filter(typo__gte=TYPO_MIN_SCORE)
         .order_by("-typo", "id")
         .values_list("id", "typo")[:limit]
@@ -202,13 +245,34 @@ def trigram_frequencies() -> dict[str, int]:
     return frequencies
 
 
-def candidate_trigrams(grams: list[str]) -> list[str]:
-    """The rarer half of the query's trigrams (and one more): a title that covers more than half
-    of the query shares at least one of them, and the common ones ("  s", "the") are in
-    thousands of titles, which would all be scored."""
+def typo_candidates(grams: list[str]) -> RawSQL:
+    """A filter on the titles to score: those that can reach ``TYPO_MIN_SCORE``, rarest first, at
+    most ``TYPO_MAX_CANDIDATES``. A title's score is at most the share of the query's trigrams
+    it has, so it has at least ``need`` of them and one of the rarest ``n - need + 1``: the
+    titles having any of those are all the titles that can score. Read as index lookups in
+    order (titles with two of the rarest four first, then with each of the rarest ones alone),
+    each under the limit, and the statement stops reading at the limit: the common trigrams
+    ("  s", "the", on a catalog of "Item N" titles "ite") are in thousands of titles, and are
+    reached only if the rarer ones leave room."""
+    n = len(grams)
+    need = max(1, math.ceil(TYPO_MIN_SCORE * n - 1e-9))
     frequencies = trigram_frequencies()
-    rarest = sorted(grams, key=lambda g: frequencies.get(g, 0))
-    return rarest[: len(grams) // 2 + 1]
+    rarest = sorted(grams, key=lambda g: (frequencies.get(g, 0), g))[: n - need + 1]
+    tiers = [list(pair) for pair in itertools.combinations(rarest[:4], 2)]
+    tiers += [[g] for g in rarest]
+    lookup = (
+        "(SELECT id FROM catalog_item WHERE NOT is_hidden"
+        " AND title_trigrams @> %s::varchar(3)[] LIMIT %s)"
+    )
+    params: list = []
+    for tier in tiers:
+        params += [tier, TYPO_MAX_CANDIDATES]
+    return RawSQL(
+        f'"catalog_item"."id" IN (SELECT id FROM ({" UNION ALL ".join([lookup] * len(tiers))})'
+        " AS tiers LIMIT %s)",
+        (*params, TYPO_MAX_CANDIDATES),
+        output_field=BooleanField(),
+    )
 
 
 def typo_bonus(typos: dict[int, float]) -> RawSQL | Value:
