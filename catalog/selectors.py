@@ -200,7 +200,7 @@ def typo_matches(
     trigrams, found through the index."""
     if not grams:
         return {}
-    rows = Item.objects.filter(typo_candidates(grams))
+    rows = Item.objects.filter(typo_candidates(grams), is_hidden=False)
     if unless_found is not None:
         sql, params = (
             unless_found.order_by().values("id")[:TYPO_UNLESS_FOUND].query.sql_with_params()
@@ -224,14 +224,17 @@ def typo_matches(
 
 def trigram_frequencies() -> dict[str, int]:
     """In how many titles each trigram occurs (cached a few minutes; a new item changes the
-    key, as for the popularity ranking)."""
+    key, as for the popularity ranking). Kept in this process for a minute without looking
+    for new items: the counts only order the typo layer's lookups, and a stale count changes
+    which titles are read first, never which titles can be found below the limit."""
     from django.db import connection
 
+    here = connection.settings_dict["NAME"]
+    # kept in this process too: the cache would unpickle tens of thousands of entries per search
+    if (memo := _FREQUENCIES.get(here)) is not None and memo[0] > time.monotonic():
+        return memo[1]
     newest = Item.objects.aggregate(m=Max("id"))["m"] or 0
     key = f"catalog:trigram-df:{newest}"
-    # kept in this process too: the cache would unpickle tens of thousands of entries per search
-    if (memo := _FREQUENCIES.get(key)) is not None and memo[0] > time.monotonic():
-        return memo[1]
     frequencies = cache.get(key)
     if frequencies is None:
         with connection.cursor() as cursor:
@@ -241,7 +244,7 @@ def trigram_frequencies() -> dict[str, int]:
             frequencies = dict(cursor.fetchall())
         cache.set(key, frequencies, POPULARITY_CACHE_SECONDS)
     _FREQUENCIES.clear()
-    _FREQUENCIES[key] = (time.monotonic() + POPULARITY_CACHE_SECONDS, frequencies)
+    _FREQUENCIES[here] = (time.monotonic() + TRIGRAM_MEMO_SECONDS, frequencies)
     return frequencies
 
 
@@ -249,15 +252,21 @@ def typo_candidates(grams: list[str]) -> RawSQL:
     """A filter on the titles to score: those that can reach ``TYPO_MIN_SCORE``, rarest first, at
     most ``TYPO_MAX_CANDIDATES``. A title's score is at most the share of the query's trigrams
     it has, so it has at least ``need`` of them and one of the rarest ``n - need + 1``: the
-    titles having any of those are all the titles that can score. Read as index lookups in
-    order (titles with two of the rarest four first, then with each of the rarest ones alone),
-    each under the limit, and the statement stops reading at the limit: the common trigrams
-    ("  s", "the", on a catalog of "Item N" titles "ite") are in thousands of titles, and are
-    reached only if the rarer ones leave room."""
+    titles having any of those are all the titles that can score. When the counts say they
+    are more than the limit, read as index lookups in order (titles with two of the rarest four
+    first, then with each of the rarest ones alone), each under the limit, and the statement
+    stops reading at the limit: the common trigrams ("  s", "the", on a catalog of "Item N"
+    titles "ite") are in thousands of titles, and are reached only if the rarer ones leave
+    room."""
     n = len(grams)
     need = max(1, math.ceil(TYPO_MIN_SCORE * n - 1e-9))
     frequencies = trigram_frequencies()
     rarest = sorted(grams, key=lambda g: (frequencies.get(g, 0), g))[: n - need + 1]
+    if sum(frequencies.get(g, 0) for g in rarest) <= TYPO_MAX_CANDIDATES:
+        # few enough titles: one lookup, cheaper to plan than the tiers
+        return RawSQL(
+            '"catalog_item"."title_trigrams" && %s::varchar(3)[]', (rarest,), BooleanField()
+        )
     tiers = [list(pair) for pair in itertools.combinations(rarest[:4], 2)]
     tiers += [[g] for g in rarest]
     lookup = (
@@ -303,6 +312,7 @@ def trigram_score(grams: list[str]) -> RawSQL:
 
 
 POPULARITY_CACHE_SECONDS = 300
+TRIGRAM_MEMO_SECONDS = 60
 
 
 def item_popularity_ranking() -> list[int]:

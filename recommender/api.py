@@ -100,16 +100,7 @@ class ItemListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Item]:
         params = self._query()
         ordering = self.get_cursor_ordering()
-        qs = catalog_selectors.catalog_search(
-            query=params.get("q", ""),
-            genre=params.get("genre", ""),
-            year_min=params.get("year_min"),
-            year_max=params.get("year_max"),
-            sort="title",  # always a queryset; the cursor ordering replaces this sort
-        ).defer(None)
-        # catalog_search defers the columns a page's card does not show; this serializer shows
-        # them, so they are read with the rows (deferred, each cost three queries per item)
-        qs = qs.defer("search_vector", "metadata")
+        hybrid = None
         if params.get("semantic") and (params.get("q") or "").strip():
             hybrid = emb_selectors.hybrid_catalog_ids(
                 query=params["q"],
@@ -117,21 +108,34 @@ class ItemListView(generics.ListAPIView):
                 year_min=params.get("year_min"),
                 year_max=params.get("year_max"),
             )
-            if hybrid:  # the fused score replaces the full-text rank
-                ids = [i for i, _ in hybrid]
-                # one array lookup per row: a CASE of up to 600 WHENs cost more to build in
-                # Python and to evaluate than the rest of the search
-                rank = RawSQL(
-                    '(%s::float8[])[array_position(%s::bigint[], "catalog_item"."id")]',
-                    ([score for _, score in hybrid], ids),
-                    output_field=FloatField(),
-                )
-                qs = (
-                    catalog_selectors.item_list()
-                    .filter(pk__in=ids)
-                    .defer("search_vector", "metadata")
-                    .annotate(rank=rank)
-                )
+        if hybrid:  # the fused score replaces the full-text rank
+            ids = [i for i, _ in hybrid]
+            # one array lookup per row: a CASE of up to 600 WHENs cost more to build in
+            # Python and to evaluate than the rest of the search
+            rank = RawSQL(
+                '(%s::float8[])[array_position(%s::bigint[], "catalog_item"."id")]',
+                ([score for _, score in hybrid], ids),
+                output_field=FloatField(),
+            )
+            qs = (
+                catalog_selectors.item_list()
+                .filter(pk__in=ids)
+                .defer("search_vector", "metadata")
+                .annotate(rank=rank)
+            )
+        else:
+            # built only without a fused order: its typo layer reads the database at once
+            qs = catalog_selectors.catalog_search(
+                query=params.get("q", ""),
+                genre=params.get("genre", ""),
+                year_min=params.get("year_min"),
+                year_max=params.get("year_max"),
+                sort="title",  # always a queryset; the cursor ordering replaces this sort
+            ).defer(None)
+            # catalog_search defers the columns a page's card does not show; this serializer
+            # shows them, so they are read with the rows (deferred, each cost three queries
+            # per item)
+            qs = qs.defer("search_vector", "metadata")
         if ordering[0] == "-pop_key":
             qs = qs.annotate(pop_key=_popularity())
         elif ordering[0].lstrip("-") == "year_key":
