@@ -188,6 +188,7 @@ def typo_matches(
     *,
     unless_found: QuerySet[Item] | None = None,
     limit: int = TYPO_MAX_MATCHES,
+    max_candidates: int = TYPO_MAX_CANDIDATES,
 ) -> dict[int, float]:
     """Titles close to the query's trigrams, {id: score}, best first. One query on the GIN
     index, apart from the catalog's main one: checked row by row beside the full-text match,
@@ -196,11 +197,11 @@ def typo_matches(
     Bounded whatever the catalog's size: nothing when ``unless_found`` (the other layers' hits)
     already fills a page (the check is a LIMITed read of those hits inside the same statement,
     so a common word such as "the" or "Item 12" on a catalog of "Item N" titles scores no
-    title), and at most ``TYPO_MAX_CANDIDATES`` titles scored: those sharing the query's rarer
+    title), and at most ``max_candidates`` titles scored: those sharing the query's rarer
     trigrams, found through the index."""
     if not grams:
         return {}
-    rows = Item.objects.filter(typo_candidates(grams), is_hidden=False)
+    rows = Item.objects.filter(typo_candidates(grams, limit=max_candidates), is_hidden=False)
     if unless_found is not None:
         sql, params = (
             unless_found.order_by().values("id")[:TYPO_UNLESS_FOUND].query.sql_with_params()
@@ -248,9 +249,14 @@ def trigram_frequencies() -> dict[str, int]:
     return frequencies
 
 
-def typo_candidates(grams: list[str]) -> RawSQL:
+def trigram_frequencies_forget() -> None:
+    """Drop this process's trigram counts (tests that build a catalog, bulk imports)."""
+    _FREQUENCIES.clear()
+
+
+def typo_candidates(grams: list[str], *, limit: int = TYPO_MAX_CANDIDATES) -> RawSQL:
     """A filter on the titles to score: those that can reach ``TYPO_MIN_SCORE``, rarest first, at
-    most ``TYPO_MAX_CANDIDATES``. A title's score is at most the share of the query's trigrams
+    most ``limit``. A title's score is at most the share of the query's trigrams
     it has, so it has at least ``need`` of them and one of the rarest ``n - need + 1``: the
     titles having any of those are all the titles that can score. When the counts say they
     are more than the limit, read as index lookups in order (titles with two of the rarest four
@@ -262,10 +268,13 @@ def typo_candidates(grams: list[str]) -> RawSQL:
     need = max(1, math.ceil(TYPO_MIN_SCORE * n - 1e-9))
     frequencies = trigram_frequencies()
     rarest = sorted(grams, key=lambda g: (frequencies.get(g, 0), g))[: n - need + 1]
-    if sum(frequencies.get(g, 0) for g in rarest) <= TYPO_MAX_CANDIDATES:
+    if sum(frequencies.get(g, 0) for g in rarest) <= limit:
         # few enough titles: one lookup, cheaper to plan than the tiers
         return RawSQL(
-            '"catalog_item"."title_trigrams" && %s::varchar(3)[]', (rarest,), BooleanField()
+            '"catalog_item"."id" IN (SELECT id FROM catalog_item WHERE NOT is_hidden'
+            " AND title_trigrams && %s::varchar(3)[] LIMIT %s)",
+            (rarest, limit),
+            BooleanField(),
         )
     tiers = [list(pair) for pair in itertools.combinations(rarest[:4], 2)]
     tiers += [[g] for g in rarest]
@@ -275,11 +284,11 @@ def typo_candidates(grams: list[str]) -> RawSQL:
     )
     params: list = []
     for tier in tiers:
-        params += [tier, TYPO_MAX_CANDIDATES]
+        params += [tier, limit]
     return RawSQL(
         f'"catalog_item"."id" IN (SELECT id FROM ({" UNION ALL ".join([lookup] * len(tiers))})'
         " AS tiers LIMIT %s)",
-        (*params, TYPO_MAX_CANDIDATES),
+        (*params, limit),
         output_field=BooleanField(),
     )
 
