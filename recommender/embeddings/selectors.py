@@ -17,7 +17,7 @@ from catalog.selectors import catalog_search
 from ..history import user_history_ids
 from ..reasons import reason_for
 from ..types import Evidence, Filters, Recommendation
-from .vectors import embedding_space, nearest_items, query_vector
+from .vectors import Space, embedding_space, nearest_items, query_vector
 
 RRF_K = 60
 FTS_WEIGHT = 1.0
@@ -28,11 +28,14 @@ SEMANTIC_WEIGHT = 1.0
 
 
 def semantic_ranking(
-    *, query: str, n: int = 20, filters: Filters | None = None
+    *, query: str, n: int = 20, filters: Filters | None = None, space: Space | None = None
 ) -> list[tuple[int, float]]:
-    """(item id, similarity) by meaning alone; empty when there are no embeddings."""
+    """(item id, similarity) by meaning alone; empty when there are no embeddings. ``space``:
+    the embedding space when the caller has just read it (read again otherwise)."""
     query = (query or "").strip()
-    space = embedding_space() if query else None
+    if not query:
+        return []
+    space = space if space is not None else embedding_space()
     if space is None:
         return []
     vector = query_vector(text=query, space=space)
@@ -63,11 +66,12 @@ def hybrid_ranking(
     filters: Filters | None = None,
     fts_limit: int = 200,
     semantic_limit: int = 100,
+    space: Space | None = None,
 ) -> list[Hit]:
     """Full text and meaning fused by reciprocal rank (each list weighted, k = 60)."""
     filters = filters or Filters()
     fts = fts_ranking(query=query, n=fts_limit, filters=filters)
-    sem = semantic_ranking(query=query, n=semantic_limit, filters=filters)
+    sem = semantic_ranking(query=query, n=semantic_limit, filters=filters, space=space)
     hits: dict[int, Hit] = {}
     for pos, item_id in enumerate(fts, start=1):
         hits[item_id] = Hit(item_id, FTS_WEIGHT / (RRF_K + pos), pos, None)
@@ -147,10 +151,17 @@ def hybrid_catalog_ids(
 ) -> list[tuple[int, float]] | None:
     """The catalog page's and the API's "relevance" order for a query: (item id, fused score),
     full text and meaning fused. None when there are no embeddings (callers keep full text)."""
-    if not (query or "").strip() or embedding_space() is None:
+    space = embedding_space() if (query or "").strip() else None
+    if space is None:
         return None
     filters = Filters(genres=(genre,) if genre else (), year_min=year_min, year_max=year_max)
+    # the space just read is passed on: below the HNSW threshold it is not cached, and reading
+    # it again costs two more queries per search
     hits = hybrid_ranking(
-        query=query, filters=filters, fts_limit=limit, semantic_limit=min(100, limit)
+        query=query,
+        filters=filters,
+        fts_limit=limit,
+        semantic_limit=min(100, limit),
+        space=space,
     )
     return [(h.item_id, h.score) for h in hits[:limit]]
