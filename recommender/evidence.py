@@ -40,21 +40,63 @@ class ItemFacts:
     is_featured: bool
     boost: float
     passes: bool  # visible and inside the request's hard filters
+    # the rest of the item's row (_ROW_COLUMNS), when it was read with the facts: the item may
+    # end up in a list, which then needs no query of its own for it (``item_row``)
+    rest: tuple | None = None
 
     def __str__(self) -> str:
         return display_label(self.title, self.year)
 
 
-_FACT_COLUMNS = ", ".join(
-    f"i.{c}" for c in ("id", "title", "year", "genres", "tags", "is_pinned", "is_featured", "boost")
-)
+_FACT_NAMES = ("id", "title", "year", "genres", "tags", "is_pinned", "is_featured", "boost")
+_FACT_COLUMNS = ", ".join(f"i.{c}" for c in _FACT_NAMES)
+# A full row is the facts plus these. The search columns (a tsvector, the title's trigrams) and
+# the timestamps, which nothing showing a recommendation reads, stay deferred: the timestamps'
+# parsing alone costs a fifth of the statement's time.
+_ROW_DEFERRED = ("search_vector", "title_trigrams", "created_at", "updated_at")
+_ROW_FIELDS = [
+    f
+    for f in Item._meta.concrete_fields
+    if f.attname not in _FACT_NAMES and f.attname not in _ROW_DEFERRED
+]
+_ROW_COLUMNS = ", ".join(f"i.{f.column}" for f in _ROW_FIELDS)
+_ROW_NULLS = ", ".join("NULL" for _ in _ROW_FIELDS)
+
+
+def item_row(fact: ItemFacts) -> Item | None:
+    """The item's model instance from the row read with its facts (None: not read)."""
+    if fact.rest is None:
+        return None
+    values = dict(
+        zip(
+            _FACT_NAMES,
+            (
+                fact.pk,
+                fact.title,
+                fact.year,
+                fact.genres,
+                fact.tags,
+                fact.is_pinned,
+                fact.is_featured,
+                fact.boost,
+            ),
+            strict=True,
+        )
+    )
+    for field, value in zip(_ROW_FIELDS, fact.rest, strict=True):
+        for convert in field.get_db_converters(connection):
+            value = convert(value, field, connection)
+        values[field.attname] = value
+    names = [f.attname for f in Item._meta.concrete_fields if f.attname in values]
+    return Item.from_db(connection.alias, names, [values[n] for n in names])
 
 
 def item_facts(
-    *, ids: Iterable[int], filters: Filters, curated: int = 0
+    *, ids: Iterable[int], filters: Filters, curated: int = 0, rows: Iterable[int] = ()
 ) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
-    """In one query: the facts of ``ids`` (each says whether it passes ``filters``) and, with
-    ``curated`` > 0, up to that many curated items passing them (pinned first, then by id).
+    """In one query: the facts of ``ids`` (each says whether it passes ``filters``), the rest of
+    the rows of those of them in ``rows`` (the candidates a list may return: ``item_row``) and,
+    with ``curated`` > 0, up to that many curated items passing them (pinned first, then by id).
 
     Raw SQL: a list reads a few hundred of these rows, and building model instances would cost
     more than the query (``Filters.sql`` is the filters' SQL form)."""
@@ -63,11 +105,22 @@ def item_facts(
         return {}, []
     where, params = filters.sql("i")
     table = Item._meta.db_table
-    sql = f"SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}) FROM {table} i WHERE i.id = ANY(%s)"
-    args: list = [*params, ids]
+    wanted = set(rows).intersection(ids)
+    sql = (
+        f"(SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}), TRUE, {_ROW_COLUMNS}"
+        f" FROM {table} i WHERE i.id = ANY(%s)) UNION ALL"
+        f" (SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}), FALSE, {_ROW_NULLS}"
+        f" FROM {table} i WHERE i.id = ANY(%s))"
+    )
+    args: list = [
+        *params,
+        [i for i in ids if i in wanted],
+        *params,
+        [i for i in ids if i not in wanted],
+    ]
     if curated > 0:
         sql = (
-            f"({sql}) UNION ALL (SELECT {_FACT_COLUMNS}, TRUE FROM {table} i"
+            f"{sql} UNION ALL (SELECT {_FACT_COLUMNS}, TRUE, FALSE, {_ROW_NULLS} FROM {table} i"
             f" WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden{where}"
             " ORDER BY i.is_pinned DESC, i.id LIMIT %s)"
         )
@@ -77,7 +130,9 @@ def item_facts(
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
         for row in cursor.fetchall():
-            fact = facts.setdefault(row[0], ItemFacts(*row))
+            fact = facts.get(row[0])
+            if fact is None:
+                fact = facts[row[0]] = ItemFacts(*row[:9], rest=row[10:] if row[9] else None)
             if fact.passes and (fact.is_pinned or fact.is_featured or fact.boost):
                 curated_rows[fact.pk] = fact
     ordered = sorted(curated_rows.values(), key=lambda f: (not f.is_pinned, f.pk))

@@ -52,7 +52,8 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
     filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
     seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
     if seconds <= 0:
-        version = selectors.version_active()
+        # the process's serving state, as the cached path reads it: no query for the version
+        version = serving_state()[0]
         recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
         return UserList(recs, version.pk if version else None, preferences)
     version, catalog_fingerprint = serving_state()

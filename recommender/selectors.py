@@ -33,7 +33,14 @@ from recsite.metrics import RECOMMENDATION_DURATION
 from . import coherence, storage
 from .coherence import ShortHistory
 from .embeddings.coldstart import cold_items_for_list, mix_cold_items
-from .evidence import PROFILE_ITEMS, ItemFacts, Ranked, item_facts, recommendations_build
+from .evidence import (
+    PROFILE_ITEMS,
+    ItemFacts,
+    Ranked,
+    item_facts,
+    item_row,
+    recommendations_build,
+)
 from .history import History, history_for_version, user_history_ids
 from .models import ModelVersion
 from .reasons import reason_for
@@ -168,7 +175,8 @@ def recommendations_for_user(
     without a usable history, or a site without a trained model, gets popular items.
 
     Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
-    items and the user's favourites in one query; full rows are read for the ``n`` returned.
+    items and the user's favourites in one query, the candidates' full rows with them (a
+    curated item or a popular one filling the list brings its row in a query of its own).
     """
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
@@ -185,11 +193,12 @@ def recommendations_for_user(
     facts: dict[int, ItemFacts] = {}
     curated: list[ItemFacts] = []
 
-    def read_facts(ids: Iterable[int], first: bool) -> None:
+    def read_facts(ids: Iterable[int], first: bool, rows: Iterable[int]) -> None:
         new_facts, new_curated = item_facts(
             ids=[i for i in ids if i not in facts],
             filters=filters,
             curated=n + CURATED_EXTRA if first else 0,
+            rows=rows,
         )
         facts.update(new_facts)
         curated.extend(new_curated)
@@ -206,7 +215,10 @@ def recommendations_for_user(
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
             contributors = {h for c in scored.contributions.values() for h, _ in c if h != -1}
-            read_facts([*keep, *cold_ids, *profile, *contributors] if first else keep, first)
+            if first:
+                read_facts([*keep, *cold_ids, *profile, *contributors], True, [*keep, *cold_ids])
+            else:
+                read_facts(keep, False, keep)
             first = False
             # (an item deleted since training has no row: it is skipped)
             allowed = sum(1 for i in keep if (f := facts.get(i)) is not None and f.passes)
@@ -229,7 +241,7 @@ def recommendations_for_user(
             ):
                 ranked.append((fact, 0.0, "cf", None))
     else:
-        read_facts([*cold_ids, *profile], True)
+        read_facts([*cold_ids, *profile], True, cold_ids)
     if len(ranked) < n:
         have = {entry[0].pk for entry in ranked}
         fill = _popularity(version, filters, excluded | have, n - len(ranked))
@@ -278,14 +290,18 @@ def _pool_scores(scored: Scored, history: History, facts: dict[int, ItemFacts]) 
 
 
 def _with_rows(ordered: Sequence[Ranked], filters: Filters) -> list[Ranked]:
-    """The entries with their full Item rows (one query for those ranked on facts); an item
-    hidden since its facts were read is dropped."""
-    wanted = [e[0].pk for e in ordered if isinstance(e[0], ItemFacts)]
+    """The entries with their full Item rows: read with their facts (which say whether the row
+    passed the filters in that statement), else in one query, which drops an item hidden since
+    its facts were read."""
+    wanted = [e[0].pk for e in ordered if isinstance(e[0], ItemFacts) and e[0].rest is None]
     rows = {i.pk: i for i in filters.apply(Item.objects.filter(pk__any=wanted))} if wanted else {}
     out: list[Ranked] = []
     for item, score, source, contribs in ordered:
         if isinstance(item, ItemFacts):
-            row = rows.get(item.pk)
+            if item.rest is not None:
+                row = item_row(item) if item.passes else None
+            else:
+                row = rows.get(item.pk)
             if row is None:
                 continue
             item = row

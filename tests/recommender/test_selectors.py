@@ -270,14 +270,14 @@ def test_list_evidence_shares_match_the_item_pages(trained_model, django_user_mo
 
 
 def test_a_list_costs_a_fixed_number_of_queries(trained_model, django_user_model):
-    """version, history, the facts (candidates, curated, favourites), the returned rows."""
+    """version, history, the facts (candidates with their rows, curated, favourites)."""
     for username in ("ml_1", "ml_414"):  # 232 and 2,698 ratings
         user = django_user_model.objects.get(username=username)
         selectors.recommendations_for_user(user=user, n=20)  # per-process caches
         with CaptureQueriesContext(connection) as queries:
             recs = selectors.recommendations_for_user(user=user, n=20)
         assert len(recs) == 20
-        assert len(queries) == 4, [q["sql"][:80] for q in queries]
+        assert len(queries) == 3, [q["sql"][:80] for q in queries]
 
 
 RARE_FILTERS = [
