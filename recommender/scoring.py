@@ -159,9 +159,10 @@ def score_neighbours(
             block = order[lo : lo + DENSE_ROWS_BLOCK]
             scores += w[block] @ index.W[h[block]]
     else:
-        rows = sp.diags(w) @ index.W[h] if np.any(w != 1.0) else index.W[h]
-        rows = sp.csr_matrix(rows)
-        scores = np.asarray(rows.sum(axis=0), dtype=np.float64).ravel()
+        # the weighted sum of the history's rows as one vector-matrix product (no weighted copy
+        # of the rows); the same float32 products, summed in the same order
+        rows = index.W[h]
+        scores = np.asarray(w @ rows, dtype=np.float64).ravel()
     scores[index.positions(excluded or ())] = -np.inf
     scores[h] = -np.inf
     limit = min(max(limit, 1), len(scores))
@@ -172,7 +173,7 @@ def score_neighbours(
     if dense:
         part = np.asarray(index.W[np.ix_(h, top)], dtype=np.float32) * w[:, None]
     else:
-        part = rows[:, top].toarray().astype(np.float32, copy=False)
+        part = rows[:, top].toarray().astype(np.float32, copy=False) * w[:, None]
     contributions = strongest_contributions(part, index.item_ids[h], index.item_ids[top])
     return Scored(index.item_ids[top], scores[top], contributions)
 
