@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,16 +35,22 @@ class History:
         return cls(liked=liked, seen=set(), dismissed=set(), weights={})
 
 
+# raw SQL: every list and item page reads up to thousands of these rows, and model instances
+# would cost as much again as the query. One parameter, the user's id.
+HISTORY_SQL = (
+    f"SELECT item_id, kind, value FROM {Interaction._meta.db_table} WHERE user_id = %s"
+    " ORDER BY timestamp DESC, id DESC"
+)
+
+
 def user_history_ids(*, user_id: int) -> History:
-    # raw SQL: every list and item page reads up to thousands of these rows, and model instances
-    # would cost as much again as the query
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT item_id, kind, value FROM {Interaction._meta.db_table} WHERE user_id = %s"
-            " ORDER BY timestamp DESC, id DESC",
-            [user_id],
-        )
-        rows = cursor.fetchall()
+        cursor.execute(HISTORY_SQL, [user_id])
+        return history_from_rows(cursor.fetchall())
+
+
+def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
+    """The history from HISTORY_SQL's rows (most recent first)."""
     liked: list[int] = []
     seen: set[int] = set()
     dismissed: set[int] = set()

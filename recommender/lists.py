@@ -14,15 +14,23 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Preference
 
 from . import selectors
+from .history import HISTORY_SQL, History, history_from_rows
 from .selectors import serving_state, serving_state_forget
 from .types import Filters, Recommendation
 
-__all__ = ["UserList", "serving_state", "serving_state_forget", "user_list"]
+__all__ = [
+    "UserList",
+    "preferences_and_history",
+    "serving_state",
+    "serving_state_forget",
+    "user_list",
+]
 
 
 @dataclass
@@ -42,20 +50,37 @@ def filters_with_exclusions(filters: Filters, exclusions: tuple[str, ...]) -> Fi
     return replace(filters, exclude_genres=tuple(dict.fromkeys((*filters.exclude_genres, *extra))))
 
 
+def preferences_and_history(*, user) -> tuple[list[Preference], History]:  # noqa: ANN001
+    """The user's standing "no more" preferences and their history, in one round trip: the two
+    statements go to the database together."""
+    exclusions = catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
+    sql, params = exclusions.query.sql_with_params()
+    names = [f.attname for f in Preference._meta.concrete_fields]  # the ORM's select, in order
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql}; {HISTORY_SQL}", [*params, user.pk])
+        preferences = [Preference.from_db(connection.alias, names, r) for r in cursor.fetchall()]
+        cursor.nextset()
+        return preferences, history_from_rows(cursor.fetchall())
+
+
 def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
     """The user's list of ``n`` under ``filters`` and their standing preferences.
 
     Cached for ``API_RECOMMENDATIONS_CACHE_SECONDS`` (0: computed every time)."""
+    seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
+    if seconds <= 0:
+        preferences, history = preferences_and_history(user=user)
+        filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
+        # the process's serving state, as the cached path reads it: no query for the version
+        version = serving_state()[0]
+        recs = selectors.recommendations_for_user(
+            user=user, n=n, filters=filters, version=version, history=history
+        )
+        return UserList(recs, version.pk if version else None, preferences)
     preferences = list(
         catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
     )
     filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
-    seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
-    if seconds <= 0:
-        # the process's serving state, as the cached path reads it: no query for the version
-        version = serving_state()[0]
-        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
-        return UserList(recs, version.pk if version else None, preferences)
     version, catalog_fingerprint = serving_state()
     parts = (
         user.pk,

@@ -167,12 +167,14 @@ def recommendations_for_user(
     n: int = 20,
     filters: Filters | None = None,
     version: ModelVersion | None = None,
+    history: History | None = None,
 ) -> list[Recommendation]:
     """The user's personal list: seen, dismissed, hidden and filtered-out items never appear.
 
     Pinned items (that pass the filters and are new to the user) come first; the rest are
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
+    ``history``: the user's, when the caller has just read it (``user_history_ids``).
 
     Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
     items and the user's favourites in one query, the candidates' full rows with them (a
@@ -181,7 +183,9 @@ def recommendations_for_user(
     n = max(1, min(int(n), 100))
     filters = filters or Filters()
     version = version or version_active()
-    history = history_for_version(user_history_ids(user_id=user.pk), version)
+    if history is None:
+        history = user_history_ids(user_id=user.pk)
+    history = history_for_version(history, version)
     excluded = history.excluded | set(filters.exclude_ids)
     profile = history.liked[:PROFILE_ITEMS]
 
