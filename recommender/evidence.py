@@ -160,19 +160,21 @@ def strongest_contributions(
         best = np.broadcast_to(np.arange(part.shape[0])[:, None], part.shape)
     values = np.take_along_axis(part, best, axis=0)
     others = np.maximum(total - np.maximum(values, 0.0).sum(axis=0), 0.0)
-    named = history_ids[best]
+    # one conversion to Python lists per array (column by column, a candidate's numbers would
+    # cost a few numpy calls each)
+    named = history_ids[best].T.tolist()
+    values_of = values.T.tolist()
+    others_of = others.tolist()
     out: dict[int, list[Contribution]] = {}
-    for j, item_id in enumerate(candidate_ids.tolist()):
-        if total[j] <= 0:
+    for j, (item_id, item_total) in enumerate(
+        zip(candidate_ids.tolist(), total.tolist(), strict=True)
+    ):
+        if item_total <= 0:
             continue
-        pairs = [
-            (h, v)
-            for h, v in zip(named[:, j].tolist(), values[:, j].tolist(), strict=True)
-            if v > 0
-        ]
+        pairs = [(h, v) for h, v in zip(named[j], values_of[j], strict=True) if v > 0]
         pairs.sort(key=lambda p: -p[1])
         if rest:
-            pairs.append((-1, float(others[j])))
+            pairs.append((-1, others_of[j]))
         out[item_id] = pairs
     return out
 
