@@ -3,7 +3,8 @@
 The fingerprint reads the newest id and the newest edit through indexes; a deleted item leaves
 both unchanged, and counting the items would scan them. A statement-level trigger bumps a
 sequence instead: reading it is one row, and every session sees it at once (a rolled-back delete
-bumps it too, which only makes caches miss once).
+bumps it too, which only makes caches miss once). TRUNCATE (Django's flush) counts as
+a deletion as well: ids restart after it, and a re-imported catalog must not match old keys.
 """
 
 from django.db import migrations
@@ -19,7 +20,7 @@ END
 $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER catalog_item_deleted_trg
-AFTER DELETE ON catalog_item
+AFTER DELETE OR TRUNCATE ON catalog_item
 FOR EACH STATEMENT EXECUTE FUNCTION catalog_item_deleted();
 """
 
