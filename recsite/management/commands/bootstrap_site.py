@@ -27,7 +27,8 @@ class Command(BaseCommand):
             self.stdout.write(f"created staff account {username!r}")
         if secret_file.exists():
             self.stdout.write(
-                f"admin: http://127.0.0.1:8000/admin/  user {username!r}, "
+                # no host here: the address is the server's to print (run.sh knows HOST and PORT)
+                f"admin: /admin/  user {username!r}, "
                 f"password in {secret_file.relative_to(settings.BASE_DIR)}"
             )
         self._train_if_needed()
