@@ -86,3 +86,18 @@ def test_decade_words_become_year_bounds(movielens_db):
 
 def test_nonsense_matches_nothing(movielens_db):
     assert catalog_search(query="zzqxv wvkpl").count() == 0
+
+
+def test_among_titles_that_all_match_the_watched_ones_come_first(movielens_db):
+    """Every "Star Wars" title contains both words; full-text rank alone put The Clone Wars,
+    Solo and a holiday special above the original trilogy (A New Hope was sixth)."""
+    top = [item.title for item in catalog_search(query="star wars")[:3]]
+    assert top == [
+        "Star Wars: Episode IV - A New Hope",
+        "Star Wars: Episode V - The Empire Strikes Back",
+        "Star Wars: Episode VI - Return of the Jedi",
+    ]
+    # popularity never outweighs the title itself: the exact title first, a popular film
+    # that merely mentions the word after it
+    assert catalog_search(query="alien")[0].title == "Alien"
+    assert catalog_search(query="batman")[0].title == "Batman"
