@@ -21,7 +21,7 @@ from catalog.models import Preference
 
 from . import selectors
 from .history import HISTORY_SQL, History, history_from_rows
-from .selectors import serving_state, serving_state_forget
+from .serving import serving_state, serving_state_forget
 from .types import Filters, Recommendation
 
 __all__ = [
