@@ -322,6 +322,7 @@ def trigram_score(grams: list[str]) -> RawSQL:
 
 
 POPULARITY_CACHE_SECONDS = 300
+POPULARITY_MAX_KEY = "catalog:popularity-max"
 TRIGRAM_MEMO_SECONDS = 60
 
 
@@ -333,15 +334,25 @@ def item_popularity_ranking() -> list[int]:
     key = f"catalog:popularity:{newest}"
     ranking = cache.get(key)
     if ranking is None:
-        ranking = list(
-            Item.objects.annotate(
-                n=Count("interactions", filter=Q(interactions__kind__in=POSITIVE_KINDS))
-            )
-            .order_by("-n", "title", "id")
-            .values_list("id", flat=True)
-        )
-        cache.set(key, ranking, POPULARITY_CACHE_SECONDS)
+        ranking, _top = _popularity_count(key)
     return ranking
+
+
+def _popularity_count(key: str) -> tuple[list[int], int]:
+    """One count of every item's positive interactions: caches the ranking under ``key`` and
+    the top count beside it (the search's popularity prior scales by it)."""
+    rows = list(
+        Item.objects.annotate(
+            n=Count("interactions", filter=Q(interactions__kind__in=POSITIVE_KINDS))
+        )
+        .order_by("-n", "title", "id")
+        .values_list("id", "n")
+    )
+    ranking = [item_id for item_id, _n in rows]
+    top = rows[0][1] if rows else 0
+    cache.set(key, ranking, POPULARITY_CACHE_SECONDS)
+    cache.set(POPULARITY_MAX_KEY, top, POPULARITY_CACHE_SECONDS)
+    return ranking, top
 
 
 #: the most a title's popularity adds to its search rank: less than the exact-title bonus (1.0)
@@ -351,19 +362,11 @@ POPULARITY_PRIOR = 0.3
 
 
 def item_popularity_max() -> int:
-    """The most positive interactions any item has (cached with the popularity ranking)."""
-    key = "catalog:popularity-max"
-    top = cache.get(key)
+    """The most positive interactions any item has, counted with the popularity ranking."""
+    top = cache.get(POPULARITY_MAX_KEY)
     if top is None:
-        row = (
-            Interaction.objects.filter(kind__in=POSITIVE_KINDS)
-            .values("item")
-            .annotate(n=Count("id"))
-            .order_by("-n")
-            .values_list("n", flat=True)[:1]
-        )
-        top = next(iter(row), 0)
-        cache.set(key, top, POPULARITY_CACHE_SECONDS)
+        newest = Item.objects.aggregate(m=Max("id"))["m"] or 0
+        _ranking, top = _popularity_count(f"catalog:popularity:{newest}")
     return top
 
 
