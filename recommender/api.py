@@ -16,7 +16,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
@@ -181,15 +181,21 @@ class SimilarItemsView(APIView):
     )
     @cache_headers(public=False)
     def get(self, request: Request, pk: int) -> Response:
-        item = get_object_or_404(catalog_selectors.item_list(), pk=pk)
-        query = FiltersQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        item = selectors.reference_item(pk=pk)
+        if item is None:
+            raise Http404
+        if request.query_params:
+            query = FiltersQuery(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            n, filters = query.validated_data["n"], query.filters()
+        else:  # the common case: defaults, no validation needed
+            n, filters = DEFAULT_N, Filters()
         version = selectors.serving_state()[0]
         recs = selectors.similar_items(
             item=item,
-            n=query.validated_data["n"],
+            n=n,
             user=request.user if request.user.is_authenticated else None,
-            filters=query.filters(),
+            filters=filters,
             version=version,
         )
         return Response(_listing(recs, version.pk if version else None))

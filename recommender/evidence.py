@@ -10,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.cache import cache
 from django.db import connection
 
 from catalog.models import Item
 from catalog.titles import display_label
+from recsite.memo import Memo
 
 from .history import History
 from .reasons import reason_for
@@ -232,26 +232,68 @@ def _evidence_for(
 Ranked = tuple["Item | ItemFacts", float, str, list[Contribution] | None]
 
 
-PROFILE_ROWS_SECONDS = 600
+PROFILE_SECONDS = 600
 
 ProfileRow = tuple[int, str, "int | None", list[str], list[str]]  # id, title, year, genres, tags
 
 
-def profile_rows(*, ids: Sequence[int], catalog_state: str) -> list[ProfileRow]:
-    """What the evidence reads of a user's favourites, cached per (catalog fingerprint, ids):
-    the same user's similar items read the same rows on every request until their history
-    (the ids) or any item (the fingerprint: added, edited, curated, deleted) changes. (A list
-    reads them with its candidates' facts, in the query it makes anyway.)"""
-    key = (
-        "recommender:profile-rows:" + hashlib.sha1(repr((catalog_state, ids)).encode()).hexdigest()
-    )
-    rows = cache.get(key)
-    if rows is None:
-        rows = list(
-            Item.objects.filter(pk__in=ids).values_list("id", "title", "year", "genres", "tags")
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the evidence reads of a user's favourites: their labels (the history items a reason
+    may name) and how many of them have each genre and tag (each favourite counts one once)."""
+
+    labels: dict[int, str]
+    genres: Counter
+    tags: Counter
+
+    @classmethod
+    def of(cls, rows: Iterable[ProfileRow]) -> Profile:
+        rows = list(rows)
+        return cls(
+            labels={pk: display_label(title, year) for pk, title, year, *_r in rows},
+            genres=Counter(g for *_r, genres, _t in rows for g in set(genres)),
+            tags=Counter(t for *_r, tags in rows for t in {t.lower() for t in tags}),
         )
-        cache.set(key, rows, PROFILE_ROWS_SECONDS)
-    return rows
+
+
+# by reference (``recsite.memo``): a list or similar items of the same user builds its profile
+# once per catalog fingerprint instead of reading and counting 200 rows on every request
+_PROFILES = Memo(size=1024, seconds=PROFILE_SECONDS)
+
+
+def _profile_key(ids: Sequence[int], catalog_state: str) -> str:
+    return hashlib.sha1(repr((catalog_state, list(ids))).encode()).hexdigest()
+
+
+def profile_cached(*, ids: Sequence[int], catalog_state: str | None) -> Profile | None:
+    """The profile of the favourites ``ids`` as of ``catalog_state``, if built before."""
+    if catalog_state is None or not ids:
+        return None
+    return _PROFILES.get(_profile_key(ids, catalog_state))
+
+
+def profile_for(
+    *, ids: Sequence[int], catalog_state: str | None, facts: dict[int, ItemFacts] | None = None
+) -> Profile:
+    """The favourites' profile, kept per (catalog fingerprint, ids): the same user's lists and
+    similar items build it once until their history (the ids) or any item (the fingerprint:
+    added, edited, curated, deleted) changes. Built from ``facts`` where they hold the rows."""
+    cached = profile_cached(ids=ids, catalog_state=catalog_state)
+    if cached is not None:
+        return cached
+    facts = facts or {}
+    rows: list[ProfileRow] = [
+        (f.pk, f.title, f.year, f.genres, f.tags) for i in ids if (f := facts.get(i))
+    ]
+    missing = [i for i in ids if i not in facts]
+    if missing:
+        rows += Item.objects.filter(pk__in=missing).values_list(
+            "id", "title", "year", "genres", "tags"
+        )
+    profile = Profile.of(rows)
+    if catalog_state is not None and ids:
+        _PROFILES.set(_profile_key(ids, catalog_state), profile)
+    return profile
 
 
 def recommendations_build(
@@ -262,34 +304,28 @@ def recommendations_build(
 ) -> list[Recommendation]:
     """Recommendations with their evidence, ranked in the order given. ``facts``: rows already
     read (the user's favourites and the contributing items); only those missing are queried.
-    ``catalog_state`` (the catalog's fingerprint): the favourites' rows come from the cache."""
+    ``catalog_state`` (the catalog's fingerprint): the favourites' profile is kept per state."""
     # keep only each item's strongest contributors: they are what the evidence can name
     ordered = [
         (item, score, source, _strongest(contribs)) for item, score, source, contribs in ordered
     ]
-    profile_ids = history.liked[:PROFILE_ITEMS]
-    needed = set(profile_ids)
-    for _item, _s, _src, contribs in ordered:
-        needed.update(h for h, _ in contribs or [] if h != -1)
-    facts = facts or {}
-    rows = [(f.pk, f.title, f.year, f.genres, f.tags) for i in needed if (f := facts.get(i))]
-    missing = needed.difference(facts)
-    if missing and catalog_state is not None and profile_ids:
-        cached = profile_rows(ids=profile_ids, catalog_state=catalog_state)
-        rows += [r for r in cached if r[0] in missing]
-        missing.difference_update(r[0] for r in cached)
-    if missing:
-        rows += Item.objects.filter(pk__in=missing).values_list(
-            "id", "title", "year", "genres", "tags"
-        )
-    # titles of the history items the evidence may name; each favourite counts a genre or a tag
-    # once (one pass over the profile's rows, no per-row Counter call)
+    profile = profile_for(
+        ids=history.liked[:PROFILE_ITEMS], catalog_state=catalog_state, facts=facts
+    )
+    # a contributor outside the profile (an older favourite) is named from its facts or a query
     named = {h for *_i, contribs in ordered for h, _ in contribs or [] if h != -1}
-    titles = {pk: display_label(title, year) for pk, title, year, *_r in rows if pk in named}
-    profile = set(profile_ids)
-    in_profile = [row for row in rows if row[0] in profile]
-    genres = Counter(g for *_r, item_genres, _t in in_profile for g in set(item_genres))
-    tags = Counter(t for *_r, item_tags in in_profile for t in {t.lower() for t in item_tags})
+    titles = {h: profile.labels[h] for h in named if h in profile.labels}
+    outside = [h for h in named if h not in titles]
+    for h in outside:
+        if (f := (facts or {}).get(h)) is not None:
+            titles[h] = str(f)
+    missing = [h for h in outside if h not in titles]
+    if missing:
+        for pk, title, year in Item.objects.filter(pk__in=missing).values_list(
+            "id", "title", "year"
+        ):
+            titles[pk] = display_label(title, year)
+    genres, tags = profile.genres, profile.tags
     out: list[Recommendation] = []
     for rank, (item, score, source, contribs) in enumerate(ordered, start=1):
         evidence = _evidence_for(item, contribs, titles, genres, tags, source)

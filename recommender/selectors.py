@@ -32,6 +32,7 @@ from .evidence import (
     Ranked,
     item_facts,
     item_row,
+    profile_cached,
     recommendations_build,
 )
 from .history import History, history_for_version, user_history_ids
@@ -52,7 +53,7 @@ from .serving import (
     serving_state_forget,
     version_active,
 )
-from .similar import similar_items
+from .similar import reference_item, similar_items
 from .types import Filters, Recommendation
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "onboarding_items",
     "popular_items",
     "recommendation_for_item",
+    "reference_item",
     "recommendations_for_user",
     "similar_items",
     "user_history_ids",
@@ -119,6 +121,12 @@ def recommendations_for_user(
     history = history_for_version(history, version)
     excluded = history.excluded | set(filters.exclude_ids)
     profile = history.liked[:PROFILE_ITEMS]
+    catalog_state = serving_state()[1]
+    # the favourites' profile kept from an earlier request leaves their rows out of the facts'
+    # query; a short history's rows are still read: its genre-coherence term reads them
+    known = profile_cached(ids=profile, catalog_state=catalog_state)
+    if known is not None and not short_history_policy().applies(len(history.liked)):
+        profile = [i for i in profile if i not in known.labels]
 
     # items CF cannot score yet, close in text to the user's favourites
     cold = cold_items_for_list(
@@ -149,7 +157,12 @@ def recommendations_for_user(
             else:
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]
-            contributors = {h for c in scored.contributions.values() for h, _ in c if h != -1}
+            contributors = {
+                h
+                for c in scored.contributions.values()
+                for h, _ in c
+                if h != -1 and (known is None or h not in known.labels)
+            }
             if first:
                 read_facts([*keep, *cold_ids, *profile, *contributors], True, [*keep, *cold_ids])
             else:
@@ -196,7 +209,9 @@ def recommendations_for_user(
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
         (e[0], _final(e), e[2], e[3]) for e in rest
     ]
-    return recommendations_build(_with_rows(ordered[:n], filters), history, facts=facts)
+    return recommendations_build(
+        _with_rows(ordered[:n], filters), history, facts=facts, catalog_state=catalog_state
+    )
 
 
 def short_history_policy() -> ShortHistory:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from django.core.cache import cache
-
 from catalog.models import Item
+from recsite.memo import Memo
 
 from . import storage
 from .evidence import ItemFacts, recommendations_build
@@ -23,7 +22,7 @@ from .reasons import reason_for
 from .serving import fill_scores, popular_fill, serving_state
 from .types import Evidence, Filters, Recommendation
 
-__all__ = ["similar_items", "similar_neighbour_pairs", "similar_vector_pairs"]
+__all__ = ["reference_item", "similar_items", "similar_neighbour_pairs", "similar_vector_pairs"]
 
 
 # An item's nearest vectors depend only on the model version: cached per (version, item), so a
@@ -31,6 +30,10 @@ __all__ = ["similar_items", "similar_neighbour_pairs", "similar_vector_pairs"]
 # left out after the cache, per request.
 SIMILAR_POOL = 100
 SIMILAR_CACHE_SECONDS = 3600
+# kept by reference in each process (``recsite.memo``): unpickling a cached list of rows on every
+# request cost more than the rest of the request's Python
+_PAIRS = Memo(size=2048, seconds=SIMILAR_CACHE_SECONDS)
+_ROWS = Memo(size=512, seconds=SIMILAR_CACHE_SECONDS)
 
 
 def similar_vector_pairs(
@@ -40,10 +43,10 @@ def similar_vector_pairs(
     ``excluded``: from the cached pool of SIMILAR_POOL, or, when the excluded items eat it, from
     a search wide enough to skip them (not cached: it is one user's)."""
     key = f"recommender:similar:v{version.pk}:{version.created_at.timestamp()}:{int(item_id)}"
-    pairs = cache.get(key)
+    pairs = _PAIRS.get(key)
     if pairs is None:
         pairs = storage.similar_by_vector(version=version, item_id=item_id, limit=SIMILAR_POOL)
-        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+        _PAIRS.set(key, pairs)
     kept = [(i, w) for i, w in pairs if i not in excluded]
     if len(kept) >= n or len(pairs) < SIMILAR_POOL:
         return kept
@@ -55,7 +58,7 @@ def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tupl
     """(item id, similarity) of an item's neighbour list in a neighbour version, best first;
     cached like the factor versions' pools (a version's lists never change)."""
     key = f"recommender:neighbours:v{version.pk}:{version.created_at.timestamp()}:{int(item_id)}"
-    pairs = cache.get(key)
+    pairs = _PAIRS.get(key)
     if pairs is None:
         pairs = []
         for _id, packed_ids, packed_w in storage.neighbour_rows(
@@ -64,7 +67,7 @@ def similar_neighbour_pairs(*, version: ModelVersion, item_id: int) -> list[tupl
             if packed_ids:
                 ids, w = storage.unpack_neighbors(packed_ids, packed_w)
                 pairs = sorted(zip(ids.tolist(), w.tolist(), strict=True), key=lambda p: -p[1])
-        cache.set(key, pairs, SIMILAR_CACHE_SECONDS)
+        _PAIRS.set(key, pairs)
     return pairs
 
 
@@ -73,20 +76,21 @@ class _SimilarRows:
     (version, item, filters, catalog fingerprint): every user asking for the same item and
     filters reads the same rows. Any item added, edited, hidden, curated or deleted changes the
     catalog's fingerprint (``serving_state``), hence the key; seen and dismissed items are left
-    out after it, per request. An entry grows as requests need rows further down the list."""
+    out after it, per request. An entry grows as requests need rows further down the list: a
+    new dict replaces the old one, which other threads may be reading (the rows are read-only)."""
 
     def __init__(self, key: str, filters: Filters) -> None:
         self.key = key
         self.filters = filters
         # id -> its row, or None: the item fails the filters (or is hidden, or gone)
-        self.known: dict[int, Item | None] = cache.get(key) or {}
+        self.known: dict[int, Item | None] = _ROWS.get(key) or {}
 
     def read(self, ids: list[int]) -> dict[int, Item]:
         missing = [i for i in ids if i not in self.known]
         if missing:
             found = self.filters.apply(Item.objects.filter(pk__in=missing)).in_bulk()
-            self.known.update({i: found.get(i) for i in missing})
-            cache.set(self.key, self.known, SIMILAR_CACHE_SECONDS)
+            self.known = {**self.known, **{i: found.get(i) for i in missing}}
+            _ROWS.set(self.key, self.known)
         return {i: row for i in ids if (row := self.known.get(i)) is not None}
 
 
@@ -95,6 +99,21 @@ def _similar_rows(*, version: ModelVersion | None, item_id: int, filters: Filter
     stamp = f"{version.pk}:{version.created_at.timestamp()}" if version is not None else "none"
     digest = hashlib.sha1(repr((state, filters)).encode()).hexdigest()
     return _SimilarRows(f"recommender:similar-rows:{stamp}:{int(item_id)}:{digest}", filters)
+
+
+_REFERENCES = Memo(size=4096, seconds=SIMILAR_CACHE_SECONDS)
+
+
+def reference_item(*, pk: int) -> Item | None:
+    """The visible item whose similar items are asked for (None: no such item, or hidden), kept
+    per catalog fingerprint like the rows of its similar items: any change to an item changes
+    the key."""
+    key = (int(pk), serving_state()[1])
+    found = _REFERENCES.get(key)
+    if found is None:
+        found = (Item.objects.filter(pk=pk, is_hidden=False).first(),)
+        _REFERENCES.set(key, found)
+    return found[0]
 
 
 def similar_items(

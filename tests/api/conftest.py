@@ -19,14 +19,17 @@ User = get_user_model()
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
-    """Throttle counters and cached lists live in the cache, the active version and catalog
-    fingerprint in a per-process memo: every test starts with none."""
+    """Throttle counters and cached lists live in the cache, the active version, the catalog
+    fingerprint and the serving memos in this process: every test starts with none."""
     from recommender.lists import serving_state_forget
+    from recsite import memo
 
     cache.clear()
+    memo.clear_all()
     serving_state_forget()
     yield
     cache.clear()
+    memo.clear_all()
     serving_state_forget()
 
 

@@ -119,6 +119,20 @@ def test_hidden_and_missing_items_are_404_for_everyone(clients, catalog, who):
     assert_error(clients[who].get(f"/api/v1/items/{catalog['hidden'].pk}/similar/"), 404)
 
 
+def test_an_item_hidden_after_its_similar_items_were_served_is_404(
+    anon_client, catalog, django_capture_on_commit_callbacks
+):
+    """The reference item is kept per catalog fingerprint: hiding it changes the key."""
+    from catalog.services import items_curate
+
+    url = f"/api/v1/items/{catalog['alien'].pk}/similar/"
+    assert anon_client.get(url).status_code == 200
+    assert anon_client.get(url).status_code == 200  # served from the kept row
+    with django_capture_on_commit_callbacks(execute=True):
+        items_curate(items=[catalog["alien"].pk], is_hidden=True)
+    assert_error(anon_client.get(url), 404)
+
+
 def test_items_are_read_only(user_client, catalog):
     assert_error(user_client.post("/api/v1/items/", {"title": "x"}), 405)
     assert_error(user_client.delete(f"/api/v1/items/{catalog['space'].pk}/"), 405)

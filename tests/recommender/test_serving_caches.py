@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import Item
 from catalog.services import items_curate
 from recommender import selectors
-from recommender.evidence import PROFILE_ITEMS, profile_rows
+from recommender.evidence import PROFILE_ITEMS, profile_for
+from recsite import memo
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +23,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fresh_caches(trained_model):
     cache.clear()
+    memo.clear_all()
     selectors.serving_state_forget()
     yield
     cache.clear()
+    memo.clear_all()
     selectors.serving_state_forget()
 
 
@@ -117,5 +120,49 @@ def test_another_process_sees_an_edited_favourite_when_its_serving_state_expires
     assert selectors.similar_items(item=_alien(), n=10, user=fan)  # the rows are cached
     favourite.title = "Zz Renamed Favourite"
     favourite.save()  # its signal never runs: the test's transaction is not committed
-    rows = profile_rows(ids=profile, catalog_state=selectors.serving_state()[1])
-    assert "Zz Renamed Favourite" in {title for _pk, title, *_ in rows}
+    built = profile_for(ids=profile, catalog_state=selectors.serving_state()[1])
+    assert built.labels[favourite.pk].startswith("Zz Renamed Favourite")
+
+
+def test_a_list_reads_the_favourites_once_and_follows_an_edit(
+    fresh_caches, django_user_model, django_capture_on_commit_callbacks
+):
+    """A user's list keeps the favourites' profile per catalog fingerprint: the second list
+    reads fewer rows (the candidates' alone) with the same evidence, and editing a favourite's
+    genres changes the genre counts of the next list."""
+    from catalog.services import items_changed_announce
+
+    fan = django_user_model.objects.get(username="ml_1")
+
+    def listed() -> tuple[list, int]:
+        with CaptureQueriesContext(connection) as queries:
+            recs = selectors.recommendations_for_user(user=fan, n=20)
+        facts = [q["sql"] for q in queries if "UNION ALL" in q["sql"]]
+        assert len(facts) == 1, [q["sql"][:80] for q in queries]
+        return recs, len(facts[0])
+
+    def action_weights(recs) -> dict[int, float]:
+        return {
+            r.item.pk: e.weight
+            for r in recs
+            for e in r.evidence
+            if e.kind == "shared_attribute" and e.label == "genre: Action"
+        }
+
+    first, first_sql = listed()
+    again, again_sql = listed()
+    # the ids go into the statement as literals: fewer of them, a shorter statement
+    assert again_sql < first_sql - 400, (first_sql, again_sql)
+    assert [(r.item.pk, r.reason, r.evidence) for r in again] == [
+        (r.item.pk, r.reason, r.evidence) for r in first
+    ]
+    profile = selectors.user_history_ids(user_id=fan.pk).liked[:PROFILE_ITEMS]
+    favourite = Item.objects.filter(pk__in=profile, genres__contains=["Action"]).first()
+    with django_capture_on_commit_callbacks(execute=True):
+        favourite.genres = [g for g in favourite.genres if g != "Action"]
+        favourite.save()
+        items_changed_announce(item_ids=[favourite.pk])
+    before, after = action_weights(again), action_weights(listed()[0])
+    both = [pk for pk in before if pk in after]
+    assert both, (before, after)
+    assert all(before[pk] - after[pk] == 1.0 for pk in both), (before, after)
