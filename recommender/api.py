@@ -26,14 +26,15 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog.models import POSITIVE_KINDS, Interaction, Item
+from catalog.query_words import query_words
 from catalog.serializers import ItemListQuery, ItemSerializer
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsStaff
 
 from . import selectors, services
-from .embeddings import selectors as emb_selectors
 from .lists import user_list
 from .models import ModelVersion
+from .search import search_ranking
 from .serializers import (
     DEFAULT_N,
     FiltersQuery,
@@ -64,6 +65,8 @@ _ORDERINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+_NOT_SERIALIZED = ("search_vector", "title_trigrams", "metadata", "created_at", "updated_at")
+
 # --- items (the catalog's search list, with semantic search from the embeddings) ------------------------------------------------------------------------------------
 
 
@@ -92,50 +95,54 @@ class ItemListView(generics.ListAPIView):
             self._validated_query = query.validated_data
         return self._validated_query
 
+    def _text(self) -> str:
+        """The query's words for the full-text match (year words such as "90s" are filters)."""
+        return query_words(self._query().get("q") or "").text
+
     def get_cursor_ordering(self) -> tuple[str, ...]:
         params = self._query()
-        default = "relevance" if (params.get("q") or "").strip() else "popular"
-        return _ORDERINGS[params.get("ordering") or default]
+        name = params.get("ordering") or ("relevance" if self._text() else "popular")
+        if name == "relevance" and not self._text():  # nothing to rank by: the popular order
+            name = "popular"
+        return _ORDERINGS[name]
 
     def get_queryset(self) -> QuerySet[Item]:
         params = self._query()
         ordering = self.get_cursor_ordering()
-        hybrid = None
-        if params.get("semantic") and (params.get("q") or "").strip():
-            hybrid = emb_selectors.hybrid_catalog_ids(
-                query=params["q"],
-                genre=params.get("genre", ""),
-                year_min=params.get("year_min"),
-                year_max=params.get("year_max"),
+        filters = {
+            "genre": params.get("genre", ""),
+            "year_min": params.get("year_min"),
+            "year_max": params.get("year_max"),
+        }
+        ranking = None
+        if self._text():
+            ranking = search_ranking(
+                query=params["q"], semantic=bool(params.get("semantic")), **filters
             )
-        if hybrid:  # the fused score replaces the full-text rank
-            ids = [i for i, _ in hybrid]
-            # one array lookup per row: a CASE of up to 600 WHENs cost more to build in
+            if not ranking.complete and ordering[0] != "-rank":
+                ranking = None  # another order over every match
+        if ranking is not None:
+            ids = [i for i, _ in ranking.best]
+            # one array lookup per row: a CASE of up to 500 WHENs cost more to build in
             # Python and to evaluate than the rest of the search
             rank = RawSQL(
                 '(%s::float8[])[array_position(%s::bigint[], "catalog_item"."id")]',
-                ([score for _, score in hybrid], ids),
+                ([score for _, score in ranking.best], ids),
                 output_field=FloatField(),
             )
-            qs = (
-                catalog_selectors.item_list()
-                .filter(pk__in=ids)
-                .defer("search_vector", "metadata")
-                .annotate(rank=rank)
-            )
+            qs = catalog_selectors.item_list().filter(pk__any=ids).annotate(rank=rank)
         else:
-            # built only without a fused order: its typo layer reads the database at once
+            # no words to rank, or more matches than a ranking keeps in another order: read in
+            # SQL (year words in the query still bound the years)
             qs = catalog_selectors.catalog_search(
                 query=params.get("q", ""),
-                genre=params.get("genre", ""),
-                year_min=params.get("year_min"),
-                year_max=params.get("year_max"),
                 sort="title",  # always a queryset; the cursor ordering replaces this sort
+                **filters,
             ).defer(None)
-            # catalog_search defers the columns a page's card does not show; this serializer
-            # shows them, so they are read with the rows (deferred, each cost three queries
-            # per item)
-            qs = qs.defer("search_vector", "metadata")
+        # what the serializer never shows stays unread (the title's trigrams and the timestamps'
+        # parsing cost more than the rest of a row); catalog_search's card columns are shown here
+        # (left deferred, each would cost three queries per item)
+        qs = qs.defer(*_NOT_SERIALIZED)
         if ordering[0] == "-pop_key":
             qs = qs.annotate(pop_key=_popularity())
         elif ordering[0].lstrip("-") == "year_key":

@@ -168,6 +168,65 @@ def test_similar_items_validate_n(anon_client, catalog):
     assert_error(anon_client.get(url, {"n": 101}), 400)
 
 
+@pytest.mark.parametrize("ordering", [None, "relevance"])
+def test_a_query_of_year_words_alone_lists_those_years(anon_client, catalog, ordering):
+    """ "80s" has no word to rank by: the decade bounds the years, the order is the popular one
+    (it was a 500: the relevance order asked for a rank nothing computed)."""
+    params = {"q": "80s", **({"ordering": ordering} if ordering else {})}
+    r = anon_client.get("/api/v1/items/", params)
+    assert r.status_code == 200, r.content
+    assert own(titles(r)) == ["Zorblax Aliens Return"]
+
+
+def test_a_repeated_search_reads_only_its_page_and_sees_a_new_item(anon_client, catalog, settings):
+    """The ranking of a query is kept per catalog fingerprint: the same query again reads its
+    page and no match or rank, and an item added since is found at once (the fingerprint
+    moved)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.api.conftest import make_item
+
+    settings.API_SERVING_STATE_SECONDS = 0  # the fingerprint re-read on every request
+    first = own(titles(anon_client.get("/api/v1/items/", {"q": "zorblax laugh"})))
+    assert first[:2] == ["Zorblax Laugh Riot", "Zorblax Love Laughs"] or set(first[:2]) == {
+        "Zorblax Laugh Riot",
+        "Zorblax Love Laughs",
+    }
+    with CaptureQueriesContext(connection) as queries:
+        again = own(titles(anon_client.get("/api/v1/items/", {"q": "zorblax laugh"})))
+    assert again == first
+    assert not [q["sql"] for q in queries if "tsquery" in q["sql"]]  # no full-text match
+    assert len([q for q in queries if "catalog_item" in q["sql"]]) <= 2  # fingerprint, page
+    settings.API_SERVING_STATE_SECONDS = 0
+    make_item("Zorblax Laugh Track", 2021, ["Zcomedy"])
+    assert "Zorblax Laugh Track" in own(
+        titles(anon_client.get("/api/v1/items/", {"q": "zorblax laugh"}))
+    )
+
+
+def test_relevance_lists_the_best_matches_other_orders_every_match(
+    anon_client, catalog, monkeypatch
+):
+    """Ranked by relevance, a query lists its RANKING_MAX best matches (here 3 of 7); in
+    another order, every match."""
+    from recommender import search
+
+    monkeypatch.setattr(search, "RANKING_MAX", 3)
+
+    def walk(ordering: str) -> list[str]:
+        url, seen = f"/api/v1/items/?q=zorblax&page_size=2&ordering={ordering}", []
+        while url:
+            body = anon_client.get(url).json()
+            seen += [i["title"] for i in body["results"]]
+            url = body["next"]
+        return seen
+
+    best = walk("relevance")
+    assert len(best) == 3
+    assert len(walk("title")) == 7 and len(walk("-year")) == 7
+
+
 def test_a_search_page_reads_its_rows_in_one_query(
     anon_client, catalog, django_assert_max_num_queries
 ):

@@ -1,0 +1,75 @@
+"""The search list's ranking (the API's ``items/?q=``): which items match a query and in what
+order, kept per query, filters and catalog fingerprint.
+
+Ranking a query costs the full-text match, the substring and typo layers and the popularity
+prior (or, with ``semantic``, the fused full-text and meaning rankings); serving a page of an
+already ranked query costs one read of its rows by primary key. A repeated query (the same
+words from many users, or the next page) is ranked once per process until any item changes
+(the fingerprint) or ``SEARCH_RANKING_SECONDS`` pass: the interactions behind the popularity
+prior and newly stored text vectors move the order without changing the catalog, and the
+answer already tells HTTP caches it may be a minute old.
+
+A relevance-ordered list shows the ``RANKING_MAX`` best matches (as the hybrid ranking always
+has): a word such as "the" matches thousands of titles, and ranking all of them for every page
+cost more than all the rest of the search. Another order (title, year, popularity) over a
+query matching more titles than that still reads every match, ranked in SQL page by page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.selectors import catalog_search
+from recsite.memo import Memo
+
+from .embeddings.selectors import hybrid_catalog_ids
+from .serving import serving_state
+
+__all__ = ["RANKING_MAX", "Ranking", "search_ranking", "search_rankings_forget"]
+
+RANKING_MAX = 500  # as many as the hybrid ranking keeps
+SEARCH_RANKING_SECONDS = 60.0
+_RANKINGS = Memo(size=1024, seconds=SEARCH_RANKING_SECONDS)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    best: list[tuple[int, float]]  # (item id, rank), best first, at most RANKING_MAX
+    complete: bool  # every match is in ``best``
+
+
+def search_ranking(
+    *,
+    query: str,
+    genre: str = "",
+    year_min: int | None = None,
+    year_max: int | None = None,
+    semantic: bool = False,
+) -> Ranking:
+    """The best matches of ``query`` under the filters, with their rank. With ``semantic`` and
+    stored text vectors, the fused full-text and meaning order (``hybrid_catalog_ids``); else
+    the catalog's full-text rank."""
+    key = (query.strip(), genre, year_min, year_max, bool(semantic), serving_state()[1])
+    kept = _RANKINGS.get(key)
+    if kept is not None:
+        return kept
+    hybrid = None
+    if semantic:
+        hybrid = hybrid_catalog_ids(
+            query=query, genre=genre, year_min=year_min, year_max=year_max, limit=RANKING_MAX
+        )
+    if hybrid is not None:
+        ranking = Ranking(hybrid, complete=True)  # fused: nothing ranks below its cut
+    else:
+        rows = catalog_search(
+            query=query, genre=genre, year_min=year_min, year_max=year_max, sort="relevance"
+        )
+        best = list(rows.order_by("-rank", "id").values_list("id", "rank")[: RANKING_MAX + 1])
+        ranking = Ranking(best[:RANKING_MAX], complete=len(best) <= RANKING_MAX)
+    _RANKINGS.set(key, ranking)
+    return ranking
+
+
+def search_rankings_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
+    """Forget this process's rankings (new text vectors change the semantic order)."""
+    _RANKINGS.clear()
