@@ -3,8 +3,11 @@
     python benchmarks/bench_api.py [--seconds 6] [--clients 4,16] [--workers 2] [--threads 4]
 
 The rows: an item (items/<id>/), its similar items (items/<id>/similar/), hybrid search
-(items/?q=alien&semantic=true: full text + meaning), a user's recommendations from the list
-cache, and the same with the cache off. Each client asks for its own item (32 popular ones).
+(items/?q=alien&semantic=true: full text + meaning; the same query again, as when many users
+search for the same title, whose ranking each server process keeps), the same search with a new
+query on every request (a word of the catalog's titles never asked before in the run, while the
+words last: the ranking computed each time), a user's recommendations from the list cache, and
+the same with the cache off. Each client asks for its own item (32 popular ones).
 
 Starts gunicorn on 127.0.0.1 (a free port) against the embedded PostgreSQL (database
 ``recsite_bench_api`` unless RECSITE_DB_NAME is set; ml-latest-small is loaded and the default
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -51,6 +55,10 @@ HOST = "127.0.0.1"
 WARMUP_SECONDS = 0.3  # per slice: connections opened, each worker's caches warm
 N_USERS = 32
 ITEMS: list[int] = []  # filled in by main(): the 32 most popular items
+# filled in by main(): distinct title words, one per request of the "new query" row (its
+# ranking was never computed before, so it measures the search itself, not its kept ranking)
+WORDS: list[str] = []
+_word_at = itertools.count()
 
 
 def popular_items() -> list[int]:
@@ -75,6 +83,27 @@ def tokens() -> list[str]:
     )
     assert len(users) == N_USERS, "MovieLens users missing"
     return [Token.objects.get_or_create(user=u)[0].key for u in users]
+
+
+def title_words() -> list[str]:
+    """Distinct words of the catalog's titles (4+ letters), shuffled with a fixed seed."""
+    import random
+    import re
+
+    from catalog.models import Item
+
+    words = {
+        w
+        for title in Item.objects.values_list("title", flat=True)
+        for w in re.findall(r"[a-z]{4,}", title.lower())
+    }
+    ordered = sorted(words)
+    random.Random(0).shuffle(ordered)
+    return ordered
+
+
+def next_word() -> str:
+    return WORDS[next(_word_at) % len(WORDS)]
 
 
 def free_port() -> int:
@@ -148,14 +177,16 @@ def drive(port: int, path: str, keys: list[str], clients: int, seconds: float) -
     def client(i: int) -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=30)
         headers = {"Authorization": f"Token {keys[i % len(keys)]}"}
-        url = path.format(item=ITEMS[i % len(ITEMS)]) if ITEMS else path
+        url = path.replace("{item}", str(ITEMS[i % len(ITEMS)])) if ITEMS else path
         barrier.wait()
         while True:
             t0 = time.monotonic()
             if t0 >= end:
                 break
             try:
-                conn.request("GET", url, headers=headers)
+                conn.request(
+                    "GET", url.format(word=next_word()) if "{word}" in url else url, headers=headers
+                )
                 response = conn.getresponse()
                 body = response.read()
                 ok = response.status == 200 and body
@@ -206,6 +237,7 @@ ROWS = [
     ("item   items/<id>/", "/api/v1/items/{item}/"),
     ("similar items/<id>/similar/", "/api/v1/items/{item}/similar/"),
     ("search items/?q=alien (hybrid)", "/api/v1/items/?q=alien&semantic=true"),
+    ("search, a new query each request", "/api/v1/items/?q={word}&semantic=true"),
     ("recs   me/recommendations/", "/api/v1/me/recommendations/"),
 ]
 FLOOR = ("floor  ping/", "/api/v1/ping/")
@@ -226,6 +258,7 @@ def main() -> None:
     ensure_data()
     keys = tokens()
     ITEMS.extend(popular_items())
+    WORDS.extend(title_words())
     from django.db import connections
 
     connections.close_all()

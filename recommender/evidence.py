@@ -83,12 +83,28 @@ def item_row(fact: ItemFacts) -> Item | None:
             strict=True,
         )
     )
-    for field, value in zip(_ROW_FIELDS, fact.rest, strict=True):
-        for convert in field.get_db_converters(connection):
+    for (field, converters), value in zip(_row_converters(), fact.rest, strict=True):
+        for convert in converters:
             value = convert(value, field, connection)
         values[field.attname] = value
-    names = [f.attname for f in Item._meta.concrete_fields if f.attname in values]
-    return Item.from_db(connection.alias, names, [values[n] for n in names])
+    return Item.from_db(connection.alias, _ROW_NAMES, [values[n] for n in _ROW_NAMES])
+
+
+# the instance's attributes in the model's order: the facts' and the rest's
+_ROW_NAMES = [
+    f.attname
+    for f in Item._meta.concrete_fields
+    if f.attname in _FACT_NAMES or f.attname not in _ROW_DEFERRED
+]
+_CONVERTERS: list = []
+
+
+def _row_converters() -> list:
+    """Each rest field with its database converters, looked up once per process (per row and
+    field, the lookup cost more than the conversion)."""
+    if not _CONVERTERS:
+        _CONVERTERS.extend((f, f.get_db_converters(connection)) for f in _ROW_FIELDS)
+    return _CONVERTERS
 
 
 def item_facts(

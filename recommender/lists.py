@@ -50,15 +50,26 @@ def filters_with_exclusions(filters: Filters, exclusions: tuple[str, ...]) -> Fi
     return replace(filters, exclude_genres=tuple(dict.fromkeys((*filters.exclude_genres, *extra))))
 
 
+# catalog.selectors.preference_list(user=..., kind=EXCLUDE_GENRE) as one fixed statement: the
+# ORM compiled it anew on every list
+_PREFERENCE_NAMES = [f.attname for f in Preference._meta.concrete_fields]
+_EXCLUSIONS_SQL = (
+    f"SELECT {', '.join(f.column for f in Preference._meta.concrete_fields)}"
+    f" FROM {Preference._meta.db_table} WHERE user_id = %s AND kind = %s ORDER BY kind, value"
+)
+
+
 def preferences_and_history(*, user) -> tuple[list[Preference], History]:  # noqa: ANN001
     """The user's standing "no more" preferences and their history, in one round trip: the two
     statements go to the database together."""
-    exclusions = catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
-    sql, params = exclusions.query.sql_with_params()
-    names = [f.attname for f in Preference._meta.concrete_fields]  # the ORM's select, in order
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql}; {HISTORY_SQL}", [*params, user.pk])
-        preferences = [Preference.from_db(connection.alias, names, r) for r in cursor.fetchall()]
+        cursor.execute(
+            f"{_EXCLUSIONS_SQL}; {HISTORY_SQL}",
+            [user.pk, str(Preference.Kind.EXCLUDE_GENRE.value), user.pk],
+        )
+        preferences = [
+            Preference.from_db(connection.alias, _PREFERENCE_NAMES, r) for r in cursor.fetchall()
+        ]
         cursor.nextset()
         return preferences, history_from_rows(cursor.fetchall())
 
