@@ -237,3 +237,19 @@ def test_a_search_page_reads_its_rows_in_one_query(
         r = anon_client.get("/api/v1/items/", {"q": "zorblax", "page_size": 20})
     results = r.json()["results"]
     assert len(results) >= 4 and all("description" in x and "links" in x for x in results)
+
+
+def test_the_item_serializer_returns_what_its_fields_would(catalog):
+    """ItemSerializer builds its dict directly (for speed): the same keys, values and types as
+    DRF's field-by-field representation, so the schema stays true."""
+    from rest_framework import serializers
+
+    from catalog.serializers import ItemSerializer
+    from tests.api.conftest import make_item
+
+    odd = make_item("Zorblax «Ünïcode» Reel", None, [], tags=[], links={"imdb": "https://x"})
+    for item in [*catalog.values(), odd]:
+        fast = ItemSerializer(item).data
+        slow = serializers.ModelSerializer.to_representation(ItemSerializer(), item)
+        assert fast == dict(slow) and list(fast) == list(ItemSerializer.Meta.fields)
+        assert {k: type(v) for k, v in fast.items()} == {k: type(v) for k, v in slow.items()}
