@@ -29,13 +29,7 @@ import http.client
 import itertools
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,9 +44,15 @@ import django  # noqa: E402
 django.setup()
 
 from benchmarks._data import ensure_data  # noqa: E402
+from benchmarks._http import (  # noqa: E402
+    HOST,
+    drive,
+    drive_interleaved,
+    free_port,
+    start_server,
+    stop_server,
+)
 
-HOST = "127.0.0.1"
-WARMUP_SECONDS = 0.3  # per slice: connections opened, each worker's caches warm
 N_USERS = 32
 ITEMS: list[int] = []  # filled in by main(): the 32 most popular items
 # filled in by main(): distinct title words, one per request of the "new query" row (its
@@ -102,127 +102,13 @@ def title_words() -> list[str]:
     return ordered
 
 
-def next_word() -> str:
-    return WORDS[next(_word_at) % len(WORDS)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, workers: int, threads: int, cache_seconds: int) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        API_THROTTLE_ANON="100000000/min",
-        API_THROTTLE_USER="100000000/min",
-        API_RECOMMENDATIONS_CACHE_SECONDS=str(cache_seconds),
-        DB_CONN_MAX_AGE="600",
-    )
-    cmd = [
-        sys.executable, "-m", "gunicorn", "recsite.wsgi:application",
-        "--bind", f"{HOST}:{port}", "--workers", str(workers), "--worker-class", "gthread",
-        "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", "/api/v1/ping/")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("gunicorn did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-@dataclass
-class Result:
-    latencies_ms: list[float]
-    errors: int
-    seconds: float
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies_ms) / self.seconds
-
-    def pct(self, q: float) -> float:
-        values = sorted(self.latencies_ms)
-        if not values:
-            return float("nan")
-        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def drive(port: int, path: str, keys: list[str], clients: int, seconds: float) -> Result:
-    """``path`` may hold ``{item}``: each client fills in its own item id (ITEMS)."""
-    """Closed loop: each client sends its next request when the previous answer is read."""
-    warmup_end = time.monotonic() + WARMUP_SECONDS
-    end = warmup_end + seconds
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    barrier = threading.Barrier(clients)
-
-    def client(i: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=30)
-        headers = {"Authorization": f"Token {keys[i % len(keys)]}"}
-        url = path.replace("{item}", str(ITEMS[i % len(ITEMS)])) if ITEMS else path
-        barrier.wait()
-        while True:
-            t0 = time.monotonic()
-            if t0 >= end:
-                break
-            try:
-                conn.request(
-                    "GET", url.format(word=next_word()) if "{word}" in url else url, headers=headers
-                )
-                response = conn.getresponse()
-                body = response.read()
-                ok = response.status == 200 and body
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection(HOST, port, timeout=30)
-            t1 = time.monotonic()
-            if t0 >= warmup_end:
-                if ok:
-                    latencies[i].append((t1 - t0) * 1000)
-                else:
-                    errors[i] += 1
-        conn.close()
-
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return Result([x for per in latencies for x in per], sum(errors), seconds)
-
-
-def drive_interleaved(
-    port: int, paths: list[str], keys: list[str], clients: int, seconds: float, rounds: int
-) -> dict[str, Result]:
-    """The endpoints take turns in short slices, so a change in the machine's load (other
-    processes) falls on both alike; each endpoint gets ``seconds`` in all."""
-    merged = {p: Result([], 0, 0.0) for p in paths}
-    for _ in range(rounds):
-        for path in paths:
-            r = drive(port, path, keys, clients, seconds / rounds)
-            merged[path].latencies_ms.extend(r.latencies_ms)
-            merged[path].errors += r.errors
-            merged[path].seconds += r.seconds
-    return merged
+def fill(path: str, client: int) -> str:
+    """Each client's own item (``{item}``); a new title word on every request (``{word}``)."""
+    if "{item}" in path:
+        path = path.replace("{item}", str(ITEMS[client % len(ITEMS)]))
+    if "{word}" in path:
+        path = path.replace("{word}", WORDS[next(_word_at) % len(WORDS)])
+    return path
 
 
 def check_payload(port: int, key: str) -> int:
@@ -284,9 +170,9 @@ def main() -> None:
             )
             for clients in levels:
                 for _name, path in endpoints[1:]:  # warm each worker's caches and connections
-                    drive(port, path, keys, max(clients, 8), 0.7)
+                    drive(port, path, keys, max(clients, 8), 0.7, fill)
                 results = drive_interleaved(
-                    port, [p for _, p in endpoints], keys, clients, args.seconds, args.rounds
+                    port, [p for _, p in endpoints], keys, clients, args.seconds, args.rounds, fill
                 )
                 floor = results[FLOOR[1]]
                 for name, path in endpoints:

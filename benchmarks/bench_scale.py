@@ -7,10 +7,11 @@ For each size, in a database of its own (``recsite_bench_scale_<items>``, kept f
 catalog already imported is not imported again), a seeded synthetic catalog: Zipf item
 popularity (exponent 0.9), lognormal user activity, likes with timestamps. Prints the import
 time and peak memory, the training run's stages (ALS above RECOMMENDER_DENSE_MAX_ITEMS, HNSW
-above RECOMMENDER_HNSW_MIN_ITEMS), then serving latencies measured in-process through Django's
-test client (DEBUG off, list cache off), each as p50 / p95 and as a ratio to ``ping/``
-measured the same way in the same loop: similar items, full-text search for "Item 12" and for a
-word that matches nothing, and a user's uncached list. Finally the CF share of the top 20 by
+above RECOMMENDER_HNSW_MIN_ITEMS), then serving through gunicorn (2 workers x 4 threads, DEBUG off, list cache off) under a
+closed loop of 4 clients, the rows interleaved in slices (``benchmarks/_http.py``), each as
+p50 / p95 and as a ratio to ``ping/`` in the same run: similar items, search for "Item 12" (the
+same query again: its ranking kept per process), for a new "Item <n>" on every request (ranked
+each time) and for a word that matches nothing, and the heaviest users' uncached lists. Finally the CF share of the top 20 by
 history length (up to 20 users per band) and EXPLAIN of the similar-items query.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import os
 import resource
 import subprocess
@@ -27,6 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import _http  # noqa: E402
+
 BANDS = [(5, 50), (51, 100), (101, 200), (201, 400), (401, 10**9)]
 
 
@@ -68,15 +74,13 @@ def one_size(args: argparse.Namespace) -> None:
     os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "100000000/min"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("EMBEDDINGS_BACKEND", "none")  # 200k texts take hours on 2 cores
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection, connections, transaction
     from django.db.models import Count
-    from django.test import Client
     from rest_framework.authtoken.models import Token
 
     from catalog.models import Interaction, Item
@@ -121,38 +125,51 @@ def one_size(args: argparse.Namespace) -> None:
         Interaction.objects.values("user_id").annotate(n=Count("id")).values_list("user_id", "n")
     )
     users = get_user_model().objects.in_bulk(list(counts))
-    client = Client()
-    reference = users[next(iter(counts))]
-    key = Token.objects.get_or_create(user=reference)[0].key
-    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    heavy = sorted(counts, key=lambda u: -counts[u])[: args.clients]
+    keys = [Token.objects.get_or_create(user_id=u)[0].key for u in heavy]
     popular = list(
-        storage.popular_item_ids(version=version, items=Item.objects.all(), n=args.requests)
+        storage.popular_item_ids(version=version, items=Item.objects.all(), n=args.clients)
     )
-    heavy = sorted(counts, key=lambda u: -counts[u])[: args.requests]
+    numbers = itertools.count(7)
+
+    def fill(path: str, client: int) -> str:
+        if "{item}" in path:
+            path = path.replace("{item}", str(popular[client % len(popular)]))
+        if "{n}" in path:  # a query never asked before in the run: its ranking is computed
+            path = path.replace("{n}", str(next(numbers) * 7919 % n_items))
+        return path
+
     rows = {
-        "ping": lambda i: client.get("/api/v1/ping/"),
-        "similar items": lambda i: client.get(f"/api/v1/items/{popular[i]}/similar/", **auth),
-        'search "Item 12"': lambda i: client.get("/api/v1/items/?q=Item+12", **auth),
-        "search, no result": lambda i: client.get("/api/v1/items/?q=zzqxv", **auth),
-        "list, uncached (heavy users)": lambda i: client.get(
-            "/api/v1/me/recommendations/",
-            HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user_id=heavy[i])[0].key}",
-        ),
+        "ping": _http.PING,
+        "similar items": "/api/v1/items/{item}/similar/",
+        'search "Item 12"': "/api/v1/items/?q=Item+12",
+        'search "Item <n>", new each time': "/api/v1/items/?q=Item+{n}",
+        "search, no result": "/api/v1/items/?q=zzqxv",
+        "list, uncached (heaviest users)": "/api/v1/me/recommendations/",
     }
-    for call in rows.values():  # warm-up: connections, the fitted model, caches of a process
-        call(0)
-    times: dict[str, list[float]] = {name: [] for name in rows}
-    for i in range(args.requests):
-        for name, call in rows.items():  # interleaved: the machine's load falls on all alike
-            t = time.perf_counter()
-            response = call(i % len(popular))
-            times[name].append((time.perf_counter() - t) * 1000)
-            assert response.status_code == 200, (name, response.status_code)
-    ping = pct(times["ping"], 0.5)
-    print(f"{'serving (in-process, ms)':32} {'p50':>7} {'p95':>7} {'p50/ping':>9}")
-    for name, values in times.items():
+    connections.close_all()
+    port = _http.free_port()
+    server = _http.start_server(port, args.workers, args.threads, cache_seconds=0)
+    try:
+        for path in rows.values():  # warm each worker's caches and connections
+            _http.drive(port, path, keys, max(args.clients, 8), 0.7, fill)
+        results = _http.drive_interleaved(
+            port, list(rows.values()), keys, args.clients, args.seconds, 3, fill
+        )
+    finally:
+        _http.stop_server(server)
+    ping = results[_http.PING].pct(0.5)
+    print(
+        f"serving through gunicorn ({args.workers} workers x {args.threads} threads,"
+        f" {args.clients} clients, {args.seconds:g} s a row, interleaved)"
+    )
+    print(f"{'endpoint':34} {'p50 ms':>7} {'p95 ms':>7} {'req/s':>6} {'err':>4} {'p50/ping':>9}")
+    for name, path in rows.items():
+        r = results[path]
         print(
-            f"{name:32} {pct(values, 0.5):7.1f} {pct(values, 0.95):7.1f} {pct(values, 0.5) / ping:8.1f}x"
+            f"{name:34} {r.pct(0.5):7.1f} {r.pct(0.95):7.1f} {r.rps:6.0f} {r.errors:4d}"
+            f" {r.pct(0.5) / ping:8.1f}x",
+            flush=True,
         )
 
     print("CF items in the top 20, by history length:")
@@ -185,7 +202,10 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--requests", type=int, default=40, help="per serving row")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per row")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--retrain", action="store_true", help="train even if a version is active")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -279,7 +279,7 @@ def factor_contributions(
     liked = history.liked[:PROFILE_ITEMS]
     if not liked or len(candidates) == 0:
         return {}
-    vectors = storage.item_vectors_read(version=version, item_ids=[*liked, *candidates.tolist()])
+    vectors = storage.item_vectors(version=version, item_ids=[*liked, *candidates.tolist()])
     h_ids = np.array([i for i in liked if i in vectors], dtype=np.int64)
     c_ids = np.array([c for c in candidates.tolist() if c in vectors], dtype=np.int64)
     if len(h_ids) == 0 or len(c_ids) == 0:

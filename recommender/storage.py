@@ -150,10 +150,38 @@ def item_vectors_read(*, version: ModelVersion, item_ids: Sequence[int]) -> dict
         return {item_id: vector_from_binary(packed) for item_id, packed in cursor.fetchall()}
 
 
+def item_vectors(*, version: ModelVersion, item_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """The same vectors as :func:`item_vectors_read`, from the fitted model this process holds
+    for the version (its item factors are the floats stored): a list explains its candidates by
+    the vectors of up to 200 favourites, which cost a read of each on every request. Read from
+    the database when the process has no fitted model."""
+    fitted = fitted_model_load(version=version)
+    if fitted is None:
+        return item_vectors_read(version=version, item_ids=item_ids)
+    model, known = fitted
+    if len(known) == 0 or not len(item_ids):
+        return {}
+    ids = np.asarray(item_ids, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+    factors = model.item_factors
+    return {
+        int(i): factors[p]
+        for i, p, hit in zip(ids.tolist(), pos.tolist(), (known[pos] == ids).tolist(), strict=True)
+        if hit
+    }
+
+
 def user_vector_read(*, version: ModelVersion, user_id: int) -> np.ndarray | None:
-    """The user's stored vector for a factor version (None until they are folded in)."""
-    row = UserVector.objects.filter(version=version, user_id=user_id).values_list("vector").first()
-    return np.asarray(row[0], dtype=np.float32) if row is not None else None
+    """The user's stored vector for a factor version (None until they are folded in), in
+    pgvector's binary form (one fixed statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT vector_send(vector) FROM recommender_uservector"
+            " WHERE version_id = %s AND user_id = %s",
+            [version.pk, user_id],
+        )
+        row = cursor.fetchone()
+    return vector_from_binary(row[0]) if row is not None and row[0] is not None else None
 
 
 def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray | None) -> None:

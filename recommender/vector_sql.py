@@ -6,8 +6,10 @@ import numpy as np
 
 
 def vector_literal(vector: np.ndarray) -> str:
-    """pgvector's text form of ``vector`` (float32 precision: what the column stores)."""
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32).tolist()) + "]"
+    """pgvector's text form of ``vector``: nine significant digits, which read back as the very
+    float32 written (seven, float32's usual precision, can land one unit off), so the stored
+    vectors are the floats the fitted model this process holds scores with."""
+    return "[" + ",".join(f"{x:.9g}" for x in np.asarray(vector, dtype=np.float32).tolist()) + "]"
 
 
 def sql_literal(value: str) -> str:

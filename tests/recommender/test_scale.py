@@ -78,6 +78,25 @@ def test_a_heavy_user_gets_only_cf_items_from_an_indexed_factor_model(catalog):
     assert [r.item.pk for r in recs] == [i for _s, i in scored[:20]]
 
 
+def test_a_process_explains_by_the_vectors_stored_and_reads_the_users_one(catalog):
+    """The list's evidence reads item vectors from the fitted model the process holds: the same
+    floats as the version's stored vectors; the user's stored vector reads as written."""
+    version = _train(algorithm="als")
+    ids = list(
+        VersionItem.objects.filter(version=version, vector__isnull=False).values_list(
+            "item_id", flat=True
+        )[:300]
+    )
+    held = storage.item_vectors(version=version, item_ids=[*ids, -5])
+    stored = storage.item_vectors_read(version=version, item_ids=ids)
+    assert set(held) == set(stored) == set(ids)
+    assert all(np.array_equal(held[i], stored[i]) for i in ids)
+    vector = np.linspace(-1, 1, version.dimensions, dtype=np.float32)
+    storage.user_vector_write(version=version, user_id=catalog[2].pk, vector=vector)
+    assert np.array_equal(storage.user_vector_read(version=version, user_id=catalog[2].pk), vector)
+    assert storage.user_vector_read(version=version, user_id=catalog[3].pk + 10**6) is None
+
+
 def test_the_index_answers_short_histories_and_the_exact_scan_long_ones(catalog):
     version = _train(algorithm="als")
     vector = storage.user_vector_read(version=version, user_id=catalog[1].pk)
