@@ -109,7 +109,7 @@ def catalog_search(  # noqa: C901
         typos = (
             {}
             if WEBSEARCH_SYNTAX.search(query)
-            else typo_matches(trigrams(query), unless_found=qs.filter(found))
+            else typo_matches(trigrams(query), unless_found=qs.filter(found), unless_title=query)
         )
         qs = qs.filter(found | Q(pk__in=list(typos)))
         qs = qs.annotate(
@@ -188,6 +188,7 @@ def typo_matches(
     grams: list[str],
     *,
     unless_found: QuerySet[Item] | None = None,
+    unless_title: str | None = None,
     limit: int = TYPO_MAX_MATCHES,
     max_candidates: int = TYPO_MAX_CANDIDATES,
 ) -> dict[int, float]:
@@ -198,20 +199,25 @@ def typo_matches(
     Bounded whatever the catalog's size: nothing when ``unless_found`` (the other layers' hits)
     already fills a page (the check is a LIMITed read of those hits inside the same statement,
     so a common word such as "the" or "Item 12" on a catalog of "Item N" titles scores no
-    title), and at most ``max_candidates`` titles scored: those sharing the query's rarer
-    trigrams, found through the index."""
+    title), nothing either when one of those hits is titled ``unless_title`` exactly (the
+    query names a title: it is no typo, and "Item 4821" need not score the thousands of "Item
+    48..." titles), and at most ``max_candidates`` titles scored: those sharing the query's
+    rarer trigrams, found through the index."""
     if not grams:
         return {}
     rows = Item.objects.filter(typo_candidates(grams, limit=max_candidates), is_hidden=False)
     if unless_found is not None:
         sql, params = (
-            unless_found.order_by().values("id")[:TYPO_UNLESS_FOUND].query.sql_with_params()
+            unless_found.order_by()
+            .values("id", "title")[:TYPO_UNLESS_FOUND]
+            .query.sql_with_params()
         )
         # an uncorrelated subquery: run once, and when false the candidates are never read
         rows = rows.filter(
             RawSQL(
-                f"(SELECT count(*) FROM ({sql}) AS found) < %s",
-                (*params, TYPO_UNLESS_FOUND),
+                f"(SELECT count(*) < %s AND NOT coalesce(bool_or(lower(found.title) = lower(%s)),"
+                f" FALSE) FROM ({sql}) AS found)",
+                (TYPO_UNLESS_FOUND, unless_title or "", *params),
                 output_field=BooleanField(),
             )
         )

@@ -62,6 +62,20 @@ def test_the_typo_layer_scores_nothing_when_the_other_layers_fill_a_page(numbere
     assert typo_matches(grams, unless_found=few)
 
 
+def test_the_typo_layer_scores_nothing_when_a_hit_is_the_title_asked_for(numbered):
+    """A query that names a title exactly is no typo: "item 42" found "Item 42" (and "Item
+    420".."Item 429"), so the titles one digit away are not scored."""
+    grams = trigrams("item 42")
+    found = Item.objects.filter(title__icontains="item 42")
+    assert 0 < found.count() < 20
+    assert typo_matches(grams, unless_found=found, unless_title="item 42") == {}
+    # another query with the same hits and trigrams names no title: the layer scores them
+    assert typo_matches(grams, unless_found=found, unless_title="item 42 ")
+    found_titles = [item.title for item in catalog_search(query="Item 42", sort="relevance")]
+    assert found_titles[0] == "Item 42"
+    assert all("42" in t for t in found_titles), found_titles  # no "Item 24" from the layer
+
+
 def test_a_query_that_fills_the_page_reads_no_candidate(numbered):
     with CaptureQueriesContext(connection) as ctx:
         top = [item.title for item in catalog_search(query="Item 1", sort="relevance")[:3]]
