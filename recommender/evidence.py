@@ -61,6 +61,9 @@ _ROW_FIELDS = [
 ]
 _ROW_COLUMNS = ", ".join(f"i.{f.column}" for f in _ROW_FIELDS)
 _ROW_NULLS = ", ".join("NULL" for _ in _ROW_FIELDS)
+# each rest field with its converters (a field's own, such as JSONField's decoding), looked up
+# once at import, which needs no query: per row and field the lookup cost more than converting
+_ROW_CONVERTERS = [(f, f.get_db_converters(connection)) for f in _ROW_FIELDS]
 
 
 def item_row(fact: ItemFacts) -> Item | None:
@@ -83,7 +86,7 @@ def item_row(fact: ItemFacts) -> Item | None:
             strict=True,
         )
     )
-    for (field, converters), value in zip(_row_converters(), fact.rest, strict=True):
+    for (field, converters), value in zip(_ROW_CONVERTERS, fact.rest, strict=True):
         for convert in converters:
             value = convert(value, field, connection)
         values[field.attname] = value
@@ -96,15 +99,6 @@ _ROW_NAMES = [
     for f in Item._meta.concrete_fields
     if f.attname in _FACT_NAMES or f.attname not in _ROW_DEFERRED
 ]
-_CONVERTERS: list = []
-
-
-def _row_converters() -> list:
-    """Each rest field with its database converters, looked up once per process (per row and
-    field, the lookup cost more than the conversion)."""
-    if not _CONVERTERS:
-        _CONVERTERS.extend((f, f.get_db_converters(connection)) for f in _ROW_FIELDS)
-    return _CONVERTERS
 
 
 def item_facts(
