@@ -122,12 +122,17 @@ class ItemListView(generics.ListAPIView):
             if not ranking.complete and ordering[0] != "-rank":
                 ranking = None  # another order over every match
         if ranking is not None:
-            ids = [i for i, _ in ranking.best]
+            best = ranking.best
+            if ordering[0] == "-rank" and "cursor" not in self.request.query_params:
+                # the first page is the ranking's head (in the same order): the page's rows and
+                # the one after, which says whether there is a next page, are all it reads
+                best = best[: self.paginator.get_page_size(self.request) + 1]
+            ids = [i for i, _ in best]
             # one array lookup per row: a CASE of up to 500 WHENs cost more to build in
             # Python and to evaluate than the rest of the search
             rank = RawSQL(
                 '(%s::float8[])[array_position(%s::bigint[], "catalog_item"."id")]',
-                ([score for _, score in ranking.best], ids),
+                ([score for _, score in best], ids),
                 output_field=FloatField(),
             )
             qs = catalog_selectors.item_list().filter(pk__any=ids).annotate(rank=rank)
