@@ -27,7 +27,6 @@ from .models import ModelVersion
 
 P = ParamSpec("P")
 R = TypeVar("R")
-DENSE_ROWS_BLOCK = 256  # history rows of a dense weight matrix summed at a time
 # above this many stored weights a version is scored from its rows per request instead
 NEIGHBOUR_CACHE_MAX_ENTRIES = 50_000_000
 
@@ -151,13 +150,11 @@ def score_neighbours(
     w = np.array([history.weights.get(i, 1.0) for i in index.item_ids[h].tolist()], np.float32)
     dense = isinstance(index.W, np.ndarray)
     if dense:
-        # dense weights: the weighted sum of the history's rows of the memory map, a block of
-        # rows at a time (a long history never copies history x catalog floats at once)
-        scores = np.zeros(index.W.shape[1], dtype=np.float64)
-        order = np.argsort(h, kind="stable")  # ascending rows: sequential reads of the map
-        for lo in range(0, len(h), DENSE_ROWS_BLOCK):
-            block = order[lo : lo + DENSE_ROWS_BLOCK]
-            scores += w[block] @ index.W[h[block]]
+        # dense weights: the history as a sparse row times the memory map, which adds each
+        # history row in place, in ascending order (copying the rows out first, then
+        # multiplying, read every row twice: twice the time for a history of a few hundred)
+        x = sp.csr_matrix((w, (np.zeros(len(h), dtype=np.int64), h)), shape=(1, index.W.shape[0]))
+        scores = np.asarray(x @ index.W, dtype=np.float64).ravel()
     else:
         # the weighted sum of the history's rows as one vector-matrix product (no weighted copy
         # of the rows); the same float32 products, summed in the same order
