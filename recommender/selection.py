@@ -9,7 +9,8 @@ retrain picks again on the site's own interactions:
    the future), else a random 20 % (``validation_split``);
 2. the candidate families are fitted on the rest with a small search over their main
    hyper-parameters, and each scores the validation users (NDCG@10, Recall@20):
-   EASE and EDLAE (penalty ``lam`` walked on a log scale, user weighting and dropout), the
+   EASE, EASE with a popularity-scaled penalty (``pop_exponent``) and EDLAE (penalty ``lam``
+   walked on a log scale, user weighting and dropout), the
    session-window Gram term and the recency weight where timestamps exist, RP3beta
    (``alpha``, ``beta``) and ALS (factors, regularisation);
 3. blends of the best item-item families (weights on the validation slice) compete with
@@ -201,6 +202,9 @@ def select(
         selection_search.als_family(search)
     else:
         selection_search.edlae_family(search, n_items, 0.0, 0.0, "ease")
+        selection_search.edlae_family(
+            search, n_items, 0.0, 0.0, "ease_pop", selection_search.POP_EXPONENT
+        )
         step(0.3)
         selection_search.edlae_family(search, n_items, 0.5, 0.1, "edlae")
         step(0.5)

@@ -21,6 +21,7 @@ from . import engine
 
 __all__ = [
     "BLEND_MARGIN",
+    "POP_EXPONENT",
     "RECENCY_GRID",
     "RECENCY_TAU",
     "Search",
@@ -41,6 +42,9 @@ RECENCY_GRID = (1.0, 0.5, 2.0)
 RECENCY_TAU = 10.0
 #: x3 steps of a penalty walk in one direction (3^6 = 729x the starting penalty)
 MAX_STEPS = 6
+#: the popularity-scaled penalty family's exponent: ``lam`` per item grows as sqrt(popularity),
+#: about 1 % over a uniform ``lam`` on sparse catalogs (engine.ease, docs/MODELS.md)
+POP_EXPONENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,16 @@ class Search:
             self.rescore[family] = (best, scorer(best))
 
 
-def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, family: str) -> None:
+def edlae_family(
+    s: Search,
+    n_items: int,
+    exponent: float,
+    dropout: float,
+    family: str,
+    pop_exponent: float = 0.0,
+) -> None:
     """Walk ``lam`` on a log scale (x3 steps, then x1.7 around the best) for one EDLAE
-    setting."""
+    setting (``pop_exponent``: the popularity-scaled penalty of ``engine.ease``)."""
     Z = engine.user_weighted(s.X, exponent)
     diag = np.asarray(Z.multiply(Z).sum(axis=0)).ravel()
     base = float(max(np.mean(diag[diag > 0]) if np.any(diag > 0) else 1.0, 1e-3)) * 10.0
@@ -134,8 +145,10 @@ def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, famil
         if lam in tried:
             return tried[lam]
         t0 = time.perf_counter()
-        scores = engine.edlae_query_scores(Z, s.q, lam=lam, dropout=dropout)
-        if exponent == 0 and dropout == 0:
+        scores = engine.edlae_query_scores(
+            Z, s.q, lam=lam, dropout=dropout, pop_exponent=pop_exponent
+        )
+        if exponent == 0 and dropout == 0 and pop_exponent == 0:
             algo, params = "ease", {"lam": lam, "max_items": s.dense_max_items}
         else:
             algo = "wedlae"
@@ -146,6 +159,8 @@ def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, famil
                 neighbours=None,
                 max_items=s.dense_max_items,
             )
+            if pop_exponent:
+                params["pop_exponent"] = pop_exponent
         label = f"{family} lam={lam:g}"
         tried[lam] = s.record(label, family, algo, params, scores, t0).ndcg
         return tried[lam]
@@ -166,7 +181,11 @@ def edlae_family(s: Search, n_items: int, exponent: float, dropout: float, famil
         run(lam * f)
     s.keep_best(
         family,
-        lambda t: lambda Q: engine.edlae_query_scores(Z, Q, lam=t.params["lam"], dropout=dropout),
+        lambda t: (
+            lambda Q: engine.edlae_query_scores(
+                Z, Q, lam=t.params["lam"], dropout=dropout, pop_exponent=pop_exponent
+            )
+        ),
     )
 
 

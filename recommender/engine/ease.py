@@ -8,6 +8,12 @@ histories weigh less in the Gram matrix), ``G = Xw' Xw`` and a per-item L2 penal
 the zero-diagonal least-squares solution is ``B = I - P diag(1 / diag(P))`` with
 ``P = (G + Lambda)^-1``. ``dropout = 0`` and ``user_exponent = 0`` give plain EASE.
 
+``pop_exponent = e`` scales the ``lam`` part per item by ``(diag(G)_i / mean diag(G))^e``:
+popular items get more shrinkage and rare ones less, with a gentler slope than EDLAE's linear
+term. It is EASE on the column-weighted input ``X diag(pop^(-e/2))`` with its scores weighted
+back; on sparse catalogs (few co-occurrences per item) ``e = .5`` beats any uniform ``lam`` by
+about 1 % (docs/MODELS.md), so the selection tries it as a family of its own.
+
 ``P`` is computed in float32 by whichever side is smaller:
 
 - primal (items <= users): Cholesky of the dense items x items matrix (``?potrf``/``?potri``),
@@ -50,13 +56,14 @@ def ease_weights(
     lam: float,
     dropout: float = 0.0,
     user_exponent: float = 0.0,
+    pop_exponent: float = 0.0,
     solver: Literal["auto", "primal", "dual"] = "auto",
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Dense float32 ``B`` (items x items, zero diagonal) of the EASE family, see module doc."""
     n_users, n_items = X.shape
     X = user_weighted(X, user_exponent)
-    lam_vec = edlae_penalty(X, lam, dropout)
+    lam_vec = edlae_penalty(X, lam, dropout, pop_exponent)
     if solver == "auto":
         solver = "dual" if n_users < n_items else "primal"
     if solver not in ("primal", "dual"):
@@ -78,14 +85,24 @@ def user_weighted(X: sp.csr_matrix, user_exponent: float) -> sp.csr_matrix:
     return (sp.diags((n_u ** (-user_exponent / 2.0)).astype(np.float32)) @ X).tocsr()
 
 
-def edlae_penalty(Z: sp.csr_matrix, lam: float, dropout: float) -> np.ndarray:
-    """Per-item L2 penalty ``lam + dropout/(1-dropout) * diag(Z'Z)`` (float64)."""
+def edlae_penalty(
+    Z: sp.csr_matrix, lam: float, dropout: float, pop_exponent: float = 0.0
+) -> np.ndarray:
+    """Per-item L2 penalty ``lam * s_i + dropout/(1-dropout) * diag(Z'Z)`` (float64), with
+    ``s_i = (diag(Z'Z)_i / mean)^pop_exponent`` (1 for every item when ``pop_exponent`` is 0;
+    an item nobody has takes the smallest positive diagonal, so its penalty stays finite)."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if lam < 0 or (lam == 0 and dropout == 0):
         raise ValueError(f"lam must be > 0 (or >= 0 with dropout > 0), got {lam}")
+    if pop_exponent < 0:
+        raise ValueError(f"pop_exponent must be >= 0, got {pop_exponent}")
     diag_g = np.asarray(Z.multiply(Z).sum(axis=0), dtype=np.float64).ravel()
-    return np.maximum(lam + dropout / (1.0 - dropout) * diag_g, 1e-6)
+    scale: float | np.ndarray = 1.0
+    if pop_exponent and np.any(diag_g > 0):
+        positive = diag_g[diag_g > 0]
+        scale = (np.maximum(diag_g, positive.min()) / positive.mean()) ** pop_exponent
+    return np.maximum(lam * scale + dropout / (1.0 - dropout) * diag_g, 1e-6)
 
 
 def _dual_factors(
@@ -148,7 +165,12 @@ def sparse_dual_ease(
 
 
 def edlae_query_scores(
-    Z: sp.csr_matrix, queries: sp.csr_matrix, *, lam: float, dropout: float = 0.0
+    Z: sp.csr_matrix,
+    queries: sp.csr_matrix,
+    *,
+    lam: float,
+    dropout: float = 0.0,
+    pop_exponent: float = 0.0,
 ) -> np.ndarray:
     """``queries @ B`` for the EDLAE ``B`` of design ``Z`` (as :func:`ease_weights` would build
     it) without forming the items x items ``B`` when ``Z`` has fewer rows than items: the
@@ -156,7 +178,7 @@ def edlae_query_scores(
     a few hundred validation users for many penalties this way, 3-5x faster than a fit."""
     Z = sp.csr_matrix(Z, dtype=np.float32)
     Q = sp.csr_matrix(queries, dtype=np.float32)
-    lam_vec = edlae_penalty(Z, lam, dropout)
+    lam_vec = edlae_penalty(Z, lam, dropout, pop_exponent)
     if Z.shape[0] >= Z.shape[1]:
         B = _edlae_from_design(Z, lam_vec, "primal")
         with blas_threads():
@@ -226,6 +248,8 @@ class WeightedEDLAE(ItemItemRecommender):
       users with thousands of interactions do not dominate item-item co-occurrence.
     - ``dropout``: EDLAE penalty ``dropout/(1-dropout) * diag(G)`` on top of ``lam`` (more
       shrinkage for popular items, whose self-reconstruction EASE otherwise overfits).
+    - ``pop_exponent``: the ``lam`` part of each item's penalty grows as its popularity to
+      this power (module doc); 0 keeps it uniform.
     - ``neighbours``: if set, ``W`` keeps the ``neighbours`` largest-|weight| entries of each
       row and *the model scores with that sparse W*, so what is evaluated is what the SQL
       neighbour table serves. ``None`` keeps the dense matrix.
@@ -245,6 +269,7 @@ class WeightedEDLAE(ItemItemRecommender):
         user_exponent: float = 0.5,
         neighbours: int | None = None,
         max_items: int = 10_000,
+        pop_exponent: float = 0.0,
     ) -> None:
         self._params: dict[str, Any] = dict(
             lam=lam,
@@ -253,6 +278,8 @@ class WeightedEDLAE(ItemItemRecommender):
             neighbours=neighbours,
             max_items=max_items,
         )
+        if pop_exponent:  # a uniform penalty keeps the parameters versions already record
+            self._params["pop_exponent"] = pop_exponent
 
     def _fit(self, X: sp.csr_matrix, progress: Progress) -> None:
         p = self._params
@@ -268,6 +295,7 @@ class WeightedEDLAE(ItemItemRecommender):
             lam=p["lam"],
             dropout=p["dropout"],
             user_exponent=p["user_exponent"],
+            pop_exponent=p.get("pop_exponent", 0.0),
             progress=lambda f: progress(0.9 * f),
         )
         if p["neighbours"] is None and head is None:

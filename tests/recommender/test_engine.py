@@ -387,3 +387,31 @@ def test_blend_recency_weighs_the_latest_history_item(tiny: sp.csr_matrix) -> No
     got = recent.score_users(row, timestamps_rows=stamps)[0]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert latest in row.indices
+
+
+def test_pop_exponent_is_ease_on_column_weighted_input(tiny: sp.csr_matrix) -> None:
+    """``pop_exponent`` e: EASE on ``X diag(s^(-1/2))`` with its scores weighted back, where
+    ``s = (pop / mean pop)^e``, is EASE with the penalty ``lam * s`` per item."""
+    from recommender.engine import edlae_query_scores
+
+    lam, e = 4.0, 0.5
+    model = get_model("wedlae", lam=lam, dropout=0.0, user_exponent=0.0, pop_exponent=e)
+    W = model.fit(tiny).weights
+    assert model.params["pop_exponent"] == e
+    X = tiny.toarray().astype(np.float64)
+    pop = X.sum(axis=0)
+    seen = pop > 0
+    s = (pop[seen] / pop[seen].mean()) ** e
+    Xc = X[:, seen] / np.sqrt(s)[None, :]
+    P = np.linalg.inv(Xc.T @ Xc + lam * np.eye(int(seen.sum())))
+    Bc = np.eye(len(P)) - P / np.diag(P)[None, :]
+    expected = np.zeros_like(W)
+    expected[np.ix_(seen, seen)] = Bc * np.sqrt(s)[None, :] / np.sqrt(s)[:, None]
+    np.testing.assert_allclose(W, expected, atol=1e-4)
+    # it is not plain EASE: popular items' columns are shrunk more
+    assert np.abs(W - get_model("ease", lam=lam).fit(tiny).weights).max() > 1e-2
+    # the selection's query path scores with the same matrix
+    fast = edlae_query_scores(tiny, tiny[:10], lam=lam, pop_exponent=e)
+    np.testing.assert_allclose(fast, tiny[:10] @ W, atol=1e-4)
+    # a uniform penalty records the parameters it always did
+    assert "pop_exponent" not in get_model("wedlae").params
