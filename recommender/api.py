@@ -45,6 +45,16 @@ from .serializers import (
 from .types import Filters
 
 
+def _list_query(request: Request) -> tuple[int, Filters]:
+    """``n`` and the hard filters of a list's query; without parameters (the common case) the
+    defaults, without building the validating serializer."""
+    if not request.query_params:
+        return DEFAULT_N, Filters()
+    query = FiltersQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data["n"], query.filters()
+
+
 def _listing(recommendations, version_id: int | None) -> dict:
     return {
         "model_version": version_id,
@@ -173,12 +183,7 @@ class MyRecommendationsView(APIView):
     )
     @cache_headers(public=False)
     def get(self, request: Request) -> Response:
-        if request.query_params:
-            query = FiltersQuery(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            n, filters = query.validated_data["n"], query.filters()
-        else:  # the common case: defaults, no validation needed
-            n, filters = DEFAULT_N, Filters()
+        n, filters = _list_query(request)
         found = user_list(user=request.user, n=n, filters=filters)
         return Response(_listing(found.recommendations, found.version_id))
 
@@ -196,12 +201,7 @@ class SimilarItemsView(APIView):
         item = selectors.reference_item(pk=pk)
         if item is None:
             raise Http404
-        if request.query_params:
-            query = FiltersQuery(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            n, filters = query.validated_data["n"], query.filters()
-        else:  # the common case: defaults, no validation needed
-            n, filters = DEFAULT_N, Filters()
+        n, filters = _list_query(request)
         version = selectors.serving_state()[0]
         recs = selectors.similar_items(
             item=item,

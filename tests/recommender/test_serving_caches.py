@@ -76,13 +76,24 @@ def test_a_deleted_item_leaves_similar_items(fresh_caches, settings):
     assert top not in _ids(selectors.similar_items(item=alien, n=10))
 
 
+def _drop_action_from_a_favourite(fan, capture_on_commit) -> Item:  # noqa: ANN001
+    """Take "Action" off one of ``fan``'s favourites, announced as an edit is (on commit)."""
+    from catalog.services import items_changed_announce
+
+    profile = selectors.user_history_ids(user_id=fan.pk).liked[:PROFILE_ITEMS]
+    favourite = Item.objects.filter(pk__in=profile, genres__contains=["Action"]).first()
+    with capture_on_commit(execute=True):
+        favourite.genres = [g for g in favourite.genres if g != "Action"]
+        favourite.save()
+        items_changed_announce(item_ids=[favourite.pk])
+    return favourite
+
+
 def test_an_edited_favourite_changes_the_evidence_at_once(
     fresh_caches, django_user_model, django_capture_on_commit_callbacks
 ):
     """The genre evidence of similar items counts the user's favourites of each genre (their
     rows are cached); editing one favourite's genres changes the count in the next answer."""
-    from catalog.services import items_changed_announce
-
     fan = django_user_model.objects.get(username="ml_1")
     alien = _alien()
 
@@ -95,12 +106,7 @@ def test_an_edited_favourite_changes_the_evidence_at_once(
         }
 
     before = action_weights()
-    profile = selectors.user_history_ids(user_id=fan.pk).liked[:PROFILE_ITEMS]
-    favourite = Item.objects.filter(pk__in=profile, genres__contains=["Action"]).first()
-    with django_capture_on_commit_callbacks(execute=True):
-        favourite.genres = [g for g in favourite.genres if g != "Action"]
-        favourite.save()
-        items_changed_announce(item_ids=[favourite.pk])
+    favourite = _drop_action_from_a_favourite(fan, django_capture_on_commit_callbacks)
     after = action_weights()
     both = [pk for pk in before if pk in after and pk != favourite.pk]
     assert both, (before, after)
@@ -130,8 +136,6 @@ def test_a_list_reads_the_favourites_once_and_follows_an_edit(
     """A user's list keeps the favourites' profile per catalog fingerprint: the second list
     reads fewer rows (the candidates' alone) with the same evidence, and editing a favourite's
     genres changes the genre counts of the next list."""
-    from catalog.services import items_changed_announce
-
     fan = django_user_model.objects.get(username="ml_1")
 
     def listed() -> tuple[list, int]:
@@ -156,12 +160,7 @@ def test_a_list_reads_the_favourites_once_and_follows_an_edit(
     assert [(r.item.pk, r.reason, r.evidence) for r in again] == [
         (r.item.pk, r.reason, r.evidence) for r in first
     ]
-    profile = selectors.user_history_ids(user_id=fan.pk).liked[:PROFILE_ITEMS]
-    favourite = Item.objects.filter(pk__in=profile, genres__contains=["Action"]).first()
-    with django_capture_on_commit_callbacks(execute=True):
-        favourite.genres = [g for g in favourite.genres if g != "Action"]
-        favourite.save()
-        items_changed_announce(item_ids=[favourite.pk])
+    _drop_action_from_a_favourite(fan, django_capture_on_commit_callbacks)
     before, after = action_weights(again), action_weights(listed()[0])
     both = [pk for pk in before if pk in after]
     assert both, (before, after)
