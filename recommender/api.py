@@ -93,7 +93,8 @@ def _popularity() -> Coalesce:
 
 
 class ItemListView(generics.ListAPIView):
-    """Items: full-text search (`q`), genre and year filters, ordering, cursor pagination."""
+    """Items: full-text search (`q`; by relevance, the 500 best matches), genre and year
+    filters, ordering, cursor pagination."""
 
     serializer_class = ItemSerializer
     permission_classes = [permissions.AllowAny]
