@@ -96,7 +96,7 @@ def drive(
     port: int, path: str, keys: list[str], clients: int, seconds: float, fill: Fill | None = None
 ) -> Result:
     """Closed loop: each client sends its next request when the previous answer is read, with
-    the token ``keys[i]``; ``fill`` makes each request's URL from ``path`` (placeholders)."""
+    the token ``keys[i]``; ``fill`` makes each request's URL from ``path`` (its ``{item}``-style fields)."""
     warmup_end = time.monotonic() + WARMUP_SECONDS
     end = warmup_end + seconds
     latencies: list[list[float]] = [[] for _ in range(clients)]

@@ -4,6 +4,8 @@ carries the full evidence of the explanation contract."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.db.models import (
     Count,
     F,
@@ -106,14 +108,15 @@ class ItemListView(generics.ListAPIView):
             self._validated_query = query.validated_data
         return self._validated_query
 
+    @cached_property
     def _text(self) -> str:
         """The query's words for the full-text match (year words such as "90s" are filters)."""
         return query_words(self._query().get("q") or "").text
 
     def get_cursor_ordering(self) -> tuple[str, ...]:
         params = self._query()
-        name = params.get("ordering") or ("relevance" if self._text() else "popular")
-        if name == "relevance" and not self._text():  # nothing to rank by: the popular order
+        name = params.get("ordering") or ("relevance" if self._text else "popular")
+        if name == "relevance" and not self._text:  # nothing to rank by: the popular order
             name = "popular"
         return _ORDERINGS[name]
 
@@ -126,7 +129,7 @@ class ItemListView(generics.ListAPIView):
             "year_max": params.get("year_max"),
         }
         ranking = None
-        if self._text():
+        if self._text:
             ranking = search_ranking(
                 query=params["q"], semantic=bool(params.get("semantic")), **filters
             )

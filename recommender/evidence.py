@@ -4,7 +4,6 @@ the genres and tags shared with the user's favourites, curation; turned into
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -271,8 +270,8 @@ class Profile:
 _PROFILES = Memo(size=1024, seconds=PROFILE_SECONDS)
 
 
-def _profile_key(ids: Sequence[int], catalog_state: str) -> str:
-    return hashlib.sha1(repr((catalog_state, list(ids))).encode()).hexdigest()
+def _profile_key(ids: Sequence[int], catalog_state: str) -> tuple:
+    return catalog_state, tuple(ids)
 
 
 def profile_cached(*, ids: Sequence[int], catalog_state: str | None) -> Profile | None:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from django.conf import settings
 
 from . import storage
-from .engine import blas_threads
+from .engine import blas_threads, positions_of
 from .evidence import PROFILE_ITEMS, strongest_contributions
 from .history import History
 from .models import ModelVersion
@@ -71,11 +71,8 @@ class NeighbourIndex:
     W: sp.csr_matrix | np.ndarray
 
     def positions(self, ids: Iterable[int]) -> np.ndarray:
-        ids = np.asarray(list(ids), dtype=np.int64)
-        if len(ids) == 0 or len(self.item_ids) == 0:
-            return np.empty(0, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.item_ids, ids), len(self.item_ids) - 1)
-        return pos[self.item_ids[pos] == ids]
+        pos = positions_of(self.item_ids, np.asarray(list(ids), dtype=np.int64))
+        return pos[pos >= 0]
 
 
 # Keyed by the version's id and creation time: ids restart when a database is emptied (a test
@@ -237,9 +234,8 @@ def user_vector_compute(*, version: ModelVersion, item_ids: list[int]) -> np.nda
     if fitted is None:
         return None
     model, known = fitted
-    pos = np.searchsorted(known, np.asarray(item_ids, dtype=np.int64))
-    pos = np.minimum(pos, len(known) - 1)
-    history = pos[known[pos] == np.asarray(item_ids, dtype=np.int64)]
+    pos = positions_of(known, np.asarray(item_ids, dtype=np.int64))
+    history = pos[pos >= 0]
     if len(history) == 0:
         return None
     return np.asarray(model.user_vector(history), dtype=np.float32)

@@ -25,11 +25,12 @@ from recsite.memo import Memo
 from .embeddings.selectors import hybrid_catalog_ids
 from .serving import serving_state
 
-__all__ = ["RANKING_MAX", "Ranking", "search_ranking", "search_rankings_forget"]
+__all__ = ["RANKING_MAX", "Ranking", "search_ranking"]
 
 RANKING_MAX = 500  # as many as the hybrid ranking keeps
 SEARCH_RANKING_SECONDS = 60.0
-_RANKINGS = Memo(size=1024, seconds=SEARCH_RANKING_SECONDS)
+# a ranking is up to 500 pairs (~50 kB): 256 of them bound what many distinct queries can hold
+_RANKINGS = Memo(size=256, seconds=SEARCH_RANKING_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,3 @@ def search_ranking(
         ranking = Ranking(best[:RANKING_MAX], complete=len(best) <= RANKING_MAX)
     _RANKINGS.set(key, ranking)
     return ranking
-
-
-def search_rankings_forget(**kwargs) -> None:  # noqa: ANN003 (signal receiver)
-    """Forget this process's rankings (new text vectors change the semantic order)."""
-    _RANKINGS.clear()

@@ -8,7 +8,7 @@ fingerprint). Seen, dismissed and hidden items are left out per request, after t
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Hashable
 from dataclasses import replace
 
 from catalog.models import Item
@@ -79,7 +79,7 @@ class _SimilarRows:
     out after it, per request. An entry grows as requests need rows further down the list: a
     new dict replaces the old one, which other threads may be reading (the rows are read-only)."""
 
-    def __init__(self, key: str, filters: Filters) -> None:
+    def __init__(self, key: Hashable, filters: Filters) -> None:
         self.key = key
         self.filters = filters
         # id -> its row, or None: the item fails the filters (or is hidden, or gone)
@@ -97,8 +97,7 @@ class _SimilarRows:
 def _similar_rows(*, version: ModelVersion | None, item_id: int, filters: Filters) -> _SimilarRows:
     state = serving_state()[1]
     stamp = f"{version.pk}:{version.created_at.timestamp()}" if version is not None else "none"
-    digest = hashlib.sha1(repr((state, filters)).encode()).hexdigest()
-    return _SimilarRows(f"recommender:similar-rows:{stamp}:{int(item_id)}:{digest}", filters)
+    return _SimilarRows((stamp, int(item_id), state, filters), filters)
 
 
 _REFERENCES = Memo(size=4096, seconds=SIMILAR_CACHE_SECONDS)

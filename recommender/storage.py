@@ -159,16 +159,11 @@ def item_vectors(*, version: ModelVersion, item_ids: Sequence[int]) -> dict[int,
     if fitted is None:
         return item_vectors_read(version=version, item_ids=item_ids)
     model, known = fitted
-    if len(known) == 0 or not len(item_ids):
-        return {}
     ids = np.asarray(item_ids, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+    pos = engine.positions_of(known, ids)
+    hit = pos >= 0
     factors = model.item_factors
-    return {
-        int(i): factors[p]
-        for i, p, hit in zip(ids.tolist(), pos.tolist(), (known[pos] == ids).tolist(), strict=True)
-        if hit
-    }
+    return {int(i): factors[p] for i, p in zip(ids[hit].tolist(), pos[hit].tolist(), strict=True)}
 
 
 def user_vector_read(*, version: ModelVersion, user_id: int) -> np.ndarray | None:
@@ -255,12 +250,11 @@ def nearest_exact(
             return [(int(i), float(s)) for i, s in cursor.fetchall()]
     model, item_ids = fitted
     scores = model.item_factors @ np.asarray(vector, dtype=np.float32)
-    if excluded and len(item_ids):
+    if excluded:
         # the excluded items' positions by binary search in the sorted ids: a membership test
         # of every catalog item cost more than the product itself at 200k items
-        skip = np.fromiter(excluded, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(item_ids, skip), len(item_ids) - 1)
-        scores[pos[item_ids[pos] == skip]] = -np.inf
+        pos = engine.positions_of(item_ids, np.fromiter(excluded, dtype=np.int64))
+        scores[pos[pos >= 0]] = -np.inf
     k = min(limit, int(np.isfinite(scores).sum()))
     if k <= 0:
         return []

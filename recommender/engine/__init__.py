@@ -27,7 +27,7 @@ from .base import (
     history_matrix,
 )
 from .blend import Blend, score_scale
-from .data import InteractionMatrix, build_matrix
+from .data import InteractionMatrix, build_matrix, positions_of
 from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
@@ -53,6 +53,7 @@ __all__ = [
     "EASE",
     "FactorRecommender",
     "InteractionMatrix",
+    "positions_of",
     "ItemItemRecommender",
     "ItemKNN",
     "MODEL_NAMES",

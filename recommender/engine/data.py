@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["InteractionMatrix", "build_matrix"]
+__all__ = ["InteractionMatrix", "build_matrix", "positions_of"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,11 @@ class InteractionMatrix:
 
     def user_index(self, external: np.ndarray | list[int]) -> np.ndarray:
         """Row index per external user id; -1 where the user is unknown."""
-        return _lookup(self.user_ids, np.asarray(external))
+        return positions_of(self.user_ids, np.asarray(external))
 
     def item_index(self, external: np.ndarray | list[int]) -> np.ndarray:
         """Column index per external item id; -1 where the item is unknown."""
-        return _lookup(self.item_ids, np.asarray(external))
+        return positions_of(self.item_ids, np.asarray(external))
 
     def history(self, external_items: np.ndarray | list[int]) -> np.ndarray:
         """Item indices of a history given by external ids (unknown items dropped)."""
@@ -36,7 +36,9 @@ class InteractionMatrix:
         return np.unique(idx[idx >= 0])
 
 
-def _lookup(sorted_ids: np.ndarray, external: np.ndarray) -> np.ndarray:
+def positions_of(sorted_ids: np.ndarray, external: np.ndarray) -> np.ndarray:
+    """The position of each of ``external`` in ``sorted_ids`` (ascending), -1 where absent."""
+    external = np.asarray(external)
     if len(sorted_ids) == 0:
         return np.full(external.shape, -1, dtype=np.int64)
     pos = np.searchsorted(sorted_ids, external)
@@ -75,7 +77,7 @@ def build_matrix(
         item_ids, cols = np.unique(items, return_inverse=True)
     else:
         item_ids = np.unique(np.asarray(item_ids))
-        cols = _lookup(item_ids, items)
+        cols = positions_of(item_ids, items)
         keep = cols >= 0
         rows, cols, w = rows[keep], cols[keep], w[keep]
     # collapse duplicates keeping the max weight
