@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -19,12 +20,14 @@ from django.db import connection
 from catalog import selectors as catalog_selectors
 from catalog.models import Preference
 
-from . import selectors
+from . import selectors, storage
 from .history import HISTORY_SQL, History, history_from_rows
+from .models import ModelVersion
 from .serving import serving_state, serving_state_forget
 from .types import Filters, Recommendation
 
 __all__ = [
+    "ListInputs",
     "UserList",
     "preferences_and_history",
     "serving_state",
@@ -59,19 +62,34 @@ _EXCLUSIONS_SQL = (
 )
 
 
-def preferences_and_history(*, user) -> tuple[list[Preference], History]:  # noqa: ANN001
-    """The user's standing "no more" preferences and their history, in one round trip: the two
-    statements go to the database together."""
+@dataclass
+class ListInputs:
+    preferences: list[Preference]
+    history: History
+    vector: np.ndarray | None  # the user's stored vector for a factor version (None: not read)
+
+
+def preferences_and_history(*, user, version: ModelVersion | None = None) -> ListInputs:  # noqa: ANN001
+    """The user's standing "no more" preferences, their history and, for a factor ``version``,
+    their stored vector, in one round trip: the statements go to the database together."""
+    sql = f"{_EXCLUSIONS_SQL}; {HISTORY_SQL}"
+    args = [user.pk, str(Preference.Kind.EXCLUDE_GENRE.value), user.pk]
+    factors = version is not None and version.serving == ModelVersion.Serving.FACTORS
+    if factors:
+        sql = f"{sql}; {storage.USER_VECTOR_SQL}"
+        args += [version.pk, user.pk]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"{_EXCLUSIONS_SQL}; {HISTORY_SQL}",
-            [user.pk, str(Preference.Kind.EXCLUDE_GENRE.value), user.pk],
-        )
+        cursor.execute(sql, args)
         preferences = [
             Preference.from_db(connection.alias, _PREFERENCE_NAMES, r) for r in cursor.fetchall()
         ]
         cursor.nextset()
-        return preferences, history_from_rows(cursor.fetchall())
+        history = history_from_rows(cursor.fetchall())
+        vector = None
+        if factors:
+            cursor.nextset()
+            vector = storage.user_vector_from_row(cursor.fetchone())
+    return ListInputs(preferences, history, vector)
 
 
 def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
@@ -80,14 +98,21 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
     Cached for ``API_RECOMMENDATIONS_CACHE_SECONDS`` (0: computed every time)."""
     seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
     if seconds <= 0:
-        preferences, history = preferences_and_history(user=user)
-        filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
         # the process's serving state, as the cached path reads it: no query for the version
         version = serving_state()[0]
-        recs = selectors.recommendations_for_user(
-            user=user, n=n, filters=filters, version=version, history=history
+        inputs = preferences_and_history(user=user, version=version)
+        filters = filters_with_exclusions(
+            filters or Filters(), tuple(p.value for p in inputs.preferences)
         )
-        return UserList(recs, version.pk if version else None, preferences)
+        recs = selectors.recommendations_for_user(
+            user=user,
+            n=n,
+            filters=filters,
+            version=version,
+            history=inputs.history,
+            user_vector=inputs.vector,
+        )
+        return UserList(recs, version.pk if version else None, inputs.preferences)
     preferences = list(
         catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
     )

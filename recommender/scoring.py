@@ -250,12 +250,19 @@ def user_vector(version: ModelVersion, user_id: int, history: History) -> np.nda
 
 
 def score_factors(
-    version: ModelVersion, user_id: int, history: History, limit: int, excluded: set[int]
+    version: ModelVersion,
+    user_id: int,
+    history: History,
+    limit: int,
+    excluded: set[int],
+    vector: np.ndarray | None = None,
 ) -> Scored:
-    """The ``limit`` best items outside ``excluded`` by inner product with the user's vector,
-    searched in pgvector's HNSW index when the version is indexed, exactly when the history is
-    longer than the index can skip (see storage.nearest_by_vector)."""
-    vector = user_vector(version, user_id, history)
+    """The ``limit`` best items outside ``excluded`` by inner product with the user's vector
+    (``vector``: the caller's, read with the history), searched in pgvector's HNSW index when
+    the version is indexed, exactly when the history is longer than the index can skip (see
+    storage.nearest_by_vector)."""
+    if vector is None:
+        vector = user_vector(version, user_id, history)
     if vector is None:
         return Scored.empty()
     rows = storage.nearest_by_vector(version=version, vector=vector, limit=limit, excluded=excluded)
@@ -272,17 +279,11 @@ def factor_contributions(
     liked = history.liked[:PROFILE_ITEMS]
     if not liked or len(candidates) == 0:
         return {}
-    vectors = storage.item_vectors(version=version, item_ids=[*liked, *candidates.tolist()])
-    h_ids = np.array([i for i in liked if i in vectors], dtype=np.int64)
-    c_ids = np.array([c for c in candidates.tolist() if c in vectors], dtype=np.int64)
+    h_ids, h_unit = storage.item_unit_vectors(version=version, item_ids=liked)
+    c_ids, c_unit = storage.item_unit_vectors(version=version, item_ids=candidates)
     if len(h_ids) == 0 or len(c_ids) == 0:
         return {}
-
-    def unit(ids: np.ndarray) -> np.ndarray:
-        m = np.stack([vectors[i] for i in ids.tolist()])
-        return m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-9)
-
-    sims = unit(h_ids) @ unit(c_ids).T  # history x candidates
+    sims = h_unit @ c_unit.T  # history x candidates
     return strongest_contributions(sims, h_ids, c_ids, rest=False)
 
 

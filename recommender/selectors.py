@@ -101,13 +101,15 @@ def recommendations_for_user(
     filters: Filters | None = None,
     version: ModelVersion | None = None,
     history: History | None = None,
+    user_vector: np.ndarray | None = None,
 ) -> list[Recommendation]:
     """The user's personal list: seen, dismissed, hidden and filtered-out items never appear.
 
     Pinned items (that pass the filters and are new to the user) come first; the rest are
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
-    ``history``: the user's, when the caller has just read it (``user_history_ids``).
+    ``history``: the user's, when the caller has just read it (``user_history_ids``);
+    ``user_vector``: their vector for a factor ``version``, when read with it.
 
     Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
     items and the user's favourites in one query, the candidates' full rows with them (a
@@ -153,7 +155,7 @@ def recommendations_for_user(
         first = True
         while True:
             if version.serving == ModelVersion.Serving.FACTORS:
-                scored = score_factors(version, user.pk, history, pool, excluded)
+                scored = score_factors(version, user.pk, history, pool, excluded, user_vector)
             else:
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]

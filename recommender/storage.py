@@ -150,33 +150,53 @@ def item_vectors_read(*, version: ModelVersion, item_ids: Sequence[int]) -> dict
         return {item_id: vector_from_binary(packed) for item_id, packed in cursor.fetchall()}
 
 
-def item_vectors(*, version: ModelVersion, item_ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """The same vectors as :func:`item_vectors_read`, from the fitted model this process holds
-    for the version (its item factors are the floats stored): a list explains its candidates by
-    the vectors of up to 200 favourites, which cost a read of each on every request. Read from
-    the database when the process has no fitted model."""
+def item_unit_vectors(
+    *, version: ModelVersion, item_ids: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the ids that have a vector, in the order asked; their vectors scaled to unit length, one
+    row each): what cosine similarities between items take. From the fitted model's factors
+    and their norms (computed once per process and version) when the process holds it."""
+    ids = np.asarray(item_ids, dtype=np.int64)
     fitted = fitted_model_load(version=version)
     if fitted is None:
-        return item_vectors_read(version=version, item_ids=item_ids)
+        vectors = item_vectors_read(version=version, item_ids=ids.tolist())
+        found = np.array([i for i in ids.tolist() if i in vectors], dtype=np.int64)
+        if len(found) == 0:
+            return found, np.zeros((0, int(version.dimensions or 0)), dtype=np.float32)
+        m = np.stack([vectors[i] for i in found.tolist()])
+        return found, m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-9)
     model, known = fitted
-    ids = np.asarray(item_ids, dtype=np.int64)
     pos = engine.positions_of(known, ids)
     hit = pos >= 0
-    factors = model.item_factors
-    return {int(i): factors[p] for i, p in zip(ids[hit].tolist(), pos[hit].tolist(), strict=True)}
+    norms = _FACTOR_NORMS.get(id(model))
+    if norms is None:
+        norms = np.linalg.norm(model.item_factors, axis=1) + 1e-9
+        _FACTOR_NORMS.clear()  # one fitted model a process serves at a time
+        _FACTOR_NORMS[id(model)] = norms
+    rows = pos[hit]
+    return ids[hit], model.item_factors[rows] / norms[rows, None]
+
+
+_FACTOR_NORMS: dict[int, np.ndarray] = {}
+
+
+# the user's stored vector in pgvector's binary form; parameters: the version's and the user's
+# ids. A list sends it with the user's history (recommender.lists): one round trip less.
+USER_VECTOR_SQL = (
+    "SELECT vector_send(vector) FROM recommender_uservector WHERE version_id = %s AND user_id = %s"
+)
+
+
+def user_vector_from_row(row: tuple | None) -> np.ndarray | None:
+    """USER_VECTOR_SQL's row as the vector (None: no row)."""
+    return vector_from_binary(row[0]) if row is not None and row[0] is not None else None
 
 
 def user_vector_read(*, version: ModelVersion, user_id: int) -> np.ndarray | None:
-    """The user's stored vector for a factor version (None until they are folded in), in
-    pgvector's binary form (one fixed statement)."""
+    """The user's stored vector for a factor version (None until they are folded in)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT vector_send(vector) FROM recommender_uservector"
-            " WHERE version_id = %s AND user_id = %s",
-            [version.pk, user_id],
-        )
-        row = cursor.fetchone()
-    return vector_from_binary(row[0]) if row is not None and row[0] is not None else None
+        cursor.execute(USER_VECTOR_SQL, [version.pk, user_id])
+        return user_vector_from_row(cursor.fetchone())
 
 
 def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray | None) -> None:

@@ -97,6 +97,36 @@ def test_bad_token_is_401(anon_client):
     assert body["message"] == "Invalid token."
 
 
+@pytest.mark.parametrize("key", ["0" * 41, "abc\x00def", "", "' OR '1'='1", "x" * 5000], ids=repr)
+def test_malformed_tokens_are_401_not_500(anon_client, user, key):
+    Token.objects.create(user=user)
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert_error(anon_client.get("/api/v1/auth/me/"), 401)
+
+
+def test_a_token_authenticates_as_its_user_until_the_user_is_deactivated(anon_client, user):
+    from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
+
+    from recsite.api.authentication import TokenAuthentication
+
+    token = Token.objects.create(user=user)
+    # the same user and token instances, field for field, as DRF's own query gives
+    ours = TokenAuthentication().authenticate_credentials(token.key)
+    drf = DRFTokenAuthentication().authenticate_credentials(token.key)
+    for mine, theirs in zip(ours, drf, strict=True):
+        assert type(mine) is type(theirs)
+        assert {f.attname: getattr(mine, f.attname) for f in mine._meta.concrete_fields} == {
+            f.attname: getattr(theirs, f.attname) for f in theirs._meta.concrete_fields
+        }
+    assert ours[1].user is ours[0] and not ours[0]._state.adding
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert anon_client.get("/api/v1/auth/me/").json()["username"] == "alice"
+    user.is_active = False
+    user.save()
+    body = assert_error(anon_client.get("/api/v1/auth/me/"), 401)
+    assert body["message"] == "User inactive or deleted."
+
+
 def test_me(user_client, anon_client, staff_client):
     assert user_client.get("/api/v1/auth/me/").json()["username"] == "alice"
     assert staff_client.get("/api/v1/auth/me/").json()["is_staff"] is True

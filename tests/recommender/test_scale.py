@@ -87,10 +87,16 @@ def test_a_process_explains_by_the_vectors_stored_and_reads_the_users_one(catalo
             "item_id", flat=True
         )[:300]
     )
-    held = storage.item_vectors(version=version, item_ids=[*ids, -5])
     stored = storage.item_vectors_read(version=version, item_ids=ids)
-    assert set(held) == set(stored) == set(ids)
-    assert all(np.array_equal(held[i], stored[i]) for i in ids)
+    unit = np.stack([stored[i] / np.linalg.norm(stored[i]) for i in ids])
+    held_ids, held = storage.item_unit_vectors(version=version, item_ids=[-5, *ids])
+    assert held_ids.tolist() == ids  # in the order asked, the unknown id left out
+    assert np.allclose(held, unit, atol=1e-6)
+    # a process without the fitted model reads the stored vectors: the same unit vectors
+    ModelVersion.objects.filter(pk=version.pk).update(artifact=None)
+    storage._FITTED.clear()
+    read_ids, read = storage.item_unit_vectors(version=version, item_ids=[*ids, -5])
+    assert read_ids.tolist() == ids and np.allclose(read, unit, atol=1e-6)
     vector = np.linspace(-1, 1, version.dimensions, dtype=np.float32)
     storage.user_vector_write(version=version, user_id=catalog[2].pk, vector=vector)
     assert np.array_equal(storage.user_vector_read(version=version, user_id=catalog[2].pk), vector)
