@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Interaction, Item
 from recommender import selectors, services, storage
+from recommender.lists import user_list
 from recommender.models import ModelVersion, VersionItem
 
 # transactional: a version's HNSW index cannot be built while its rows' FK checks are pending
@@ -53,7 +55,7 @@ def _train(**kwargs) -> ModelVersion:
     return version
 
 
-def test_a_heavy_user_gets_only_cf_items_from_an_indexed_factor_model(catalog):
+def test_a_heavy_user_gets_only_cf_items_from_an_indexed_factor_model(catalog, settings):
     version = _train(algorithm="als")
     assert version.status == ModelVersion.Status.ACTIVE, version.error
     assert version.indexed and version.serving == ModelVersion.Serving.FACTORS
@@ -76,6 +78,14 @@ def test_a_heavy_user_gets_only_cf_items_from_an_indexed_factor_model(catalog):
         reverse=True,
     )
     assert [r.item.pk for r in recs] == [i for _s, i in scored[:20]]
+    # the list as served with its cache off: the user's vector comes in the round trip of the
+    # preferences and the history, then one statement reads the candidates' rows
+    settings.API_RECOMMENDATIONS_CACHE_SECONDS = 0
+    with CaptureQueriesContext(connection) as queries:
+        served = user_list(user=heavy, n=20)
+    assert [r.item.pk for r in served.recommendations] == [i for _s, i in scored[:20]]
+    assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
+    assert "recommender_uservector" in queries.captured_queries[0]["sql"]
 
 
 def test_a_process_explains_by_the_vectors_stored_and_reads_the_users_one(catalog):
