@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from catalog.selectors import catalog_search
+from catalog.search_sql import ranked_matches
 from recsite.memo import Memo
 
 from .embeddings.selectors import hybrid_catalog_ids
@@ -62,10 +62,13 @@ def search_ranking(
     if hybrid is not None:
         ranking = Ranking(hybrid, complete=True)  # fused: nothing ranks below its cut
     else:
-        rows = catalog_search(
-            query=query, genre=genre, year_min=year_min, year_max=year_max, sort="relevance"
+        # catalog_search's relevance order, written out as fixed statements: compiling its
+        # expressions cost more than running them
+        best = ranked_matches(
+            query=query, genre=genre, year_min=year_min, year_max=year_max, limit=RANKING_MAX + 1
         )
-        best = list(rows.order_by("-rank", "id").values_list("id", "rank")[: RANKING_MAX + 1])
+        if best is None:  # year words alone: no rank (the API lists them by popularity)
+            best = []
         ranking = Ranking(best[:RANKING_MAX], complete=len(best) <= RANKING_MAX)
     _RANKINGS.set(key, ranking)
     return ranking
