@@ -68,33 +68,18 @@ def _matches(
     return " AND ".join(where), params, found, ["english", text, *title_params]
 
 
-def _typos(text: str, where: str, params: list, found: str, found_params: list) -> dict:
-    """``typo_matches(trigrams(text), unless_found=<the matches>, unless_title=text)``."""
+def _typos(text: str) -> dict:
+    """``typo_matches(trigrams(text))``, once the caller knows the other layers left room: fewer
+    matches than TYPO_UNLESS_FOUND and none titled ``text`` exactly."""
     grams = trigrams(text)
-    if not grams or WEBSEARCH_SYNTAX.search(text):
-        return {}
     candidates = typo_candidates(grams)
     score, score_params = _sql(trigram_score(grams))
     sql = (
         f'SELECT "catalog_item"."id", {score} FROM "catalog_item"'
         f' WHERE {candidates.sql} AND NOT "catalog_item"."is_hidden"'
-        " AND (SELECT count(*) < %s AND NOT coalesce(bool_or(lower(found.title) = lower(%s)),"
-        ' FALSE) FROM (SELECT "catalog_item"."id", "catalog_item"."title" FROM "catalog_item"'
-        f" WHERE {where} AND {found} LIMIT %s) AS found)"
         f" AND {score} >= %s ORDER BY 2 DESC, 1 ASC LIMIT %s"
     )
-    args = [
-        *score_params,
-        *candidates.params,
-        TYPO_UNLESS_FOUND,
-        text,
-        *params,
-        *found_params,
-        TYPO_UNLESS_FOUND,
-        *score_params,
-        TYPO_MIN_SCORE,
-        TYPO_MAX_MATCHES,
-    ]
+    args = [*score_params, *candidates.params, *score_params, TYPO_MIN_SCORE, TYPO_MAX_MATCHES]
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
         return dict(cursor.fetchall())
@@ -110,7 +95,13 @@ def ranked_matches(
 ) -> list[tuple[int, float]] | None:
     """The best ``limit`` (item id, rank) of ``catalog_search(query=..., sort="relevance")``,
     best first, ties by id. None when the query's words leave no text to match (year words
-    alone: that search has no rank, it lists by popularity)."""
+    alone: that search has no rank, it lists by popularity).
+
+    The matches are ranked first; only when they leave room for typos (fewer than a page, none
+    titled as the query: what ``typo_matches``' ``unless_found`` checks inside its statement) are
+    the typo layer's titles scored and the matches ranked again with them. A query that finds
+    its title, or many, costs one statement: planning the typo layer's took longer than running
+    the ranking."""
     words = query_words(query)
     text = words.text
     if not text:
@@ -118,35 +109,48 @@ def ranked_matches(
     year_min = year_min if year_min is not None else words.year_min
     year_max = year_max if year_max is not None else words.year_max
     where, params, found, found_params = _matches(text, genre, year_min, year_max)
-    typos = _typos(text, where, params, found, found_params)
-    bonus, bonus_params = _sql(typo_bonus(typos))
     prior, prior_params = _sql(popularity_prior())
-    rank = (
-        f'((((ts_rank("catalog_item"."search_vector", {_TEXT_SEARCH})'
-        f" + CASE WHEN {_TITLE} LIKE UPPER(%s) THEN %s ELSE %s END)"
-        f" + CASE WHEN {_TITLE} = UPPER(%s) THEN %s ELSE %s END) + ({bonus})) + ({prior}))"
-    )
-    rank_params = [
-        "english",
-        text,
-        found_params[2],  # the title's LIKE pattern
-        0.5,
-        0.0,
-        text,
-        1.0,
-        0.0,
-        *bonus_params,
-        *prior_params,
-    ]
-    matched = found
-    matched_params = list(found_params)
-    if typos:
-        matched = f'({found[1:-1]} OR "catalog_item"."id" = ANY(%s))'
-        matched_params.append(list(typos))
-    sql = (
-        f'SELECT "catalog_item"."id", {rank} FROM "catalog_item" WHERE {where} AND {matched}'
-        " ORDER BY 2 DESC, 1 ASC LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*rank_params, *params, *matched_params, limit])
-        return cursor.fetchall()
+
+    # enough rows to tell whether the matches leave room for typos, whatever ``limit``
+    wanted = max(limit, TYPO_UNLESS_FOUND)
+
+    def ranked(typos: dict[int, float]) -> list[tuple[int, float, bool]]:
+        bonus, bonus_params = _sql(typo_bonus(typos))
+        rank = (
+            f'((((ts_rank("catalog_item"."search_vector", {_TEXT_SEARCH})'
+            f" + CASE WHEN {_TITLE} LIKE UPPER(%s) THEN %s ELSE %s END)"
+            f" + CASE WHEN {_TITLE} = UPPER(%s) THEN %s ELSE %s END) + ({bonus})) + ({prior}))"
+        )
+        rank_params = [
+            "english",
+            text,
+            found_params[2],  # the title's LIKE pattern
+            0.5,
+            0.0,
+            text,
+            1.0,
+            0.0,
+            *bonus_params,
+            *prior_params,
+        ]
+        matched, matched_params = found, list(found_params)
+        if typos:
+            matched = f'({found[1:-1]} OR "catalog_item"."id" = ANY(%s))'
+            matched_params.append(list(typos))
+        sql = (
+            f'SELECT "catalog_item"."id", {rank},'
+            ' lower("catalog_item"."title") = lower(%s)'
+            f' FROM "catalog_item" WHERE {where} AND {matched}'
+            " ORDER BY 2 DESC, 1 ASC LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*rank_params, text, *params, *matched_params, wanted])
+            return cursor.fetchall()
+
+    rows = ranked({})
+    room = len(rows) < TYPO_UNLESS_FOUND and not any(exact for *_r, exact in rows)
+    if room and trigrams(text) and not WEBSEARCH_SYNTAX.search(text):
+        typos = _typos(text)
+        if typos:
+            rows = ranked(typos)
+    return [(item_id, rank) for item_id, rank, _exact in rows[:limit]]
