@@ -168,16 +168,22 @@ def item_unit_vectors(
     model, known = fitted
     pos = engine.positions_of(known, ids)
     hit = pos >= 0
-    norms = _FACTOR_NORMS.get(id(model))
-    if norms is None:
-        norms = np.linalg.norm(model.item_factors, axis=1) + 1e-9
-        _FACTOR_NORMS.clear()  # one fitted model a process serves at a time
-        _FACTOR_NORMS[id(model)] = norms
+    norms = _norm_order(model).norms
     rows = pos[hit]
-    return ids[hit], model.item_factors[rows] / norms[rows, None]
+    return ids[hit], model.item_factors[rows] / (norms[rows, None] + 1e-9)
 
 
-_FACTOR_NORMS: dict[int, np.ndarray] = {}
+_NORM_ORDERS: dict[int, engine.NormOrder] = {}
+
+
+def _norm_order(model: engine.FactorRecommender) -> engine.NormOrder:
+    """The fitted model's item factors by decreasing norm, computed once per process."""
+    found = _NORM_ORDERS.get(id(model))
+    if found is None:
+        found = engine.NormOrder.of(model.item_factors)
+        _NORM_ORDERS.clear()  # one fitted model a process serves at a time
+        _NORM_ORDERS[id(model)] = found
+    return found
 
 
 # the user's stored vector in pgvector's binary form; parameters: the version's and the user's
@@ -269,18 +275,14 @@ def nearest_exact(
             )
             return [(int(i), float(s)) for i, s in cursor.fetchall()]
     model, item_ids = fitted
-    scores = model.item_factors @ np.asarray(vector, dtype=np.float32)
-    if excluded:
-        # the excluded items' positions by binary search in the sorted ids: a membership test
-        # of every catalog item cost more than the product itself at 200k items
-        pos = engine.positions_of(item_ids, np.fromiter(excluded, dtype=np.int64))
-        scores[pos[pos >= 0]] = -np.inf
-    k = min(limit, int(np.isfinite(scores).sum()))
-    if k <= 0:
-        return []
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.lexsort((item_ids[top], -scores[top]))]
-    return [(int(item_ids[i]), float(scores[i])) for i in top]
+    # the excluded items' positions by binary search in the sorted ids: a membership test of
+    # every catalog item cost more than the product itself at 200k items
+    pos = engine.positions_of(item_ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
+    # exact, reading the items by decreasing norm until no other can enter (engine.mips): the
+    # full product read every factor, memory-bound at 3.6 ms for 149k items
+    top, scores = engine.top_inner_products(_norm_order(model), vector, limit, pos[pos >= 0])
+    order = np.lexsort((item_ids[top], -scores))
+    return [(int(item_ids[i]), float(s)) for i, s in zip(top[order], scores[order], strict=True)]
 
 
 def similar_by_vector(

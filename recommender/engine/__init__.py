@@ -31,6 +31,7 @@ from .data import InteractionMatrix, build_matrix, positions_of
 from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
+from .mips import NormOrder, top_inner_products
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
 from .temporal import SessionEASE, recency_history, session_design
@@ -58,6 +59,7 @@ __all__ = [
     "ItemKNN",
     "MODEL_NAMES",
     "NeighbourTable",
+    "NormOrder",
     "NotFittedError",
     "Popularity",
     "RP3Beta",
@@ -72,4 +74,5 @@ __all__ = [
     "history_matrix",
     "implicit_threads",
     "max_threads",
+    "top_inner_products",
 ]
