@@ -23,7 +23,7 @@ from .selectors import (
     TYPO_UNLESS_FOUND,
     WEBSEARCH_SYNTAX,
     popularity_prior,
-    substring_trigrams,
+    substring_prefilter,
     trigram_score,
     trigrams,
     typo_bonus,
@@ -60,7 +60,7 @@ def _matches(
     pattern = f"%{connection.ops.prep_for_like_query(text)}%"
     title = f"{_TITLE} LIKE UPPER(%s)"
     title_params: list = [pattern]
-    inner = substring_trigrams(text)
+    inner = substring_prefilter(text)
     if inner:
         title = f'({title} AND "catalog_item"."title_trigrams" @> %s::varchar(3)[])'
         title_params.append(inner)

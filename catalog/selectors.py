@@ -102,7 +102,7 @@ def catalog_search(  # noqa: C901
         title_hit = Q(title__icontains=query)
         # the substring match alone scans every title; the trigrams it implies let the GIN
         # index find its candidates, so the three arms become one bitmap OR of index scans
-        inner = substring_trigrams(query)
+        inner = substring_prefilter(query)
         title_found = title_hit & Q(title_trigrams__contains=inner) if inner else title_hit
         found = Q(search_vector=search) | title_found
         # a query in search syntax (quotes, "-word", "or") means exactly what it says
@@ -182,6 +182,23 @@ def substring_trigrams(text: str) -> list[str]:
         word = ("  " if start > 0 else "") + match.group() + (" " if end < len(text) else "")
         grams.update(word[i : i + 3] for i in range(len(word) - 2))
     return sorted(grams)
+
+
+# trigrams a title-substring match hands the GIN index: each is a necessary condition, and the
+# rarest few keep its posting lists short ("ite", "tem" and "em " of "item 48213" are in every
+# title of an "Item N" catalog: intersecting them cost 2 ms of the search at 200k items)
+SUBSTRING_PREFILTER_TRIGRAMS = 3
+
+
+def substring_prefilter(text: str) -> list[str]:
+    """The rarest ``SUBSTRING_PREFILTER_TRIGRAMS`` of ``substring_trigrams(text)`` (by the
+    catalog's counts, ``trigram_frequencies``), sorted; the LIKE match decides the rest."""
+    grams = substring_trigrams(text)
+    if len(grams) <= SUBSTRING_PREFILTER_TRIGRAMS:
+        return grams
+    frequencies = trigram_frequencies()
+    rarest = sorted(grams, key=lambda g: (frequencies.get(g, 0), g))
+    return sorted(rarest[:SUBSTRING_PREFILTER_TRIGRAMS])
 
 
 def typo_matches(

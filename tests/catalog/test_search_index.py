@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from catalog.models import Item
-from catalog.selectors import catalog_search, substring_trigrams
+from catalog.selectors import (
+    catalog_search,
+    substring_prefilter,
+    substring_trigrams,
+    trigram_frequencies,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +24,17 @@ def test_substring_trigrams_are_padded_where_the_query_shows_a_word_edge():
     # a one-letter word at both edges is a whole word; non-ASCII text may fold differently in SQL
     assert substring_trigrams("of a") == ["  a", "of "]
     assert substring_trigrams("Amélie") == []
+
+
+def test_the_prefilter_hands_the_index_the_rarest_trigrams_only(movielens_db):
+    frequencies = trigram_frequencies()
+    for query in ["star wars", "the lord of the rings", "item 12", "x-men"]:
+        every = substring_trigrams(query)
+        chosen = substring_prefilter(query)
+        assert len(chosen) == min(3, len(every)) and set(chosen) <= set(every)
+        left_out = set(every) - set(chosen)
+        assert all(frequencies.get(c, 0) <= frequencies.get(g, 0) for c in chosen for g in left_out)
+    assert substring_prefilter("lien") == ["ien", "lie"]
 
 
 @pytest.mark.parametrize(
