@@ -28,6 +28,7 @@ __all__ = [
     "Trial",
     "LOWRANK_GRID",
     "LOWRANK_MU",
+    "LOWRANK_PRIMAL_MAX_ITEMS",
     "als_family",
     "edlae_family",
     "lowrank_family",
@@ -53,6 +54,9 @@ POP_EXPONENT = 0.5
 #: part it gains 1.3-3.4 % on the sparse and play-count shapes (docs/MODELS.md)
 LOWRANK_MU = 0.25
 LOWRANK_GRID = ((32, 1.0), (32, 1.5), (64, 1.0), (64, 1.5))
+#: with at least as many users as items its factorisation costs about four EASE inverses
+#: (engine.lowrank): above this many items the family is left out of the selection
+LOWRANK_PRIMAL_MAX_ITEMS = 8_000
 
 
 @dataclass(frozen=True)
@@ -198,21 +202,23 @@ def edlae_family(
 
 
 def lowrank_family(s: Search) -> None:
-    """The best EASE setting plus the low-rank correction of its residual, one factorisation
-    at the grid's largest rank (a smaller rank keeps its leading columns): the validation
-    scores are EASE's, already computed, plus ``weight * (q Q V) V'``."""
-    if "ease" not in s.rescore:
+    """The best EASE setting plus the low-rank correction of its residual, one residual fit and
+    a factorisation per rank (as the refitted model computes it): the validation scores are
+    EASE's, already computed, plus ``weight * (q Q V) V'``."""
+    n_users, n_items = s.X.shape
+    if "ease" not in s.rescore or (n_users >= n_items > LOWRANK_PRIMAL_MAX_ITEMS):
         return
     base_trial, _ = s.rescore["ease"]
     lam = float(base_trial.params["lam"])
     base = s.scores[base_trial.label]
     mu = float(f"{lam * LOWRANK_MU:.3g}")
     t0 = time.perf_counter()
-    QV, V = engine.residual_lowrank(s.X, lam=lam, mu=mu, rank=max(r for r, _ in LOWRANK_GRID))
-    qQV = np.asarray(s.q @ QV)
+    ranks = tuple(sorted({r for r, _ in LOWRANK_GRID}))
+    fits = engine.residual_lowrank_ranks(s.X, lam=lam, mu=mu, ranks=ranks)
+    factors = dict(zip(ranks, fits, strict=True))
     for rank, weight in LOWRANK_GRID:
-        rank = min(rank, V.shape[1])
-        scores = base + np.float32(weight) * (qQV[:, :rank] @ V[:, :rank].T)
+        QV, V = factors[rank]
+        scores = base + np.float32(weight) * (np.asarray(s.q @ QV) @ V.T)
         params = dict(lam=lam, mu=mu, rank=rank, weight=weight, max_items=s.dense_max_items)
         label = f"ease_lowrank lam={lam:g} r={rank} w={weight:g}"
         s.record(label, "ease_lowrank", "ease_lowrank", params, scores, t0)
@@ -221,12 +227,7 @@ def lowrank_family(s: Search) -> None:
         "ease_lowrank",
         lambda t: (
             lambda Q: engine.lowrank_query_scores(
-                s.X,
-                Q,
-                QV[:, : t.params["rank"]],
-                V[:, : t.params["rank"]],
-                lam=lam,
-                weight=t.params["weight"],
+                s.X, Q, *factors[t.params["rank"]], lam=lam, weight=t.params["weight"]
             )
         ),
     )

@@ -31,7 +31,12 @@ from .data import InteractionMatrix, build_matrix, positions_of
 from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
-from .lowrank import EASELowRank, lowrank_query_scores, residual_lowrank
+from .lowrank import (
+    EASELowRank,
+    lowrank_query_scores,
+    residual_lowrank,
+    residual_lowrank_ranks,
+)
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
 from .temporal import SessionEASE, recency_history, session_design
@@ -55,6 +60,7 @@ __all__ = [
     "EASELowRank",
     "lowrank_query_scores",
     "residual_lowrank",
+    "residual_lowrank_ranks",
     "FactorRecommender",
     "InteractionMatrix",
     "positions_of",

@@ -22,7 +22,8 @@ solver): with ``K = X X' + mu I`` and ``M = K^-1 X = X P_mu`` (``P_mu = (X'X + m
     m_k = (M_k . R_k) / diag(P_mu)_k,    Q V = M'(R V) - (m*V - M'(X (m*V))) / mu,
 
 all users x items at most. Otherwise (items <= users) ``Q`` itself is formed from the items x
-items inverses and ``V`` are the top eigenvectors of ``(XQ)'(XQ) = Q' G Q``.
+items inverses (about four times EASE's O(items^3), hence the selection's
+``LOWRANK_PRIMAL_MAX_ITEMS``) and ``V`` are the top eigenvectors of ``(XQ)'(XQ) = Q' G Q``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ._threads import blas_threads
 from .base import CatalogTooLargeError, ItemItemRecommender, Progress
 from .ease import _spd_inverse, ease_weights
 
-__all__ = ["EASELowRank", "lowrank_query_scores", "residual_lowrank"]
+__all__ = ["EASELowRank", "lowrank_query_scores", "residual_lowrank", "residual_lowrank_ranks"]
 
 
 def residual_lowrank(
@@ -45,17 +46,26 @@ def residual_lowrank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(Q V, V)`` (items x rank each, float32) of the module doc: the correction is
     ``(Q V) V'``. ``rank`` is capped by the smaller side of ``X``."""
+    return residual_lowrank_ranks(X, lam=lam, mu=mu, ranks=(rank,), seed=seed)[0]
+
+
+def residual_lowrank_ranks(
+    X: sp.csr_matrix, *, lam: float, mu: float, ranks: tuple[int, ...], seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`residual_lowrank` for several ranks from one residual fit. Each rank's ``V`` is
+    computed as a model of that rank computes it (same seed, same oversampling), so the
+    selection's validation scores are what the refitted model serves."""
     if lam <= 0 or mu <= 0:
         raise ValueError(f"lam and mu must be > 0, got {lam}, {mu}")
-    if rank < 1:
-        raise ValueError(f"rank must be >= 1, got {rank}")
+    if not ranks or min(ranks) < 1:
+        raise ValueError(f"ranks must be >= 1, got {ranks}")
     X = sp.csr_matrix(X, dtype=np.float32)
     n_users, n_items = X.shape
-    rank = min(rank, n_users, n_items)
+    ranks = tuple(min(r, n_users, n_items) for r in ranks)
     with blas_threads():
         if n_users < n_items:
-            return _dual(X, lam, mu, rank, seed)
-        return _primal(X, lam, mu, rank)
+            return _dual(X, lam, mu, ranks, seed)
+        return _primal(X, lam, mu, ranks, seed)
 
 
 def _gram_inverse_times_x(X: sp.csr_matrix, pen: float) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +76,7 @@ def _gram_inverse_times_x(X: sp.csr_matrix, pen: float) -> tuple[np.ndarray, np.
     return Ki, np.ascontiguousarray(np.asarray(X.T @ Ki).T)
 
 
-def _dual(X: sp.csr_matrix, lam: float, mu: float, rank: int, seed: int):
+def _dual(X: sp.csr_matrix, lam: float, mu: float, ranks: tuple[int, ...], seed: int):
     _, M_l = _gram_inverse_times_x(X, lam)
     diag_pl = (1.0 - np.asarray(X.multiply(M_l).sum(axis=0)).ravel()) / lam
     R = M_l / diag_pl.astype(np.float32)[None, :]  # X - X B
@@ -76,15 +86,16 @@ def _dual(X: sp.csr_matrix, lam: float, mu: float, rank: int, seed: int):
     m = ((M * R).sum(axis=0) / diag_pm).astype(np.float32)
     F = R - mu * (Ki @ R)  # X Q0, then X Q = X Q0 - M diag(m)
     F -= M * m[None, :]
-    V = _top_right_vectors(F, rank, seed)
-    del F
-    RV = R @ V
-    mV = m[:, None] * V
-    QV = M.T @ RV - (mV - M.T @ np.asarray(X @ mV)) / mu
-    return np.asarray(QV, dtype=np.float32), np.asarray(V, dtype=np.float32)
+    out = []
+    for rank in ranks:
+        V = _top_right_vectors(F, rank, seed)
+        mV = m[:, None] * V
+        QV = M.T @ (R @ V) - (mV - M.T @ np.asarray(X @ mV)) / mu
+        out.append((np.asarray(QV, dtype=np.float32), np.asarray(V, dtype=np.float32)))
+    return out
 
 
-def _primal(X: sp.csr_matrix, lam: float, mu: float, rank: int):
+def _primal(X: sp.csr_matrix, lam: float, mu: float, ranks: tuple[int, ...], seed: int):
     n_items = X.shape[1]
     G = np.asarray((X.T @ X).toarray(), dtype=np.float32)
     P = G.copy()
@@ -102,11 +113,27 @@ def _primal(X: sp.csr_matrix, lam: float, mu: float, rank: int):
     m = np.diag(Q) / np.diag(Pm)
     Q -= Pm * m[None, :].astype(np.float32)
     del Pm
-    FtF = Q.T @ (G @ Q)
-    FtF = (FtF + FtF.T) / 2
-    _, V = scipy.linalg.eigh(FtF, subset_by_index=(n_items - rank, n_items - 1))
-    V = np.ascontiguousarray(V[:, ::-1], dtype=np.float32)
-    return np.asarray(Q @ V, dtype=np.float32), V
+    out = []
+    for rank in ranks:
+        V = _top_eigenvectors(lambda Y: Q.T @ (G @ (Q @ Y)), n_items, rank, seed)
+        out.append((np.asarray(Q @ V, dtype=np.float32), V))
+    return out
+
+
+def _top_eigenvectors(apply, n: int, rank: int, seed: int, power: int = 4) -> np.ndarray:
+    """The top ``rank`` eigenvectors (n x rank) of the symmetric PSD operator ``apply`` (here
+    ``(XQ)'(XQ) = Q' G Q``, never formed): subspace iteration and a Rayleigh-Ritz step, a few
+    items^2 x rank products instead of a dense items^3 eigendecomposition."""
+    rng = np.random.default_rng(seed)
+    k = min(rank + 10, n)
+    Y = apply(rng.standard_normal((n, k)).astype(np.float32))
+    for _ in range(power):
+        Y, _ = np.linalg.qr(Y)
+        Y = apply(Y)
+    basis, _ = np.linalg.qr(Y)
+    small = basis.T @ apply(basis)
+    w, U = scipy.linalg.eigh((small + small.T) / 2)
+    return np.ascontiguousarray((basis @ U[:, ::-1][:, :rank]), dtype=np.float32)
 
 
 def _top_right_vectors(F: np.ndarray, rank: int, seed: int, power: int = 4) -> np.ndarray:
