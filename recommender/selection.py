@@ -10,7 +10,8 @@ retrain picks again on the site's own interactions:
 2. the candidate families are fitted on the rest with a small search over their main
    hyper-parameters, and each scores the validation users (NDCG@10, Recall@20):
    EASE, EASE with a popularity-scaled penalty (``pop_exponent``) and EDLAE (penalty ``lam``
-   walked on a log scale, user weighting and dropout), the
+   walked on a log scale, user weighting and dropout), the best EASE plus a low-rank
+   correction fitted on its residual (``engine.lowrank``: rank and weight), the
    session-window Gram term and the recency weight where timestamps exist, RP3beta
    (``alpha``, ``beta``) and ALS (factors, regularisation);
 3. blends of the best item-item families (weights on the validation slice) compete with
@@ -205,6 +206,7 @@ def select(
         selection_search.edlae_family(
             search, n_items, 0.0, 0.0, "ease_pop", selection_search.POP_EXPONENT
         )
+        selection_search.lowrank_family(search)
         step(0.3)
         selection_search.edlae_family(search, n_items, 0.5, 0.1, "edlae")
         step(0.5)

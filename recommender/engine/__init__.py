@@ -31,6 +31,12 @@ from .data import InteractionMatrix, build_matrix, positions_of
 from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
+from .lowrank import (
+    EASELowRank,
+    lowrank_query_scores,
+    residual_lowrank,
+    residual_lowrank_ranks,
+)
 from .mips import NormOrder, top_inner_products
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
@@ -52,6 +58,10 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_PARAMS",
     "EASE",
+    "EASELowRank",
+    "lowrank_query_scores",
+    "residual_lowrank",
+    "residual_lowrank_ranks",
     "FactorRecommender",
     "InteractionMatrix",
     "positions_of",

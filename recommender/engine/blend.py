@@ -26,13 +26,14 @@ import scipy.sparse as sp
 from .base import ItemItemRecommender, Progress, Recommender
 from .ease import EASE, WeightedEDLAE
 from .knn import ItemKNN, RP3Beta
+from .lowrank import EASELowRank
 from .temporal import SessionEASE, recency_history
 
 __all__ = ["Blend", "score_scale", "PART_MODELS"]
 
 #: the item-item models a blend can hold
 PART_MODELS: dict[str, type[ItemItemRecommender]] = {
-    cls.name: cls for cls in (EASE, WeightedEDLAE, SessionEASE, RP3Beta, ItemKNN)
+    cls.name: cls for cls in (EASE, EASELowRank, WeightedEDLAE, SessionEASE, RP3Beta, ItemKNN)
 }
 
 _SCALE_ROWS = 256

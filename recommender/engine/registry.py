@@ -10,6 +10,7 @@ from .blend import Blend
 from .ease import EASE, WeightedEDLAE
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta
+from .lowrank import EASELowRank
 from .popularity import Popularity
 from .temporal import SessionEASE
 
@@ -24,6 +25,7 @@ _CLASSES: dict[str, type[Recommender]] = {
         ItemKNN,
         RP3Beta,
         EASE,
+        EASELowRank,
         WeightedEDLAE,
         SessionEASE,
         Blend,

@@ -86,6 +86,7 @@ def test_registry() -> None:
         "itemknn",
         "rp3beta",
         "ease",
+        "ease_lowrank",
         "wedlae",
         "session_ease",
         "blend",
@@ -415,3 +416,52 @@ def test_pop_exponent_is_ease_on_column_weighted_input(tiny: sp.csr_matrix) -> N
     np.testing.assert_allclose(fast, tiny[:10] @ W, atol=1e-4)
     # a uniform penalty records the parameters it always did
     assert "pop_exponent" not in get_model("wedlae").params
+
+
+def _zero_diagonal_ridge(X: np.ndarray, T: np.ndarray, pen: float) -> np.ndarray:
+    """Column k: the ridge of T[:, k] on every column of X but k (EASE's constraint), solved
+    directly."""
+    n = X.shape[1]
+    out = np.zeros((n, n))
+    for k in range(n):
+        keep = np.arange(n) != k
+        A = X[:, keep]
+        out[keep, k] = np.linalg.solve(A.T @ A + pen * np.eye(n - 1), A.T @ T[:, k])
+    return out
+
+
+@pytest.mark.parametrize("shape", [(30, 12), (12, 30)])
+def test_lowrank_correction_is_the_projected_ridge_of_eases_residual(shape) -> None:
+    """``residual_lowrank`` (dual with fewer users than items, primal otherwise) equals its
+    definition solved directly: Q, the zero-diagonal ridge (penalty mu) of EASE's residual
+    X - XB on X, projected on the top right singular vectors V of XQ; the model's W is
+    B + weight (Q V) V' with a zero diagonal, and the selection's query path matches it."""
+    from recommender.engine import lowrank_query_scores, residual_lowrank
+
+    rng = np.random.default_rng(1)
+    Xs = sp.csr_matrix((rng.random(shape) < 0.35).astype(np.float32))
+    X = Xs.toarray().astype(np.float64)
+    lam, mu, rank, weight = 3.0, 1.0, 3, 1.5
+    B = _zero_diagonal_ridge(X, X, lam)
+    Q = _zero_diagonal_ridge(X, X - X @ B, mu)
+    V = np.linalg.svd(X @ Q)[2][:rank].T
+    expected = Q @ V @ V.T
+    QV, Vh = residual_lowrank(Xs, lam=lam, mu=mu, rank=rank)
+    np.testing.assert_allclose(QV @ Vh.T, expected, atol=1e-4)
+    model = get_model("ease_lowrank", lam=lam, mu=mu, rank=rank, weight=weight)
+    W = model.fit(Xs).weights
+    full = B + weight * expected
+    np.fill_diagonal(full, 0.0)
+    np.testing.assert_allclose(W, full, atol=1e-4)
+    assert np.abs(weight * expected).max() > 1e-2  # the correction is not negligible here
+    fast = lowrank_query_scores(Xs, Xs[:5], QV, Vh, lam=lam, weight=weight)
+    # the diagonal only scores a history item itself: compare the other entries
+    unseen = X[:5] == 0
+    np.testing.assert_allclose(fast[unseen], (X[:5] @ full)[unseen], atol=1e-4)
+
+
+def test_lowrank_model_rebuilds_and_refuses_large_catalogs(tiny: sp.csr_matrix) -> None:
+    model = get_model("ease_lowrank", lam=4.0, mu=1.0, rank=2, weight=1.0)
+    assert get_model(model.name, **model.params).params == model.params
+    with pytest.raises(CatalogTooLargeError):
+        get_model("ease_lowrank", max_items=5).fit(tiny)

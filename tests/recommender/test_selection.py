@@ -195,3 +195,25 @@ def test_a_fixed_model_setting_wins_over_selection(db, settings):
     settings.RECOMMENDER_MODEL = "wedlae"
     version = services.training_start()
     assert version.algorithm == "wedlae" and version.params["lam"] == 20.0
+
+
+def test_lowrank_family_scores_what_its_refitted_model_serves() -> None:
+    """The ease_lowrank trials are scored as EASE's validation scores plus the low-rank term;
+    the registry's model rebuilt from a trial's params scores the same (history items aside),
+    and a plain select() lists the family."""
+    X, _ = _clustered(timed=False)
+    queries, truth = X[:40], X[40:80]
+    s = selection_search.Search(X, None, queries, truth, budget=60.0, dense_max_items=20_000)
+    selection_search.edlae_family(s, X.shape[1], 0.0, 0.0, "ease")
+    selection_search.lowrank_family(s)
+    trials = [t for t in s.trials if t.family == "ease_lowrank"]
+    assert len(trials) == len(selection_search.LOWRANK_GRID)
+    for t in trials:
+        assert t.params["mu"] == pytest.approx(t.params["lam"] * selection_search.LOWRANK_MU, 1e-2)
+    best = s.best("ease_lowrank")
+    served = engine.get_model(best.algorithm, **best.params).fit(X).score_users(queries)
+    seen = queries.toarray() > 0  # a history item's own entry ranks nothing
+    for scores in (s.scores[best.label], s.rescore["ease_lowrank"][1](queries)):
+        np.testing.assert_allclose(scores[~seen], served[~seen], atol=1e-3)
+    families = {r["family"] for r in selection.select(X, None, budget_seconds=60).table()}
+    assert "ease_lowrank" in families
