@@ -40,6 +40,7 @@ from .base import CatalogTooLargeError, ItemItemRecommender, Progress, prune_row
 __all__ = [
     "EASE",
     "ease_weights",
+    "spd_inverse",
     "WeightedEDLAE",
     "edlae_penalty",
     "edlae_query_scores",
@@ -114,7 +115,7 @@ def _dual_factors(
     with blas_threads():
         K = np.asarray((XL @ Z.T).toarray(), dtype=np.float32)
         K[np.diag_indices_from(K)] += 1.0
-        Ki = _spd_inverse(K)
+        Ki = spd_inverse(K)
         XLt = XL.T.tocsr()
         M = np.ascontiguousarray(np.asarray(XLt @ Ki).T)  # rows x items = K^-1 (Z L^-1)
     diag_p = (1.0 / lam_vec) - np.asarray(XL.multiply(M).sum(axis=0), dtype=np.float64).ravel()
@@ -128,7 +129,7 @@ def _edlae_from_design(Z: sp.csr_matrix, lam_vec: np.ndarray, solver: str) -> np
         with blas_threads():
             P = np.asarray((Z.T @ Z).toarray(), dtype=np.float32)
             P[np.diag_indices(n_items)] += lam_vec.astype(np.float32)
-            P = _spd_inverse(P)
+            P = spd_inverse(P)
     else:
         XL, M, _ = _dual_factors(Z, lam_vec)
         with blas_threads():
@@ -194,7 +195,7 @@ def edlae_query_scores(
     return out
 
 
-def _spd_inverse(A: np.ndarray) -> np.ndarray:
+def spd_inverse(A: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite float32 matrix, in place (Cholesky)."""
     potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (A,))
     c, info = potrf(A, lower=True, overwrite_a=True, clean=False)

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from ._threads import blas_threads
 from .base import CatalogTooLargeError, ItemItemRecommender, Progress
-from .ease import _spd_inverse, ease_weights
+from .ease import ease_weights, spd_inverse
 
 __all__ = ["EASELowRank", "lowrank_query_scores", "residual_lowrank", "residual_lowrank_ranks"]
 
@@ -72,7 +72,7 @@ def _gram_inverse_times_x(X: sp.csr_matrix, pen: float) -> tuple[np.ndarray, np.
     """``(K^-1, K^-1 X)`` for ``K = X X' + pen I`` (users x users, users x items; dense)."""
     K = np.asarray((X @ X.T).toarray(), dtype=np.float32)
     K[np.diag_indices_from(K)] += pen
-    Ki = _spd_inverse(K)
+    Ki = spd_inverse(K)
     return Ki, np.ascontiguousarray(np.asarray(X.T @ Ki).T)
 
 
@@ -100,14 +100,14 @@ def _primal(X: sp.csr_matrix, lam: float, mu: float, ranks: tuple[int, ...], see
     G = np.asarray((X.T @ X).toarray(), dtype=np.float32)
     P = G.copy()
     P[np.diag_indices(n_items)] += lam
-    P = _spd_inverse(P)
+    P = spd_inverse(P)
     XtR = -lam * P  # X'R = G (I - B) = (I - lam P_lam) diag(1 / diag(P_lam))
     XtR[np.diag_indices(n_items)] += 1.0
     XtR /= np.diag(P)[None, :]
     del P
     Pm = G.copy()
     Pm[np.diag_indices(n_items)] += mu
-    Pm = _spd_inverse(Pm)
+    Pm = spd_inverse(Pm)
     Q = Pm @ XtR
     del XtR
     m = np.diag(Q) / np.diag(Pm)
