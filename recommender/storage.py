@@ -173,17 +173,19 @@ def item_unit_vectors(
     return ids[hit], model.item_factors[rows] / (norms[rows, None] + 1e-9)
 
 
-_NORM_ORDERS: dict[int, engine.NormOrder] = {}
+# the model itself is kept beside its norm order: an id() is only unique while its object lives,
+# and a model fitted later could otherwise be handed the order of one freed at the same address
+_NORM_ORDERS: dict[int, tuple[engine.FactorRecommender, engine.NormOrder]] = {}
 
 
 def _norm_order(model: engine.FactorRecommender) -> engine.NormOrder:
     """The fitted model's item factors by decreasing norm, computed once per process."""
     found = _NORM_ORDERS.get(id(model))
-    if found is None:
-        found = engine.NormOrder.of(model.item_factors)
+    if found is None or found[0] is not model:
+        found = (model, engine.NormOrder.of(model.item_factors))
         _NORM_ORDERS.clear()  # one fitted model a process serves at a time
         _NORM_ORDERS[id(model)] = found
-    return found
+    return found[1]
 
 
 # the user's stored vector in pgvector's binary form; parameters: the version's and the user's

@@ -79,3 +79,22 @@ def test_fewer_items_than_asked_and_nothing_asked():
     assert sorted(pos.tolist()) == [0, 2, 3]
     pos, scores = top_inner_products(order, np.ones(4, np.float32), 0, np.array([], int))
     assert len(pos) == len(scores) == 0
+
+
+def test_a_process_never_serves_one_models_order_for_another():
+    """The norm order is kept per fitted model; an id() can be reused once its model is freed,
+    so an entry whose model is another object (here planted under the new model's id) is not
+    served."""
+    from recommender import storage
+
+    rng = np.random.default_rng(5)
+
+    class Fitted:
+        def __init__(self) -> None:
+            self.item_factors = rng.normal(size=(50, 4)).astype(np.float32)
+
+    old, new = Fitted(), Fitted()
+    storage._NORM_ORDERS[id(new)] = (old, NormOrder.of(old.item_factors))
+    order = storage._norm_order(new)
+    assert np.array_equal(order.sorted_factors, new.item_factors[order.order])
+    assert storage._norm_order(new) is order  # kept for the model it was computed for
