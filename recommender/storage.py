@@ -219,11 +219,13 @@ def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray
     )
 
 
-# pgvector 0.6 has no iterative index scans: an HNSW scan returns at most ``hnsw.ef_search`` rows
-# (and SET LOCAL only lasts inside a transaction, so each search opens one). A search that must
-# skip more rows than that goes exact. A wide HNSW scan costs more than the exact product over
-# the factors each process already holds for folding users in, so past INDEX_SEARCH_MAX rows the
-# exact path answers.
+# A user's candidates come from the exact search over the factors the process holds (it loads
+# them for the list's evidence and for folding users in): read by decreasing norm, it costs
+# 0.1-0.7 ms at 58k-149k items, where the HNSW scan took 3 ms and found 23-35 of the true 60
+# (bench_scale's catalogs, 30 users with 5-100 likes). The index answers a process without the
+# fitted model. pgvector 0.6 has no iterative index scans: an HNSW scan returns at most
+# ``hnsw.ef_search`` rows (and SET LOCAL only lasts inside a transaction, so each search opens
+# one), so a search that must skip more than INDEX_SEARCH_MAX rows goes exact in PostgreSQL.
 EF_SEARCH_MAX = 1000
 INDEX_SEARCH_MAX = 300
 
@@ -237,11 +239,14 @@ def nearest_by_vector(
 ) -> list[tuple[int, float]]:
     """(item id, inner product) of the ``limit`` items nearest ``vector`` outside ``excluded``.
 
-    Through the HNSW index when the version has one and the scan need not skip more than
-    INDEX_SEARCH_MAX rows; otherwise (or when the index returned too few unseen rows) exactly,
-    so a long history never runs the list dry.
+    Exactly over the fitted model's factors when this process holds them; else through the HNSW
+    index when the version has one and the scan need not skip more than INDEX_SEARCH_MAX rows,
+    and exactly in PostgreSQL otherwise (or when the index returned too few unseen rows), so a
+    long history never runs the list dry.
     """
     skip = set(excluded)
+    if fitted_model_load(version=version) is not None:
+        return nearest_exact(version=version, vector=vector, limit=limit, excluded=skip)
     want = limit + len(skip)
     if version.indexed and want <= INDEX_SEARCH_MAX:
         dim = int(version.dimensions or len(vector))

@@ -113,21 +113,31 @@ def test_a_process_explains_by_the_vectors_stored_and_reads_the_users_one(catalo
     assert storage.user_vector_read(version=version, user_id=catalog[3].pk + 10**6) is None
 
 
-def test_the_index_answers_short_histories_and_the_exact_scan_long_ones(catalog):
+def test_candidates_are_exact_where_the_model_is_held_else_from_the_index(catalog):
     version = _train(algorithm="als")
     vector = storage.user_vector_read(version=version, user_id=catalog[1].pk)
     few = set(Item.objects.order_by("pk").values_list("pk", flat=True)[:10])
     many = set(Item.objects.order_by("pk").values_list("pk", flat=True)[:1200])
-    by_index = storage.nearest_by_vector(version=version, vector=vector, limit=20, excluded=few)
-    exact = storage.nearest_exact(version=version, vector=vector, limit=20, excluded=few)
-    assert len(by_index) == 20 and not {i for i, _ in by_index} & few
-    assert len({i for i, _ in by_index} & {i for i, _ in exact}) >= 15  # approximate
-    rest = storage.nearest_by_vector(version=version, vector=vector, limit=400, excluded=many)
     trained_rest = (
         VersionItem.objects.filter(version=version, vector__isnull=False)
         .exclude(item_id__in=many)
         .count()
     )
+    # this process holds the fitted model: short and long histories alike get the exact answer
+    exact = storage.nearest_exact(version=version, vector=vector, limit=20, excluded=few)
+    held = storage.nearest_by_vector(version=version, vector=vector, limit=20, excluded=few)
+    assert [i for i, _ in held] == [i for i, _ in exact]
+    # a process without it: the HNSW index for a short history (approximate), an exact scan in
+    # PostgreSQL for one longer than the index can skip
+    ModelVersion.objects.filter(pk=version.pk).update(artifact=None)
+    storage._FITTED.clear()
+    assert storage.fitted_model_load(version=version) is None
+    with CaptureQueriesContext(connection) as queries:
+        by_index = storage.nearest_by_vector(version=version, vector=vector, limit=20, excluded=few)
+    assert any("hnsw.ef_search" in q["sql"] for q in queries.captured_queries)
+    assert len(by_index) == 20 and not {i for i, _ in by_index} & few
+    assert len({i for i, _ in by_index} & {i for i, _ in exact}) >= 15  # approximate
+    rest = storage.nearest_by_vector(version=version, vector=vector, limit=400, excluded=many)
     assert len(rest) == trained_rest and not {i for i, _ in rest} & many
 
 
