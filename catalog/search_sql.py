@@ -1,4 +1,5 @@
-"""The search list's relevance ranking as two fixed statements.
+"""The search list's relevance ranking as fixed statements (one; two or three when the typo
+layer has room).
 
 ``catalog_search(..., sort="relevance")`` builds the ranking with the ORM: Q objects, CASE
 expressions and a subquery compiled from a queryset. For one query that is read once (the API
@@ -11,6 +12,8 @@ equal over queries of every kind).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Value
@@ -43,10 +46,15 @@ def _sql(expression: RawSQL | Value) -> tuple[str, list]:
     return expression.sql, list(expression.params)
 
 
-def _matches(
-    text: str, genre: str, year_min: int | None, year_max: int | None
-) -> tuple[str, list, str, list]:
-    """(the filters' SQL, their parameters, the match's SQL, its parameters)."""
+class _Match(NamedTuple):
+    where: str  # the filters' SQL
+    params: list  # their parameters
+    found: str  # the match's SQL (full text or title substring)
+    found_params: list  # its parameters
+    pattern: str  # the title's LIKE pattern (the rank's title term takes it too)
+
+
+def _matches(text: str, genre: str, year_min: int | None, year_max: int | None) -> _Match:
     where, params = ['NOT "catalog_item"."is_hidden"'], []
     if genre:
         where.append('"catalog_item"."genres" @> (ARRAY[%s])::varchar(64)[]')
@@ -65,7 +73,7 @@ def _matches(
         title = f'({title} AND "catalog_item"."title_trigrams" @> %s::varchar(3)[])'
         title_params.append(inner)
     found = f'("catalog_item"."search_vector" @@ ({_TEXT_SEARCH}) OR {title})'
-    return " AND ".join(where), params, found, ["english", text, *title_params]
+    return _Match(" AND ".join(where), params, found, ["english", text, *title_params], pattern)
 
 
 def _typos(text: str) -> dict:
@@ -108,7 +116,7 @@ def ranked_matches(
         return None
     year_min = year_min if year_min is not None else words.year_min
     year_max = year_max if year_max is not None else words.year_max
-    where, params, found, found_params = _matches(text, genre, year_min, year_max)
+    where, params, found, found_params, pattern = _matches(text, genre, year_min, year_max)
     prior, prior_params = _sql(popularity_prior())
 
     # enough rows to tell whether the matches leave room for typos, whatever ``limit``
@@ -124,7 +132,7 @@ def ranked_matches(
         rank_params = [
             "english",
             text,
-            found_params[2],  # the title's LIKE pattern
+            pattern,
             0.5,
             0.0,
             text,

@@ -258,9 +258,8 @@ def score_factors(
     vector: np.ndarray | None = None,
 ) -> Scored:
     """The ``limit`` best items outside ``excluded`` by inner product with the user's vector
-    (``vector``: the caller's, read with the history), searched in pgvector's HNSW index when
-    the version is indexed, exactly when the history is longer than the index can skip (see
-    storage.nearest_by_vector)."""
+    (``vector``: the caller's, read with the history), exactly over the fitted model's factors,
+    or through pgvector's index in a process without them (see storage.nearest_by_vector)."""
     if vector is None:
         vector = user_vector(version, user_id, history)
     if vector is None:

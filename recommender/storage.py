@@ -285,8 +285,8 @@ def nearest_exact(
     # the excluded items' positions by binary search in the sorted ids: a membership test of
     # every catalog item cost more than the product itself at 200k items
     pos = engine.positions_of(item_ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
-    # exact, reading the items by decreasing norm until no other can enter (engine.mips): the
-    # full product read every factor, memory-bound at 3.6 ms for 149k items
+    # exact, reading the items by decreasing norm until no other can enter (engine.mips): a full
+    # product reads every factor, memory-bound at 3.6 ms for 149k items
     top, scores = engine.top_inner_products(_norm_order(model), vector, limit, pos[pos >= 0])
     order = np.lexsort((item_ids[top], -scores))
     return [(int(item_ids[i]), float(s)) for i, s in zip(top[order], scores[order], strict=True)]
