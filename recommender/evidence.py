@@ -14,6 +14,7 @@ from django.db import connection
 from catalog.models import Item
 from catalog.titles import display_label
 from recsite.memo import Memo
+from recsite.model_rows import ModelRows
 
 from .history import History
 from .reasons import reason_for
@@ -53,16 +54,11 @@ _FACT_COLUMNS = ", ".join(f"i.{c}" for c in _FACT_NAMES)
 # the timestamps, which nothing showing a recommendation reads, stay deferred: the timestamps'
 # parsing alone costs a fifth of the statement's time.
 _ROW_DEFERRED = ("search_vector", "title_trigrams", "created_at", "updated_at")
-_ROW_FIELDS = [
-    f
-    for f in Item._meta.concrete_fields
-    if f.attname not in _FACT_NAMES and f.attname not in _ROW_DEFERRED
-]
-_ROW_COLUMNS = ", ".join(f"i.{f.column}" for f in _ROW_FIELDS)
-_ROW_NULLS = ", ".join("NULL" for _ in _ROW_FIELDS)
-# each rest field with its converters (a field's own, such as JSONField's decoding), looked up
-# once at import, which needs no query: per row and field the lookup cost more than converting
-_ROW_CONVERTERS = [(f, f.get_db_converters(connection)) for f in _ROW_FIELDS]
+_ROWS = ModelRows(Item, exclude=_ROW_DEFERRED)
+_REST_FIELDS = [f for f in _ROWS.fields if f.attname not in _FACT_NAMES]
+_REST_NAMES = [f.attname for f in _REST_FIELDS]
+_ROW_COLUMNS = ", ".join(f"i.{f.column}" for f in _REST_FIELDS)
+_ROW_NULLS = ", ".join("NULL" for _ in _REST_FIELDS)
 
 
 def item_row(fact: ItemFacts) -> Item | None:
@@ -85,19 +81,8 @@ def item_row(fact: ItemFacts) -> Item | None:
             strict=True,
         )
     )
-    for (field, converters), value in zip(_ROW_CONVERTERS, fact.rest, strict=True):
-        for convert in converters:
-            value = convert(value, field, connection)
-        values[field.attname] = value
-    return Item.from_db(connection.alias, _ROW_NAMES, [values[n] for n in _ROW_NAMES])
-
-
-# the instance's attributes in the model's order: the facts' and the rest's
-_ROW_NAMES = [
-    f.attname
-    for f in Item._meta.concrete_fields
-    if f.attname in _FACT_NAMES or f.attname not in _ROW_DEFERRED
-]
+    values.update(zip(_REST_NAMES, fact.rest, strict=True))
+    return _ROWS.instance([values[n] for n in _ROWS.names])
 
 
 def item_facts(

@@ -3,7 +3,7 @@
 DRF's ``TokenAuthentication`` compiles ``Token.objects.select_related("user").get(key=...)`` on
 every request: for a cheap endpoint (a cached list, an item) building that query cost more than
 running it. The same check (the token exists, its user is active) runs here as one fixed statement
-with the rows built by ``Model.from_db``, so ``request.user`` and ``request.auth`` are the same
+with the rows built by ``Model.from_db`` (``recsite.model_rows``), so ``request.user`` and ``request.auth`` are the same
 model instances DRF would give.
 """
 
@@ -15,21 +15,18 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from recsite.model_rows import ModelRows
+
 User = get_user_model()
 
-_TOKEN_FIELDS = [f for f in Token._meta.concrete_fields]
-_USER_FIELDS = [f for f in User._meta.concrete_fields]
-_TOKEN_NAMES = [f.attname for f in _TOKEN_FIELDS]
-_USER_NAMES = [f.attname for f in _USER_FIELDS]
+_TOKENS = ModelRows(Token)
+_USERS = ModelRows(User)
 _SQL = (
-    "SELECT "
-    + ", ".join([f"t.{f.column}" for f in _TOKEN_FIELDS] + [f"u.{f.column}" for f in _USER_FIELDS])
-    + f" FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u"
+    f"SELECT {_TOKENS.columns('t')}, {_USERS.columns('u')}"
+    f" FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u"
     f" ON u.{User._meta.pk.column} = t.{Token._meta.get_field('user').column}"
     f" WHERE t.{Token._meta.pk.column} = %s"
 )
-# each column's converters (a timestamp's time zone, for one), looked up once
-_CONVERTERS = [(f, f.get_db_converters(connection)) for f in (*_TOKEN_FIELDS, *_USER_FIELDS)]
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -45,14 +42,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        values = []
-        for (field, converters), value in zip(_CONVERTERS, row, strict=True):
-            for convert in converters:
-                value = convert(value, field, connection)
-            values.append(value)
-        n = len(_TOKEN_NAMES)
-        token = Token.from_db(connection.alias, _TOKEN_NAMES, values[:n])
-        user = User.from_db(connection.alias, _USER_NAMES, values[n:])
+        token = _TOKENS.instance(row)
+        user = _USERS.instance(row[len(_TOKENS.fields) :])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         token.user = user
