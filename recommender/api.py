@@ -36,7 +36,7 @@ from recsite.api.permissions import IsStaff
 from . import selectors, services
 from .lists import user_list
 from .models import ModelVersion
-from .search import search_ranking
+from .search import PAGE_DEFERRED, ranked_items, search_ranking
 from .serializers import (
     DEFAULT_N,
     FiltersQuery,
@@ -77,8 +77,6 @@ _ORDERINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-_NOT_SERIALIZED = ("search_vector", "title_trigrams", "metadata", "created_at", "updated_at")
-
 # --- items (the catalog's search list, with semantic search from the embeddings) ------------------------------------------------------------------------------------
 
 
@@ -92,6 +90,25 @@ def _popularity() -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+class _RankingHead:
+    """A relevance ranking's first page as the cursor paginator reads a queryset there: in its
+    one order (``("-rank", "id")``), one slice, the page and the row after it, read by id in one
+    fixed statement (``search.ranked_items``). Later pages carry a cursor and read a queryset."""
+
+    ordering = _ORDERINGS["relevance"]
+
+    def __init__(self, best: list[tuple[int, float]]) -> None:
+        self._best = best
+
+    def order_by(self, *fields: str) -> _RankingHead:
+        if fields != self.ordering:
+            raise ValueError(f"a ranking's head is in {self.ordering} order, not {fields}")
+        return self
+
+    def __getitem__(self, window: slice) -> list[Item]:
+        return ranked_items(self._best[window])
 
 
 class ItemListView(generics.ListAPIView):
@@ -120,7 +137,7 @@ class ItemListView(generics.ListAPIView):
             name = "popular"
         return _ORDERINGS[name]
 
-    def get_queryset(self) -> QuerySet[Item]:
+    def get_queryset(self) -> QuerySet[Item] | _RankingHead:
         params = self._query()
         ordering = self.get_cursor_ordering()
         filters = {
@@ -140,7 +157,7 @@ class ItemListView(generics.ListAPIView):
             if ordering[0] == "-rank" and "cursor" not in self.request.query_params:
                 # the first page is the ranking's head (in the same order): the page's rows and
                 # the one after, which says whether there is a next page, are all it reads
-                best = best[: self.paginator.get_page_size(self.request) + 1]
+                return _RankingHead(best)
             ids = [i for i, _ in best]
             # one array lookup per row: a CASE of up to 500 WHENs cost more to build in
             # Python and to evaluate than the rest of the search
@@ -161,7 +178,7 @@ class ItemListView(generics.ListAPIView):
         # what the serializer never shows stays unread (the title's trigrams and the timestamps'
         # parsing cost more than the rest of a row); catalog_search's card columns are shown here
         # (left deferred, each would cost three queries per item)
-        qs = qs.defer(*_NOT_SERIALIZED)
+        qs = qs.defer(*PAGE_DEFERRED)
         if ordering[0] == "-pop_key":
             qs = qs.annotate(pop_key=_popularity())
         elif ordering[0].lstrip("-") == "year_key":

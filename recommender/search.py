@@ -19,18 +19,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
+
+from catalog.models import Item
 from catalog.search_sql import ranked_matches
 from recsite.memo import Memo
+from recsite.model_rows import ModelRows
 
 from .embeddings.selectors import hybrid_catalog_ids
 from .serving import serving_state
 
-__all__ = ["RANKING_MAX", "Ranking", "search_ranking"]
+__all__ = ["PAGE_DEFERRED", "RANKING_MAX", "Ranking", "ranked_items", "search_ranking"]
 
 RANKING_MAX = 500  # as many as the hybrid ranking keeps
 SEARCH_RANKING_SECONDS = 60.0
 # a ranking is up to 500 pairs (~50 kB): 256 of them bound what many distinct queries can hold
 _RANKINGS = Memo(size=256, seconds=SEARCH_RANKING_SECONDS)
+# what a search page never shows stays unread: the title's trigrams and the timestamps' parsing
+# cost more than the rest of a row
+PAGE_DEFERRED = ("search_vector", "title_trigrams", "metadata", "created_at", "updated_at")
+_PAGE_ROWS = ModelRows(Item, exclude=PAGE_DEFERRED)
+_PAGE_SQL = (
+    f"SELECT {_PAGE_ROWS.columns('i')} FROM {Item._meta.db_table} i"
+    " WHERE i.id = ANY(%s) AND NOT i.is_hidden"
+)
 
 
 @dataclass(frozen=True)
@@ -72,3 +84,20 @@ def search_ranking(
         ranking = Ranking(best[:RANKING_MAX], complete=len(best) <= RANKING_MAX)
     _RANKINGS.set(key, ranking)
     return ranking
+
+
+def ranked_items(best: list[tuple[int, float]]) -> list[Item]:
+    """The visible items of ``best`` (a slice of a ranking), each with its ``rank``, by rank
+    then id: the rows and order the ORM gives for ``item_list().filter(pk__any=ids)`` annotated
+    with the rank and ordered by ``("-rank", "id")``, read in one fixed statement (compiling
+    that query cost more than the rest of a search page)."""
+    if not best:
+        return []
+    rank = dict(best)
+    with connection.cursor() as cursor:
+        cursor.execute(_PAGE_SQL, [list(rank)])
+        items = [_PAGE_ROWS.instance(row) for row in cursor.fetchall()]
+    for item in items:
+        item.rank = rank[item.pk]
+    items.sort(key=lambda item: (-item.rank, item.pk))
+    return items
