@@ -4,9 +4,10 @@ the genres and tags shared with the user's favourites, curation; turned into
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.db import connection
@@ -26,10 +27,11 @@ PROFILE_ITEMS = 200  # the most recent favourites that make up the genre/tag pro
 Contribution = tuple[int, float]  # (history item, its part); (-1, rest): all the others
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class ItemFacts:
     """What ranking and evidence read of an item: one light row (no text, no JSON). The full
-    rows are read only for the items a list returns."""
+    rows are read only for the items a list returns. Frozen: a process keeps them for every
+    request (``item_facts``)."""
 
     pk: int
     title: str
@@ -85,21 +87,121 @@ def item_row(fact: ItemFacts) -> Item | None:
     return _ROWS.instance([values[n] for n in _ROWS.names])
 
 
-def item_facts(
-    *, ids: Iterable[int], filters: Filters, curated: int = 0, rows: Iterable[int] = ()
-) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
-    """In one query: the facts of ``ids`` (each says whether it passes ``filters``), the rest of
-    the rows of those of them in ``rows`` (the candidates a list may return: ``item_row``) and,
-    with ``curated`` > 0, up to that many curated items passing them (pinned first, then by id).
+# Each process keeps the catalog rows lists read, per catalog fingerprint (any item added,
+# edited or deleted moves it): the same few thousand items are the candidates of most lists,
+# and reading their rows and building their facts was a fifth of an uncached list. A kept row
+# is the item's, whatever the request's filters: ``passes`` says only that it is visible, and
+# each request applies its filters in Python (``Filters.admits``). About 1 kB an item.
+FACTS_KEPT = 10_000
+_KEPT = Memo(size=FACTS_KEPT, seconds=600)
+# the visible curated items (pinned, featured or boosted), all of them, per fingerprint; a
+# catalog with more than this many is read with the filters in SQL on every list
+CURATED_KEPT = 2_000
+_CURATED = Memo(size=4, seconds=600)
 
+
+def item_facts(
+    *,
+    ids: Iterable[int],
+    filters: Filters,
+    curated: int = 0,
+    rows: Iterable[int] = (),
+    catalog_state: str | None = None,
+) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
+    """The facts of ``ids`` (each says whether it passes ``filters``), with the rest of the rows
+    of those of them in ``rows`` (the candidates a list may return: ``item_row``), and, with
+    ``curated`` > 0, up to that many curated items passing them (pinned first, then by id) plus
+    the curated ones among ``ids``.
+
+    With ``catalog_state`` (the catalog's fingerprint) the rows kept for it answer, and only
+    the others are read; without it, everything is read in one query with the filters in SQL.
     Raw SQL: a list reads a few hundred of these rows, and building model instances would cost
     more than the query (``Filters.sql`` is the filters' SQL form)."""
     ids = list(dict.fromkeys(ids))
     if not ids and curated <= 0:
         return {}, []
-    where, params = filters.sql("i")
-    table = Item._meta.db_table
     wanted = set(rows).intersection(ids)
+    if catalog_state is None:
+        facts, curated_read = _facts_read(ids, wanted, filters, curated)
+        return _with_curated(facts, curated_read)
+    kept: dict[int, ItemFacts] = {}
+    missing: list[int] = []
+    for i in ids:
+        fact = _KEPT.get((catalog_state, i))
+        if fact is None or (fact.rest is None and i in wanted):
+            missing.append(i)
+        else:
+            kept[i] = fact
+    curated_kept = _curated_kept(catalog_state) if curated > 0 else []
+    curated_read: list[ItemFacts] = []
+    if missing or curated_kept is None:
+        # the rows are read without the filters (what is kept must hold for any request); the
+        # curated ones, when there are too many to keep, with them
+        read, curated_read = _facts_read(
+            missing, wanted, Filters(), curated if curated_kept is None else 0, filters
+        )
+        for i, fact in read.items():
+            _KEPT.set((catalog_state, i), fact)
+        kept.update(read)
+    facts = {i: _filtered(f, filters) for i, f in kept.items()}
+    if curated_kept:
+        passing = (f for f in (_filtered(f, filters) for f in curated_kept) if f.passes)
+        curated_read = list(itertools.islice(passing, curated))
+    return _with_curated(facts, curated_read)
+
+
+def _with_curated(
+    facts: dict[int, ItemFacts], curated: list[ItemFacts]
+) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
+    """``facts`` with the ``curated`` items read beside them, and the curated items passing the
+    filters among both, pinned first then by id."""
+    chosen = {f.pk: f for f in facts.values() if f.passes and _is_curated(f)}
+    for fact in curated:
+        fact = facts.setdefault(fact.pk, fact)
+        chosen[fact.pk] = fact
+    return facts, sorted(chosen.values(), key=lambda f: (not f.is_pinned, f.pk))
+
+
+def _is_curated(fact: ItemFacts) -> bool:
+    return bool(fact.is_pinned or fact.is_featured or fact.boost)
+
+
+def _filtered(fact: ItemFacts, filters: Filters) -> ItemFacts:
+    """``fact`` (``passes``: visible) under ``filters``."""
+    if not fact.passes or filters.is_empty():
+        return fact
+    if filters.admits(pk=fact.pk, genres=fact.genres, year=fact.year):
+        return fact
+    return replace(fact, passes=False)
+
+
+def _curated_kept(catalog_state: str) -> list[ItemFacts] | None:
+    """Every visible curated item, pinned first then by id (None: more than CURATED_KEPT)."""
+    kept = _CURATED.get(catalog_state)
+    if kept is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {_FACT_COLUMNS}, TRUE FROM {Item._meta.db_table} i"
+                " WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden"
+                " ORDER BY i.is_pinned DESC, i.id LIMIT %s",
+                [CURATED_KEPT + 1],
+            )
+            kept = [ItemFacts(*row) for row in cursor.fetchall()]
+        _CURATED.set(catalog_state, kept)
+    return kept if len(kept) <= CURATED_KEPT else None
+
+
+def _facts_read(
+    ids: list[int],
+    wanted: set[int],
+    filters: Filters,
+    curated: int,
+    curated_filters: Filters | None = None,
+) -> tuple[dict[int, ItemFacts], list[ItemFacts]]:
+    """One query: the facts of ``ids`` under ``filters`` (the rest of the row for ``wanted``),
+    and up to ``curated`` curated items under ``curated_filters`` (default ``filters``)."""
+    table = Item._meta.db_table
+    where, params = filters.sql("i")
     sql = (
         f"(SELECT {_FACT_COLUMNS}, (NOT i.is_hidden{where}), TRUE, {_ROW_COLUMNS}"
         f" FROM {table} i WHERE i.id = ANY(%s)) UNION ALL"
@@ -113,24 +215,24 @@ def item_facts(
         [i for i in ids if i not in wanted],
     ]
     if curated > 0:
+        c_where, c_params = (curated_filters or filters).sql("i")
+        # NULL in the column that says whether the rest of the row was read: a curated row
         sql = (
-            f"{sql} UNION ALL (SELECT {_FACT_COLUMNS}, TRUE, FALSE, {_ROW_NULLS} FROM {table} i"
-            f" WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden{where}"
+            f"{sql} UNION ALL (SELECT {_FACT_COLUMNS}, TRUE, NULL, {_ROW_NULLS} FROM {table} i"
+            f" WHERE (i.is_pinned OR i.is_featured OR i.boost <> 0) AND NOT i.is_hidden{c_where}"
             " ORDER BY i.is_pinned DESC, i.id LIMIT %s)"
         )
-        args += [*params, curated]
+        args += [*c_params, curated]
     facts: dict[int, ItemFacts] = {}
-    curated_rows: dict[int, ItemFacts] = {}
+    curated_rows: list[ItemFacts] = []
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
         for row in cursor.fetchall():
-            fact = facts.get(row[0])
-            if fact is None:
-                fact = facts[row[0]] = ItemFacts(*row[:9], rest=row[10:] if row[9] else None)
-            if fact.passes and (fact.is_pinned or fact.is_featured or fact.boost):
-                curated_rows[fact.pk] = fact
-    ordered = sorted(curated_rows.values(), key=lambda f: (not f.is_pinned, f.pk))
-    return facts, ordered
+            if row[9] is None:  # a row of the curated query
+                curated_rows.append(ItemFacts(*row[:9]))
+            else:
+                facts[row[0]] = ItemFacts(*row[:9], rest=row[10:] if row[9] else None)
+    return facts, curated_rows
 
 
 # --- contributions ----------------------------------------------------------------------------------

@@ -144,6 +144,7 @@ def recommendations_for_user(
             filters=filters,
             curated=n + CURATED_EXTRA if first else 0,
             rows=rows,
+            catalog_state=catalog_state,
         )
         facts.update(new_facts)
         curated.extend(new_curated)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.db.models import Q, QuerySet
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from catalog.models import Item
 
 EvidenceKind = Literal[
@@ -124,6 +126,24 @@ class Filters:
     def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
         """``items`` that are visible and pass the filters."""
         return items.filter(self.q())
+
+    def admits(self, *, pk: int, genres: Sequence[str] | None, year: int | None) -> bool:
+        """Whether a visible item with these values passes the filters: :meth:`sql` evaluated
+        in Python, with SQL's NULLs (an item without a year fails a year bound; tests hold the
+        two equal)."""
+        if self.genres and (genres is None or not any(g in genres for g in self.genres)):
+            return False
+        if self.exclude_genres and (
+            genres is None or any(g in genres for g in self.exclude_genres)
+        ):
+            return False
+        if self.year_min is not None and (year is None or year < self.year_min):
+            return False
+        if self.year_max is not None and (year is None or year > self.year_max):
+            return False
+        if pk in self.exclude_ids:
+            return False
+        return self.include_ids is None or pk in self.include_ids
 
     def sql(self, alias: str) -> tuple[str, list[Any]]:
         """The filters as SQL conditions on the item table under ``alias``, each starting with

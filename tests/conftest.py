@@ -24,6 +24,17 @@ ML_ITEMS = 9742
 ML_RATINGS = 100836
 
 
+@pytest.fixture(autouse=True)
+def _catalog_state_reread():
+    """Each test starts from the catalog fingerprint in the database: a test's rolled-back
+    edits leave the process's fingerprint (kept for a second, as in serving) pointing at rows
+    that no longer exist, and what is kept per fingerprint (item rows, rankings) with it."""
+    from recommender.serving import serving_state_forget
+
+    serving_state_forget()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_model_files():
     """The weights files of the test database's versions (380 MB each for ml-latest-small) go

@@ -71,9 +71,12 @@ def test_dismissed_items_are_gone_and_stay_gone(users):
         assert target.pk not in _ids(selectors.recommendations_for_user(user=user, n=n))
 
 
-def test_hidden_items_never_appear(users):
+def test_hidden_items_never_appear(users, django_capture_on_commit_callbacks):
     tops = {selectors.recommendations_for_user(user=u, n=3)[0].item.pk for u in users}
-    items_curate(items=list(tops), is_hidden=True)
+    # as after a commit: the curating process forgets its catalog fingerprint at once (another
+    # process re-reads it within API_SERVING_STATE_SECONDS)
+    with django_capture_on_commit_callbacks(execute=True):
+        items_curate(items=list(tops), is_hidden=True)
     for user in users:
         recs = selectors.recommendations_for_user(user=user, n=100)
         assert not tops & set(_ids(recs))
@@ -84,7 +87,7 @@ def test_hidden_items_never_appear(users):
     assert not tops & set(_ids(selectors.popular_items(n=100)))
 
 
-def test_pinned_first_featured_and_boosted_move_up(users):
+def test_pinned_first_featured_and_boosted_move_up(users, django_capture_on_commit_callbacks):
     user = users[2]
     recs = selectors.recommendations_for_user(user=user, n=30)
     low = recs[-1].item
@@ -94,8 +97,9 @@ def test_pinned_first_featured_and_boosted_move_up(users):
         .filter(year__gte=2000)
         .first()
     )
-    items_curate(items=[pin.pk], is_pinned=True)
-    items_curate(items=[low.pk], boost=5.0)
+    with django_capture_on_commit_callbacks(execute=True):  # as committed: the state moves
+        items_curate(items=[pin.pk], is_pinned=True)
+        items_curate(items=[low.pk], boost=5.0)
     after = selectors.recommendations_for_user(user=user, n=30)
     assert after[0].item == pin and after[0].source == "curated"
     assert any(e.kind == "curated" for e in after[0].evidence)
@@ -215,7 +219,9 @@ def test_filters_sql_and_q_select_the_same_items(trained_model, filters):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT i.id FROM catalog_item i WHERE NOT i.is_hidden{where}", params)
         sql = {row[0] for row in cursor.fetchall()}
-    assert orm == sql
+        cursor.execute("SELECT id, genres, year FROM catalog_item WHERE NOT is_hidden")
+        python = {i for i, g, y in cursor.fetchall() if filters.admits(pk=i, genres=g, year=y)}
+    assert orm == sql == python
     assert not orm & hidden
     if filters == Filters():
         assert len(orm) == Item.objects.count() - len(hidden) == ML_ITEMS - 4
@@ -254,6 +260,47 @@ def test_item_facts_say_what_passes_and_list_curated_items(trained_model):
     assert [f.pk for f in curated] == [heat.pk, toy.pk]  # pinned first
 
 
+@pytest.mark.parametrize("filters", FILTER_CASES[:6], ids=repr)
+def test_item_facts_kept_per_catalog_state_are_the_facts_read(
+    trained_model, filters, django_capture_on_commit_callbacks
+):
+    """The facts a process keeps per catalog fingerprint, with each request's filters applied in
+    Python, are the facts one query reads with the filters in SQL: the same items, the same
+    ``passes``, the same rows and the same curated items; an item hidden since moves the
+    fingerprint, and the next read sees it."""
+    from recommender.serving import serving_state
+
+    pks = list(Item.objects.order_by("pk").values_list("pk", flat=True))
+    ids, rows = pks[:400:3], pks[:200:3]
+    with django_capture_on_commit_callbacks(execute=True):  # each forgets the fingerprint
+        items_curate(items=pks[10:14], is_pinned=True)
+        items_curate(items=[pks[3], pks[500]], boost=1.5)
+        items_curate(items=[pks[6], pks[700]], is_featured=True)
+        items_curate(items=[pks[9]], is_hidden=True)
+    state = serving_state()[1]
+
+    def both() -> tuple:
+        read = evidence.item_facts(ids=ids, filters=filters, curated=8, rows=rows)
+        kept = evidence.item_facts(
+            ids=ids, filters=filters, curated=8, rows=rows, catalog_state=state
+        )
+        return read, kept
+
+    for _ in range(2):  # the first call reads and keeps, the second answers from what it kept
+        (facts, curated), (kept_facts, kept_curated) = both()
+        assert kept_facts == facts
+        assert [f.pk for f in kept_curated] == [f.pk for f in curated]
+        assert kept_curated == curated
+    assert set(ids) <= set(facts)
+    assert not facts[pks[9]].passes
+    with django_capture_on_commit_callbacks(execute=True):
+        items_curate(items=[pks[0]], is_hidden=True)
+    assert serving_state()[1] != state
+    state = serving_state()[1]
+    (facts, curated), (kept_facts, kept_curated) = both()
+    assert not kept_facts[pks[0]].passes and kept_facts == facts and kept_curated == curated
+
+
 def test_list_evidence_shares_match_the_item_pages(trained_model, django_user_model):
     """The list's per-candidate contributions (computed for the whole pool at once) name the
     same history items with the same shares as the item page's explanation of one item."""
@@ -270,14 +317,16 @@ def test_list_evidence_shares_match_the_item_pages(trained_model, django_user_mo
 
 
 def test_a_list_costs_a_fixed_number_of_queries(trained_model, django_user_model):
-    """version, history, the facts (candidates with their rows, curated, favourites)."""
+    """The version and the history: the candidates' facts and rows, the curated items and the
+    favourites' profile were read by the first list and are kept for the catalog fingerprint."""
     for username in ("ml_1", "ml_414"):  # 232 and 2,698 ratings
         user = django_user_model.objects.get(username=username)
         selectors.recommendations_for_user(user=user, n=20)  # per-process caches
         with CaptureQueriesContext(connection) as queries:
             recs = selectors.recommendations_for_user(user=user, n=20)
         assert len(recs) == 20
-        assert len(queries) == 3, [q["sql"][:80] for q in queries]
+        assert len(queries) == 2, [q["sql"][:80] for q in queries]
+        assert not [q for q in queries if "catalog_item" in q["sql"]]
 
 
 RARE_FILTERS = [
