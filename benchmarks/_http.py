@@ -144,13 +144,14 @@ def drive_interleaved(
     seconds: float,
     rounds: int,
     fill: Fill | None = None,
+    keys_for: dict[str, list[str]] | None = None,
 ) -> dict[str, Result]:
     """The endpoints take turns in short slices, so a change in the machine's load (other
     processes) falls on both alike; each endpoint gets ``seconds`` in all."""
     merged = {p: Result([], 0, 0.0) for p in paths}
     for _ in range(rounds):
         for path in paths:
-            r = drive(port, path, keys, clients, seconds / rounds, fill)
+            r = drive(port, path, (keys_for or {}).get(path, keys), clients, seconds / rounds, fill)
             merged[path].latencies_ms.extend(r.latencies_ms)
             merged[path].errors += r.errors
             merged[path].seconds += r.seconds

@@ -11,7 +11,7 @@ above RECOMMENDER_HNSW_MIN_ITEMS), then serving through gunicorn (2 workers x 4 
 closed loop of 4 clients, the rows interleaved in slices (``benchmarks/_http.py``), each as
 p50 / p95 and as a ratio to ``ping/`` in the same run: similar items, search for "Item 12" (the
 same query again: its ranking kept per process), for a new "Item <n>" on every request (ranked
-each time) and for a word that matches nothing, and the heaviest users' uncached lists. Finally the CF share of the top 20 by
+each time) and for a word that matches nothing, and uncached lists of the heaviest users and of users with the median history. Finally the CF share of the top 20 by
 history length (up to 20 users per band) and EXPLAIN of the similar-items query.
 """
 
@@ -125,8 +125,12 @@ def one_size(args: argparse.Namespace) -> None:
         Interaction.objects.values("user_id").annotate(n=Count("id")).values_list("user_id", "n")
     )
     users = get_user_model().objects.in_bulk(list(counts))
-    heavy = sorted(counts, key=lambda u: -counts[u])[: args.clients]
+    by_length = sorted(counts, key=lambda u: -counts[u])
+    heavy = by_length[: args.clients]
+    middle = len(by_length) // 2
+    median = by_length[middle : middle + args.clients]
     keys = [Token.objects.get_or_create(user_id=u)[0].key for u in heavy]
+    median_keys = [Token.objects.get_or_create(user_id=u)[0].key for u in median]
     popular = list(
         storage.popular_item_ids(version=version, items=Item.objects.all(), n=args.clients)
     )
@@ -146,15 +150,18 @@ def one_size(args: argparse.Namespace) -> None:
         'search "Item <n>", new each time': "/api/v1/items/?q=Item+{n}",
         "search, no result": "/api/v1/items/?q=zzqxv",
         "list, uncached (heaviest users)": "/api/v1/me/recommendations/",
+        # the same list (n=20 is the default) for users of the median history length
+        "list, uncached (median users)": "/api/v1/me/recommendations/?n=20",
     }
+    keys_for = {rows["list, uncached (median users)"]: median_keys}
     connections.close_all()
     port = _http.free_port()
     server = _http.start_server(port, args.workers, args.threads, cache_seconds=0)
     try:
         for path in rows.values():  # warm each worker's caches and connections
-            _http.drive(port, path, keys, max(args.clients, 8), 0.7, fill)
+            _http.drive(port, path, keys_for.get(path, keys), max(args.clients, 8), 0.7, fill)
         results = _http.drive_interleaved(
-            port, list(rows.values()), keys, args.clients, args.seconds, 3, fill
+            port, list(rows.values()), keys, args.clients, args.seconds, 3, fill, keys_for
         )
     finally:
         _http.stop_server(server)
@@ -172,6 +179,10 @@ def one_size(args: argparse.Namespace) -> None:
             flush=True,
         )
 
+    print(
+        f"history lengths: heaviest {[counts[u] for u in heavy]},"
+        f" median {[counts[u] for u in median]}"
+    )
     print("CF items in the top 20, by history length:")
     for lo, hi in BANDS:
         band = [u for u, n in counts.items() if lo <= n <= hi][:20]
