@@ -165,3 +165,12 @@ def test_serving_scores_a_value_weighted_version_with_its_training_weights(movie
         np.testing.assert_allclose(
             got.scores, want[np.searchsorted(item_ids, got.item_ids)], rtol=1e-4
         )
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_run_asking_for_an_unknown_value_weight_is_refused(db):
+    from recommender import services
+    from recsite.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError, match="value_weight"):
+        services.training_start(algorithm="wedlae", params={"value_weight": "square"})
