@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db import connection
@@ -11,6 +11,7 @@ from django.db import connection
 from catalog.models import POSITIVE_KINDS, Interaction
 
 from .engine.temporal import recency_weights
+from .engine.values import row_value_weights
 from .models import ModelVersion
 
 # A rating below this is a signal the user did not enjoy the item: it is still "seen" (never
@@ -23,7 +24,10 @@ class History:
     liked: list[int]  # positive items, most recent first (ratings >= LIKED_RATING and likes)
     seen: set[int]  # everything rated or liked (never recommended again)
     dismissed: set[int]
-    weights: dict[int, float]  # per liked item: how much it counts (rating-scaled)
+    weights: dict[int, float]  # per liked item: how much it counts (value and recency weights)
+    # per positive item (as training reads them: every rating and like): its value, NaN for a
+    # like (no value); a value-weighted version's weights are normalised over these
+    values: dict[int, float] = field(default_factory=dict)
 
     @property
     def excluded(self) -> set[int]:
@@ -53,6 +57,7 @@ def user_history_ids(*, user_id: int) -> History:
 _DISMISS = str(Interaction.Kind.DISMISS.value)
 _KEPT = frozenset(str(k) for k in (*POSITIVE_KINDS, Interaction.Kind.SAVE))
 _ALWAYS_LIKED = frozenset(str(k) for k in (Interaction.Kind.LIKE, Interaction.Kind.SAVE))
+_POSITIVE = frozenset(str(k) for k in POSITIVE_KINDS)
 
 
 def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
@@ -61,10 +66,16 @@ def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
     seen: set[int] = set()
     dismissed: set[int] = set()
     weights: dict[int, float] = {}
+    values: dict[int, float] = {}
     for item_id, kind, value in rows:
         if kind == _DISMISS:
             dismissed.add(item_id)
         elif kind in _KEPT:
+            if kind in _POSITIVE:
+                # as training reads the item: the largest value of its rows, NaN for none
+                v = float("nan") if value is None else float(value)
+                old = values.get(item_id, float("nan"))
+                values[item_id] = float(np.nanmax([v, old])) if v == v or old == old else v
             # a saved item ("watch later") says the user wants it: it pulls similar items up
             # like a like, and is not recommended again since it is on the user's list already
             seen.add(item_id)
@@ -74,21 +85,31 @@ def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
                 weights[item_id] = 1.0
     # a dismissal wins over an old rating of the same item
     liked = [i for i in liked if i not in dismissed]
-    return History(liked=liked, seen=seen, dismissed=dismissed, weights=weights)
+    return History(liked=liked, seen=seen, dismissed=dismissed, weights=weights, values=values)
 
 
 def history_for_version(history: History, version: ModelVersion | None) -> History:
-    """``history`` weighted as ``version`` scores it: models with a ``recency`` parameter weigh
-    the user's latest favourites higher, with the engine's own weights (``engine.temporal``), so
-    serving scores what the model was fitted and evaluated for."""
+    """``history`` weighted as ``version`` scores it, with the engine's own weights, so serving
+    scores what the model was fitted and evaluated for: a value-weighted version
+    (``value_weight``) weighs each favourite by its value over the user's positive
+    interactions (``engine.values``), and models with a ``recency`` parameter weigh the latest
+    favourites higher (``engine.temporal``), the two multiplied."""
     params = (version.params if version is not None else None) or {}
     recency = float(params.get("recency") or 0.0)
-    if not recency or not history.liked:
+    kind = params.get("value_weight")
+    if (not recency and not kind) or not history.liked:
         return history
-    tau = float(params.get("recency_tau") or 10.0)
-    # ``liked`` is already most recent first: its negated positions are its time order
-    n = len(history.liked)
-    weights = recency_weights(
-        np.asarray(history.liked, dtype=np.int64), -np.arange(n, dtype=np.float64), recency, tau
-    )
+    weights = np.ones(len(history.liked), dtype=np.float32)
+    if kind:
+        items = list(history.values)
+        values = np.array([history.values[i] for i in items], dtype=np.float64)
+        by_item = dict(zip(items, row_value_weights(values, kind).tolist(), strict=True))
+        weights *= np.array([by_item.get(i, 1.0) for i in history.liked], dtype=np.float32)
+    if recency:
+        tau = float(params.get("recency_tau") or 10.0)
+        # ``liked`` is already most recent first: its negated positions are its time order
+        n = len(history.liked)
+        weights *= recency_weights(
+            np.asarray(history.liked, dtype=np.int64), -np.arange(n, dtype=np.float64), recency, tau
+        )
     return replace(history, weights=dict(zip(history.liked, weights.tolist(), strict=True)))

@@ -13,7 +13,10 @@ retrain picks again on the site's own interactions:
    walked on a log scale, user weighting and dropout), the best EASE plus a low-rank
    correction fitted on its residual (``engine.lowrank``: rank and weight), the
    session-window Gram term and the recency weight where timestamps exist, RP3beta
-   (``alpha``, ``beta``) and ALS (factors, regularisation);
+   (``alpha``, ``beta``) and ALS (factors, regularisation); where the interactions' values
+   (ratings) weigh users' interactions differently, the value-weighted twins of the best
+   EDLAE setting and of the session term (``engine.values``: fitted on and scoring the value
+   weights, recorded as the ``value_weight`` parameter, which serving's history follows);
 3. blends of the best item-item families (weights on the validation slice) compete with
    them; a blend must beat the best single model by ``BLEND_MARGIN`` to be chosen
    (the candidates and their scoring: ``recommender.selection_search``);
@@ -35,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import engine, selection_search
-from .selection_search import Trial
+from .selection_search import VALUE_WEIGHT, Trial
 
 __all__ = [
     "AUTO",
@@ -44,6 +47,10 @@ __all__ = [
     "Trial",
     "select",
     "fit_selected",
+    "fit_model",
+    "engine_params",
+    "model_input",
+    "VersionModel",
     "validation_split",
     "has_time_order",
 ]
@@ -119,6 +126,31 @@ def validation_split(
     if timestamps is not None:
         T = sp.csr_matrix(timestamps, dtype=np.float64)
         T.sort_indices()
+    held, eligible = held_out(X, T, method=method, seed=seed, max_users=max_users)
+    counts = np.diff(X.indptr)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    keep = ~held
+
+    def part(mask: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
+
+    X_fit = part(keep, X.data)
+    T_fit = part(keep, T.data) if T is not None else None
+    truth = part(held, np.ones(X.nnz, dtype=np.float32))[eligible]
+    return X_fit.astype(np.float32), T_fit, eligible, truth.tocsr()
+
+
+def held_out(
+    X: sp.csr_matrix,
+    T: sp.csr_matrix | None,
+    *,
+    method: str,
+    seed: int = 0,
+    max_users: int | None = 1500,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per stored entry of ``X`` (sorted indices): held out for validation, the validated
+    user rows): the choice :func:`validation_split` cuts by, for any matrix of the same
+    sparsity (a site's values)."""
     rng = np.random.default_rng(seed)
     counts = np.diff(X.indptr)
     eligible = np.flatnonzero(counts >= MIN_INTERACTIONS)
@@ -134,16 +166,35 @@ def validation_split(
         else:
             picked = rng.permutation(b - a)[:n_out]
         held[a + picked] = True
-    rows = np.repeat(np.arange(X.shape[0]), counts)
+    return held, eligible
+
+
+def fit_values(
+    X: sp.csr_matrix,
+    T: sp.csr_matrix | None,
+    values: sp.csr_matrix,
+    method: str,
+    seed: int,
+    max_users: int | None,
+) -> sp.csr_matrix:
+    """The fit part of ``values`` (the sparsity of ``X``) as :func:`validation_split` cuts
+    ``X``: the value weights are normalised on what the candidates are fitted on."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sort_indices()
+    V = sp.csr_matrix(values, dtype=np.float64, copy=True)
+    V.sort_indices()
+    if V.shape != X.shape or not (
+        np.array_equal(V.indptr, X.indptr) and np.array_equal(V.indices, X.indices)
+    ):
+        raise ValueError("values must have exactly the sparsity of X")
+    if T is not None:
+        T = sp.csr_matrix(T, dtype=np.float64)
+        T.sort_indices()
+    held, _ = held_out(X, T, method=method, seed=seed, max_users=max_users)
     keep = ~held
-
-    def part(mask: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix((data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
-
-    X_fit = part(keep, X.data)
-    T_fit = part(keep, T.data) if T is not None else None
-    truth = part(held, np.ones(X.nnz, dtype=np.float32))[eligible]
-    return X_fit.astype(np.float32), T_fit, eligible, truth.tocsr()
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]))]
+    return sp.csr_matrix((V.data[keep], V.indices[keep], indptr), shape=X.shape)
 
 
 def dense_ceiling() -> int:
@@ -161,6 +212,7 @@ def select(
     max_users: int | None = 1500,
     progress: Callable[[float], None] | None = None,
     dense_max_items: int | None = None,
+    values: sp.csr_matrix | None = None,
 ) -> Selection:
     """Pick the model for the users x items matrix ``X`` (see the module docstring).
     ``validation``: "auto" (time where ``timestamps`` order the interactions, else random),
@@ -168,7 +220,10 @@ def select(
     walks always complete and every family gets its first setting (and the first recency
     weight); further RP3beta, ALS and recency settings are tried while time is left.
     ``dense_max_items``: above this many items only factor models are candidates (a site passes
-    its RECOMMENDER_DENSE_MAX_ITEMS; None: the dense models' own ceiling)."""
+    its RECOMMENDER_DENSE_MAX_ITEMS; None: the dense models' own ceiling). ``values``: the
+    interactions' values with exactly the sparsity of ``X`` (NaN: none); where they weigh
+    users' interactions differently (``engine.has_value_signal``) the value-weighted
+    candidates compete too."""
     started = time.perf_counter()
     timed = has_time_order(timestamps)
     method = "time" if timed and validation in ("auto", "time") else "random"
@@ -196,6 +251,10 @@ def select(
     ceiling = dense_ceiling() if dense_max_items is None else int(dense_max_items)
     search = selection_search.Search(X_fit, T_fit, queries, truth, budget_seconds, ceiling)
     search.T_q = T_fit[users] if T_fit is not None else None
+    if values is not None and engine.has_value_signal(values, VALUE_WEIGHT):
+        V_fit = fit_values(X, timestamps if timed else None, values, method, seed, max_users)
+        search.W = engine.value_weights(V_fit, VALUE_WEIGHT)
+        search.W_q = search.W[users]
     step = progress or (lambda f: None)
     n_items = X.shape[1]
     if n_items > ceiling:
@@ -214,6 +273,8 @@ def select(
         step(0.6)
         if timed:
             selection_search.session_family(search, search.best("edlae") or search.best("ease"))
+        if search.W is not None:
+            selection_search.values_family(search, search.best("edlae") or search.best("ease"))
         step(0.8)
         selection_search.als_family(search)
         selection_search.recency_and_blends(search, timed)
@@ -230,25 +291,98 @@ def select(
     )
 
 
+def engine_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A version's ``params`` as the engine model takes them: ``value_weight`` (the candidate
+    was fitted and scores on value-weighted rows) is how its input is made, not a model's."""
+    return {k: v for k, v in params.items() if k != "value_weight"}
+
+
+def model_input(
+    X: sp.csr_matrix, values: sp.csr_matrix | None, params: dict[str, Any]
+) -> sp.csr_matrix:
+    """The rows a model with ``params`` is fitted on and scores: ``X`` (binary), or the value
+    weights of ``values`` (same sparsity) for a value-weighted version."""
+    kind = params.get("value_weight")
+    if not kind:
+        return X
+    if values is None:
+        raise ValueError(f"a value-weighted model ({kind}) needs the interactions' values")
+    return engine.value_weights(values, kind)
+
+
+def fit_model(
+    algorithm: str,
+    params: dict[str, Any],
+    X: sp.csr_matrix,
+    timestamps: sp.csr_matrix | None = None,
+    values: sp.csr_matrix | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> engine.Recommender:
+    """``algorithm`` with ``params`` (a version's), fitted on all of ``X`` (value-weighted where
+    the params say so; timestamps only where they order things)."""
+    model = engine.get_model(algorithm, **engine_params(params))
+    X_in = model_input(X, values, params)
+    if model.uses_timestamps and has_time_order(timestamps):
+        return model.fit(X_in, progress=progress, timestamps=timestamps)  # type: ignore[call-arg]
+    return model.fit(X_in, progress=progress)
+
+
 def fit_selected(
     selection: Selection,
     X: sp.csr_matrix,
     timestamps: sp.csr_matrix | None = None,
     progress: Callable[[float], None] | None = None,
+    values: sp.csr_matrix | None = None,
 ) -> engine.Recommender:
-    """The selected model, fitted on all of ``X`` (timestamps only where they order things)."""
-    model = engine.get_model(selection.algorithm, **selection.params)
-    if model.uses_timestamps and has_time_order(timestamps):
-        return model.fit(X, progress=progress, timestamps=timestamps)  # type: ignore[call-arg]
-    return model.fit(X, progress=progress)
+    """The selected model, fitted on all of ``X`` (see :func:`fit_model`)."""
+    return fit_model(selection.algorithm, selection.params, X, timestamps, values, progress)
+
+
+class VersionModel:
+    """A version's ``(algorithm, params)`` as ``evaluation.evaluate`` measures it: fitted and
+    scored on the rows serving gives it (value weights, recency weights)."""
+
+    uses_timestamps = True
+    uses_values = True
+
+    def __init__(self, algorithm: str, params: dict[str, Any]) -> None:
+        self.name, self.params = algorithm, dict(params)
+        self.model: engine.Recommender | None = None
+        self._timed = False
+
+    def fit(
+        self,
+        X: sp.csr_matrix,
+        progress: Callable[[float], None] | None = None,
+        timestamps: sp.csr_matrix | None = None,
+        values: sp.csr_matrix | None = None,
+    ) -> VersionModel:
+        self._timed = has_time_order(timestamps)
+        self.model = fit_model(self.name, self.params, X, timestamps, values, progress)
+        return self
+
+    def score_users(
+        self,
+        X_rows: sp.csr_matrix,
+        timestamps_rows: sp.csr_matrix | None = None,
+        values_rows: sp.csr_matrix | None = None,
+    ) -> np.ndarray:
+        if self.model is None:
+            raise engine.NotFittedError(f"{self.name} is not fitted")
+        X_rows = model_input(X_rows, values_rows, self.params)
+        if self.model.uses_timestamps and self._timed and timestamps_rows is not None:
+            return self.model.score_users(X_rows, timestamps_rows=timestamps_rows)  # type: ignore[call-arg]
+        return self.model.score_users(X_rows)
 
 
 class SelectedModel:
     """What ``evaluate`` measures as the default: ``fit`` runs :func:`select` on the training
-    part of the split only, then refits the winner on all of it (as a retrain does)."""
+    part of the split only (with the values, where the data has them), then refits the winner
+    on all of it (as a retrain does)."""
 
     name = "selected"
     uses_timestamps = True
+    uses_values = True
 
     def __init__(
         self,
@@ -260,14 +394,18 @@ class SelectedModel:
         self.validation, self.seed, self.budget_seconds = validation, seed, budget_seconds
         self.dense_max_items = dense_max_items
         self.selection: Selection | None = None
-        self.model: engine.Recommender | None = None
-        self._timed = False
+        self.chosen: VersionModel | None = None
+
+    @property
+    def model(self) -> engine.Recommender | None:
+        return self.chosen.model if self.chosen is not None else None
 
     def fit(
         self,
         X: sp.csr_matrix,
         progress: Callable[[float], None] | None = None,
         timestamps: sp.csr_matrix | None = None,
+        values: sp.csr_matrix | None = None,
     ) -> SelectedModel:
         self.selection = select(
             X,
@@ -276,18 +414,20 @@ class SelectedModel:
             seed=self.seed,
             budget_seconds=self.budget_seconds,
             dense_max_items=self.dense_max_items,
+            values=values,
         )
-        self._timed = has_time_order(timestamps)
-        self.model = fit_selected(self.selection, X, timestamps)
+        chosen = VersionModel(self.selection.algorithm, self.selection.params)
+        self.chosen = chosen.fit(X, timestamps=timestamps, values=values)
         if progress is not None:
             progress(1.0)
         return self
 
     def score_users(
-        self, X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix | None = None
+        self,
+        X_rows: sp.csr_matrix,
+        timestamps_rows: sp.csr_matrix | None = None,
+        values_rows: sp.csr_matrix | None = None,
     ) -> np.ndarray:
-        if self.model is None:
+        if self.chosen is None:
             raise engine.NotFittedError("SelectedModel is not fitted")
-        if self.model.uses_timestamps and self._timed and timestamps_rows is not None:
-            return self.model.score_users(X_rows, timestamps_rows=timestamps_rows)  # type: ignore[call-arg]
-        return self.model.score_users(X_rows)
+        return self.chosen.score_users(X_rows, timestamps_rows, values_rows)

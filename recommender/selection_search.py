@@ -1,6 +1,7 @@
 """The candidates of model selection (``recommender.selection``) and how each is scored on
 the validation slice: EASE / EDLAE penalty walks, RP3beta, the session-window term, ALS,
-recency weights and two-part blends, then the winner.
+the value-weighted twins of EDLAE and the session term, recency weights and two-part blends,
+then the winner.
 
 Item-item families score the validation users without their items x items matrix
 (``engine.edlae_query_scores``, ``engine.rp3_query_scores``), which is what makes a search of a
@@ -29,6 +30,7 @@ __all__ = [
     "LOWRANK_GRID",
     "LOWRANK_MU",
     "LOWRANK_PRIMAL_MAX_ITEMS",
+    "VALUE_WEIGHT",
     "als_family",
     "edlae_family",
     "lowrank_family",
@@ -36,6 +38,7 @@ __all__ = [
     "recency_and_blends",
     "rp3_family",
     "session_family",
+    "values_family",
     "winner",
 ]
 
@@ -57,6 +60,8 @@ LOWRANK_GRID = ((32, 1.0), (32, 1.5), (64, 1.0), (64, 1.5))
 #: with at least as many users as items its factorisation costs about four EASE inverses
 #: (engine.lowrank): above this many items the family is left out of the selection
 LOWRANK_PRIMAL_MAX_ITEMS = 8_000
+#: how the value-weighted candidates weigh an interaction (``engine.values``)
+VALUE_WEIGHT = "log1p"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,10 @@ class Search:
         self.dense_max_items = dense_max_items
         self.q = queries  # the validation users' fit histories (binary)
         self.T_q: sp.csr_matrix | None = None  # and their timestamps
+        # the value weights of the fit part and of the queries (None: the site's values, if
+        # any, weigh every interaction alike)
+        self.W: sp.csr_matrix | None = None
+        self.W_q: sp.csr_matrix | None = None
         self.trials: list[Trial] = []
         self.scores: dict[str, np.ndarray] = {}  # label -> validation scores (kept for blends)
         # the best setting of each item-item family: label -> (its trial, scores of any query)
@@ -233,6 +242,80 @@ def lowrank_family(s: Search) -> None:
     )
 
 
+def values_family(s: Search, like: Trial | None) -> None:
+    """The value-weighted twins of the best EDLAE setting ``like``: EDLAE on the value-weighted
+    rows (``engine.values``), its ``lam`` walked from ``like``'s in x1.7 steps (weighted rows
+    want a smaller one: 19 against 33 on ml-latest-small), scored with the weighted histories;
+    with timestamps, the session-window term on its best. A site whose values carry taste
+    (explicit ratings) wins on them; one whose values are noise loses on its slice."""
+    if s.W is None or s.W_q is None or like is None:
+        return
+    p = like.params
+    exponent, dropout = p.get("user_exponent", 0.0), p.get("dropout", 0.0)
+    Z = engine.user_weighted(s.W, exponent)
+    tried: dict[float, float] = {}
+
+    def run(lam: float) -> float:
+        lam = float(f"{lam:.3g}")
+        if lam not in tried:
+            t0 = time.perf_counter()
+            scores = engine.edlae_query_scores(Z, s.W_q, lam=lam, dropout=dropout)
+            params = dict(
+                lam=lam,
+                dropout=dropout,
+                user_exponent=exponent,
+                neighbours=None,
+                max_items=s.dense_max_items,
+                value_weight=VALUE_WEIGHT,
+            )
+            label = f"edlae_values lam={lam:g}"
+            tried[lam] = s.record(label, "edlae_values", "wedlae", params, scores, t0).ndcg
+        return tried[lam]
+
+    lam = float(p["lam"])
+    best = run(lam)
+    start = lam
+    for step in (1 / 1.7, 1.7):
+        for _ in range(MAX_STEPS):
+            nxt = run(lam * step)
+            if nxt <= best:
+                break
+            lam, best = float(f"{lam * step:.3g}"), nxt
+        if lam != start:
+            break
+    if s.T is None:
+        s.keep_best(
+            "edlae_values",
+            lambda t: (
+                lambda Q: engine.edlae_query_scores(Z, Q, lam=t.params["lam"], dropout=dropout)
+            ),
+        )
+        return
+    # with timestamps the walk only finds the session term's ``lam``: its recency weights are
+    # the session term's to try (a recency weight on the weighted EDLAE did not win anywhere and
+    # costs a Woodbury scoring each)
+    for t in s.trials:
+        if t.family == "edlae_values":
+            s.scores.pop(t.label, None)
+    t0 = time.perf_counter()
+    window = dict(window=30, stride=15, window_weight=0.3, window_exponent=0.5)
+    Zs = engine.session_design(s.W, s.T, user_exponent=exponent, **window)
+    B = engine.ease.sparse_dual_ease(Zs, lam, dropout)
+    scores = np.asarray(s.W_q @ B, dtype=np.float32)
+    params = dict(
+        lam=lam,
+        dropout=dropout,
+        user_exponent=exponent,
+        **window,
+        recency=0.0,
+        recency_tau=RECENCY_TAU,
+        max_items=s.dense_max_items,
+        value_weight=VALUE_WEIGHT,
+    )
+    s.record(f"session_values lam={lam:g}", "session_values", "session_ease", params, scores, t0)
+    s.keep_best("session_values", lambda t: lambda Q: np.asarray(Q @ B, dtype=np.float32))
+
+
 def rp3_family(s: Search) -> None:
     for n, (alpha, beta) in enumerate((a, b) for a in (0.7, 1.0) for b in (0.3, 0.5, 0.7)):
         if n and s.over_budget():
@@ -287,7 +370,7 @@ def als_family(s: Search) -> None:
 
 
 def blend_part(trial: Trial, weight: float) -> dict[str, Any]:
-    params = dict(trial.params)
+    params = {k: v for k, v in trial.params.items() if k != "value_weight"}
     if trial.algorithm == "session_ease":
         params["recency"] = 0.0  # the blend weighs recent history itself
     return {"model": trial.algorithm, "params": params, "weight": weight}
@@ -296,11 +379,14 @@ def blend_part(trial: Trial, weight: float) -> dict[str, Any]:
 def with_recency(trial: Trial, recency: float) -> tuple[str, dict[str, Any]]:
     if trial.algorithm == "session_ease":
         return "session_ease", {**trial.params, "recency": recency, "recency_tau": RECENCY_TAU}
-    return "blend", {
+    params: dict[str, Any] = {
         "parts": [blend_part(trial, 1.0)],
         "recency": recency,
         "recency_tau": RECENCY_TAU,
     }
+    if trial.params.get("value_weight"):  # the blend's input and history are weighted
+        params["value_weight"] = trial.params["value_weight"]
+    return "blend", params
 
 
 def recency_and_blends(s: Search, timed: bool) -> None:
@@ -315,10 +401,11 @@ def recency_and_blends(s: Search, timed: bool) -> None:
             if n and s.over_budget():
                 break
             Q = engine.recency_history(s.q, s.T_q, r, RECENCY_TAU)
+            QW = engine.recency_history(s.W_q, s.T_q, r, RECENCY_TAU) if s.W_q is not None else Q
             by_r[r] = {}
             for family, (trial, rescore) in s.rescore.items():
                 t0 = time.perf_counter()
-                scores = rescore(Q)
+                scores = rescore(QW if trial.params.get("value_weight") else Q)
                 algo, params = with_recency(trial, r)
                 s.record(f"{trial.label} rec={r:g}", family, algo, params, scores, t0, keep=False)
                 by_r[r][family] = scores
@@ -328,7 +415,8 @@ def recency_and_blends(s: Search, timed: bool) -> None:
         top = max(rec_trials, key=lambda t: t.ndcg)
         best_r = float(top.label.rsplit("rec=", 1)[1])
     pool = by_r.get(best_r, by_r[0.0])
-    families = sorted(pool)
+    # a blend scores one history: the value-weighted families (their own history) stay out
+    families = sorted(f for f in pool if not s.rescore[f][0].params.get("value_weight"))
     for i, a in enumerate(families):
         for b in families[i + 1 :]:
             ta, tb = s.rescore[a][0], s.rescore[b][0]

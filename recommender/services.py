@@ -137,7 +137,11 @@ def _full_params(algorithm: str, params: dict) -> dict:
     if algorithm == selection.AUTO:
         return {}  # the run's selection records what it chose
     try:
-        return engine.get_model(algorithm, **params).params
+        full = engine.get_model(algorithm, **selection.engine_params(params)).params
+        if params.get("value_weight"):  # the rows it is fitted on and scores (engine.values)
+            engine.row_value_weights([], params["value_weight"])  # an unknown kind raises
+            full["value_weight"] = params["value_weight"]
+        return full
     except (TypeError, ValueError) as exc:
         raise ApplicationError(f"bad parameters for {algorithm}: {exc}") from exc
 
@@ -316,7 +320,7 @@ def model_train(
             chosen = _select(version, data, progress)
             timings["select"] = time.perf_counter() - t
             t = time.perf_counter()
-        model = engine.get_model(version.algorithm, **version.params)
+        model = engine.get_model(version.algorithm, **selection.engine_params(version.params))
         max_items = model.params.get("max_items")
         if _refuses_large_catalogs(version.algorithm) and max_items and data.X.shape[1] > max_items:
             refusal = (
@@ -342,10 +346,13 @@ def model_train(
             progress(0.1, f"{refusal}: fitting {fallback} instead")
         start = 0.4 if chosen is not None else 0.1
         fit_progress = lambda f: progress(start + (0.6 - start) * f, "fitting")  # noqa: E731
+        # a value-weighted version learns from its value weights (serving weighs the history
+        # alike: history.history_for_version)
+        X_in = selection.model_input(data.X, data.values, version.params)
         if getattr(model, "uses_timestamps", False) and selection.has_time_order(data.timestamps):
-            model.fit(data.X, progress=fit_progress, timestamps=data.timestamps)
+            model.fit(X_in, progress=fit_progress, timestamps=data.timestamps)
         else:
-            model.fit(data.X, progress=fit_progress)
+            model.fit(X_in, progress=fit_progress)
         timings["fit"] = time.perf_counter() - t
         progress(0.6, f"fitted in {timings['fit']:.1f} s; writing the version's rows")
 
@@ -427,6 +434,7 @@ def _select(version: ModelVersion, data: TrainingData, progress: ProgressHook):
         data.timestamps,
         progress=lambda f: progress(0.1 + 0.3 * f, "choosing the model"),
         dense_max_items=dense_max_items(),
+        values=data.values,
     )
     version.algorithm, version.params = chosen.algorithm, chosen.params
     ModelVersion.objects.filter(pk=version.pk).update(
@@ -452,7 +460,7 @@ def _evaluate(algorithm: str, params: dict, data: TrainingData) -> dict:
     if sampled:
         keep = np.random.default_rng(0).choice(tested, size=cap, replace=False)
         test = test.take(np.isin(test.users, keep))
-    metrics = evaluation.evaluate(lambda: engine.get_model(algorithm, **params), train, test)
+    metrics = evaluation.evaluate(lambda: selection.VersionModel(algorithm, params), train, test)
     metrics = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()}
     if sampled:
         metrics["users_sampled_from"] = int(len(tested))

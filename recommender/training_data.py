@@ -21,6 +21,7 @@ class TrainingData:
     item_ids: np.ndarray  # column -> catalog_item.id
     interactions: evaluation.Interactions  # the same rows, for the offline protocol
     timestamps: sp.csr_matrix  # seconds, with exactly the sparsity of X
+    values: sp.csr_matrix  # the rating, NaN for a like (no value); the sparsity of X
 
     @property
     def n_interactions(self) -> int:
@@ -29,19 +30,22 @@ class TrainingData:
 
 def interactions_read() -> evaluation.Interactions:
     """Every positive interaction (any rating, any like), one per (user, item), with its latest
-    timestamp: the implicit-feedback input of training and of the evaluation protocol."""
+    timestamp and its value: the rating (a rated and liked item keeps its rating), NaN for a
+    like, which has none. The protocol counts each as one positive; only a value-weighted model
+    reads the values (``engine.values``)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT user_id, item_id, max(extract(epoch FROM timestamp))::bigint"
+            "SELECT user_id, item_id, max(extract(epoch FROM timestamp))::bigint, max(value)"
             " FROM catalog_interaction WHERE kind = ANY(%s) GROUP BY user_id, item_id",
             [list(POSITIVE_KINDS)],
         )
         rows = cursor.fetchall()
     if not rows:
         raise ApplicationError("there are no interactions to train on yet")
-    arr = np.asarray(rows, dtype=np.int64)
+    arr = np.asarray([r[:3] for r in rows], dtype=np.int64)
+    values = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float32)
     return evaluation.Interactions(
-        users=arr[:, 0], items=arr[:, 1], timestamps=arr[:, 2], values=np.ones(len(arr), np.float32)
+        users=arr[:, 0], items=arr[:, 1], timestamps=arr[:, 2], values=values
     )
 
 
@@ -54,4 +58,5 @@ def training_data_read() -> TrainingData:
         item_ids=matrix.item_ids,
         interactions=interactions,
         timestamps=evaluation.build_timestamp_matrix(interactions, matrix),
+        values=evaluation.build_value_matrix(interactions, matrix),
     )

@@ -41,6 +41,7 @@ from .mips import NormOrder, top_inner_products
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
 from .temporal import SessionEASE, recency_history, session_design
+from .values import VALUE_WEIGHTS, has_value_signal, row_value_weights, value_weights
 
 __all__ = [
     "ALS",
@@ -52,6 +53,10 @@ __all__ = [
     "score_scale",
     "session_design",
     "user_weighted",
+    "VALUE_WEIGHTS",
+    "has_value_signal",
+    "row_value_weights",
+    "value_weights",
     "BPR",
     "CatalogTooLargeError",
     "Contribution",

@@ -139,7 +139,9 @@ def session_design(
 def recency_history(
     X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix, recency: float, tau: float
 ) -> sp.csr_matrix:
-    """``X_rows`` with each entry replaced by its recency weight (same sparsity)."""
+    """``X_rows`` with each entry multiplied by its recency weight (same sparsity): a binary
+    history becomes its recency weights, a value-weighted one (``engine.values``) keeps its
+    weights times the recency weight."""
     X_rows = sp.csr_matrix(X_rows, dtype=np.float32)
     X_rows.sort_indices()
     T = sp.csr_matrix(timestamps_rows, dtype=np.float64)
@@ -150,7 +152,7 @@ def recency_history(
     for u in range(out.shape[0]):
         a, b = out.indptr[u], out.indptr[u + 1]
         if b > a:
-            out.data[a:b] = recency_weights(out.indices[a:b], T.data[a:b], recency, tau)
+            out.data[a:b] *= recency_weights(out.indices[a:b], T.data[a:b], recency, tau)
     return out
 
 
@@ -235,7 +237,7 @@ class SessionEASE(ItemItemRecommender):
     def history_weights(
         self, X_rows: sp.csr_matrix, timestamps_rows: sp.csr_matrix
     ) -> sp.csr_matrix:
-        """``X_rows`` with each entry replaced by its recency weight (same sparsity)."""
+        """``X_rows`` with each entry multiplied by its recency weight (same sparsity)."""
         p = self._params
         return recency_history(X_rows, timestamps_rows, p["recency"], p["recency_tau"])
 

@@ -335,3 +335,24 @@ def build_timestamp_matrix(train: Interactions, tm: TrainMatrix) -> sp.csr_matri
         T = sp.csr_matrix((t[last].astype(np.float64), (r[last], c[last])), shape=tm.X.shape)
     T.sort_indices()
     return T
+
+
+def build_value_matrix(train: Interactions, tm: TrainMatrix) -> sp.csr_matrix:
+    """float64 CSR with exactly the sparsity of ``tm.X``: each training interaction's value
+    (NaN where it has none: a like). ``train`` must be deduplicated (as :func:`split` returns
+    it). What a value-weighted model reads (``engine.values``); the protocol's truth never does."""
+    rows = tm.user_index(train.users)
+    cols = tm.item_index(train.items)
+    order = np.lexsort((cols, rows))
+    r, c = rows[order], cols[order]
+    if len(r) != tm.X.nnz or (len(r) > 1 and not np.all((r[1:] != r[:-1]) | (c[1:] != c[:-1]))):
+        raise ValueError("build_value_matrix needs one row per (user, item)")
+    V = sp.csr_matrix(
+        (
+            train.values[order].astype(np.float64),
+            c,
+            np.searchsorted(r, np.arange(tm.X.shape[0] + 1)),
+        ),
+        shape=tm.X.shape,
+    )
+    return V

@@ -13,7 +13,14 @@ from scipy.stats import rankdata
 
 from recommender import coherence
 
-from .data import NDCG_K, RECALL_K, Interactions, build_timestamp_matrix, build_train_matrix
+from .data import (
+    NDCG_K,
+    RECALL_K,
+    Interactions,
+    build_timestamp_matrix,
+    build_train_matrix,
+    build_value_matrix,
+)
 
 __all__ = [
     "METRIC_KEYS",
@@ -117,11 +124,16 @@ def evaluate(
     m = instantiate(model)
     # models that declare ``uses_timestamps = True`` also get the aligned timestamp CSR
     T = build_timestamp_matrix(train, tm) if getattr(m, "uses_timestamps", False) else None
+    # and models that declare ``uses_values = True`` the values (they may weight their input
+    # by them; the truth below counts every held-out interaction as one positive)
+    V = build_value_matrix(train, tm) if getattr(m, "uses_values", False) else None
+    fit_extra: dict[str, sp.csr_matrix] = {}
+    if T is not None:
+        fit_extra["timestamps"] = T
+    if V is not None:
+        fit_extra["values"] = V
     t0 = time.perf_counter()
-    if T is None:
-        m.fit(X, progress=progress)
-    else:
-        m.fit(X, progress=progress, timestamps=T)
+    m.fit(X, progress=progress, **fit_extra)
     fit_seconds = time.perf_counter() - t0
 
     # held-out items per tested user; items unseen in training stay in n_test but can't hit
@@ -149,10 +161,12 @@ def evaluate(
         rows = tested[start : start + batch_size]
         nt = n_test[start : start + batch_size]
         X_rows = X[rows]
-        if T is None:
-            scores = m.score_users(X_rows)
-        else:
-            scores = m.score_users(X_rows, timestamps_rows=T[rows])
+        rows_extra: dict[str, sp.csr_matrix] = {}
+        if T is not None:
+            rows_extra["timestamps_rows"] = T[rows]
+        if V is not None:
+            rows_extra["values_rows"] = V[rows]
+        scores = m.score_users(X_rows, **rows_extra)
         scores = np.asarray(scores, dtype=np.float32)
         if scores.shape != (len(rows), n_items):
             raise ValueError(

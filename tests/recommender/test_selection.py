@@ -175,7 +175,14 @@ def test_an_auto_retrain_serves_the_winner_and_records_the_table(movielens_db, s
     report = version.metrics["selection"]
     assert report["validation"] == "time" and report["table"]
     assert report["algorithm"] == version.algorithm
-    assert engine.get_model(version.algorithm, **version.params).params == version.params
+    model = engine.get_model(version.algorithm, **selection.engine_params(version.params))
+    assert {**model.params, **version.params} == version.params
+    # ml-latest-small's ratings: the value-weighted candidates compete (they win on its time
+    # slice), and a value-weighted winner is recorded as such
+    families = {row["family"] for row in report["table"]}
+    assert {"edlae_values", "session_values"} <= families
+    chosen = next(row for row in report["table"] if row["chosen"])
+    assert ("values" in chosen["family"]) == (version.params.get("value_weight") == "log1p")
     from django.template.loader import render_to_string
 
     html = render_to_string(
