@@ -25,8 +25,8 @@ class History:
     seen: set[int]  # everything rated or liked (never recommended again)
     dismissed: set[int]
     weights: dict[int, float]  # per liked item: how much it counts (value and recency weights)
-    # per positive item (as training reads them: every rating and like): its value, NaN for a
-    # like (no value); a value-weighted version's weights are normalised over these
+    # per positive item with a value (as training reads them: every rating, whatever it is):
+    # its value; a value-weighted version's weights are normalised over these
     values: dict[int, float] = field(default_factory=dict)
 
     @property
@@ -71,11 +71,12 @@ def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
         if kind == _DISMISS:
             dismissed.add(item_id)
         elif kind in _KEPT:
-            if kind in _POSITIVE:
-                # as training reads the item: the largest value of its rows, NaN for none
-                v = float("nan") if value is None else float(value)
-                old = values.get(item_id, float("nan"))
-                values[item_id] = float(np.nanmax([v, old])) if v == v or old == old else v
+            if kind in _POSITIVE and value is not None:
+                # as training reads the item: the largest value of its rows (an item without
+                # one, a like, weighs 1 and is not in the mean: engine.values)
+                old = values.get(item_id)
+                if old is None or value > old:
+                    values[item_id] = float(value)
             # a saved item ("watch later") says the user wants it: it pulls similar items up
             # like a like, and is not recommended again since it is on the user's list already
             seen.add(item_id)
