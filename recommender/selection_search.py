@@ -44,6 +44,10 @@ __all__ = [
 
 #: a blend or a recency weight must beat the simpler winner by this share of NDCG@10
 BLEND_MARGIN = 0.01
+# blends pair the best few families only: a blend must beat the best single model by
+# BLEND_MARGIN, which two parts far below it never did on any dataset measured (docs/MODELS.md),
+# and every pair of eight families cost 3 s of ml-latest-small's retrain
+BLEND_FAMILIES = 4
 #: the first is always tried (time-split quality hangs on it), the others within the budget
 RECENCY_GRID = (1.0, 0.5, 2.0)
 RECENCY_TAU = 10.0
@@ -391,7 +395,7 @@ def with_recency(trial: Trial, recency: float) -> tuple[str, dict[str, Any]]:
 
 def recency_and_blends(s: Search, timed: bool) -> None:
     """Recency weights on each family's best (timestamps only), then two-part blends of the
-    families' best at the best recency, weights on the validation slice."""
+    BLEND_FAMILIES best families' best at the best recency, weights on the validation slice."""
     by_r: dict[float, dict[str, np.ndarray]] = {0.0: {}}
     for family, (trial, _) in s.rescore.items():
         by_r[0.0][family] = s.scores[trial.label]
@@ -416,7 +420,14 @@ def recency_and_blends(s: Search, timed: bool) -> None:
         best_r = float(top.label.rsplit("rec=", 1)[1])
     pool = by_r.get(best_r, by_r[0.0])
     # a blend scores one history: the value-weighted families (their own history) stay out
-    families = sorted(f for f in pool if not s.rescore[f][0].params.get("value_weight"))
+    ndcg = {t.label: t.ndcg for t in s.trials}
+
+    def at_best_r(family: str) -> float:
+        label = s.rescore[family][0].label
+        return ndcg.get(f"{label} rec={best_r:g}" if best_r else label, 0.0)
+
+    eligible = [f for f in pool if not s.rescore[f][0].params.get("value_weight")]
+    families = sorted(sorted(eligible, key=at_best_r, reverse=True)[:BLEND_FAMILIES])
     for i, a in enumerate(families):
         for b in families[i + 1 :]:
             ta, tb = s.rescore[a][0], s.rescore[b][0]
