@@ -260,7 +260,19 @@ def test_item_facts_say_what_passes_and_list_curated_items(trained_model):
     assert [f.pk for f in curated] == [heat.pk, toy.pk]  # pinned first
 
 
-@pytest.mark.parametrize("filters", FILTER_CASES[:6], ids=repr)
+def _shifted(filters: Filters) -> Filters:
+    """``filters`` with its ids counted from the catalog's first id (ids move per module)."""
+    first = Item.objects.order_by("pk").values_list("pk", flat=True)[0]
+    return dataclasses.replace(
+        filters,
+        exclude_ids=frozenset(first + i for i in filters.exclude_ids),
+        include_ids=None
+        if filters.include_ids is None
+        else frozenset(first + i for i in filters.include_ids),
+    )
+
+
+@pytest.mark.parametrize("filters", FILTER_CASES, ids=repr)
 def test_item_facts_kept_per_catalog_state_are_the_facts_read(
     trained_model, filters, django_capture_on_commit_callbacks
 ):
@@ -272,6 +284,7 @@ def test_item_facts_kept_per_catalog_state_are_the_facts_read(
 
     pks = list(Item.objects.order_by("pk").values_list("pk", flat=True))
     ids, rows = pks[:400:3], pks[:200:3]
+    filters = _shifted(filters)
     with django_capture_on_commit_callbacks(execute=True):  # each forgets the fingerprint
         items_curate(items=pks[10:14], is_pinned=True)
         items_curate(items=[pks[3], pks[500]], boost=1.5)
