@@ -63,28 +63,26 @@ _ROW_COLUMNS = ", ".join(f"i.{f.column}" for f in _REST_FIELDS)
 _ROW_NULLS = ", ".join("NULL" for _ in _REST_FIELDS)
 
 
+# where each of the instance's columns (the model's order) stands in the facts and the rest
+_ROW_ORDER = [[*_FACT_NAMES, *_REST_NAMES].index(name) for name in _ROWS.names]
+
+
 def item_row(fact: ItemFacts) -> Item | None:
     """The item's model instance from the row read with its facts (None: not read)."""
     if fact.rest is None:
         return None
-    values = dict(
-        zip(
-            _FACT_NAMES,
-            (
-                fact.pk,
-                fact.title,
-                fact.year,
-                fact.genres,
-                fact.tags,
-                fact.is_pinned,
-                fact.is_featured,
-                fact.boost,
-            ),
-            strict=True,
-        )
+    read = (
+        fact.pk,
+        fact.title,
+        fact.year,
+        fact.genres,
+        fact.tags,
+        fact.is_pinned,
+        fact.is_featured,
+        fact.boost,
+        *fact.rest,
     )
-    values.update(zip(_REST_NAMES, fact.rest, strict=True))
-    return _ROWS.instance([values[n] for n in _ROWS.names])
+    return _ROWS.instance([read[i] for i in _ROW_ORDER])
 
 
 # Each process keeps the catalog rows lists read, per catalog fingerprint (any item added,
@@ -143,9 +141,13 @@ def item_facts(
         for i, fact in read.items():
             _KEPT.set((catalog_state, i), fact)
         kept.update(read)
-    facts = {i: _filtered(f, filters) for i, f in kept.items()}
+    if filters.is_empty():  # a kept fact's ``passes`` (visible) is the answer
+        facts = kept
+        passing = (f for f in curated_kept or () if f.passes)
+    else:
+        facts = {i: _filtered(f, filters) for i, f in kept.items()}
+        passing = (f for f in (_filtered(f, filters) for f in curated_kept or ()) if f.passes)
     if curated_kept:
-        passing = (f for f in (_filtered(f, filters) for f in curated_kept) if f.passes)
         curated_read = list(itertools.islice(passing, curated))
     return _with_curated(facts, curated_read)
 
@@ -168,7 +170,7 @@ def _is_curated(fact: ItemFacts) -> bool:
 
 def _filtered(fact: ItemFacts, filters: Filters) -> ItemFacts:
     """``fact`` (``passes``: visible) under ``filters``."""
-    if not fact.passes or filters.is_empty():
+    if not fact.passes:
         return fact
     if filters.admits(pk=fact.pk, genres=fact.genres, year=fact.year):
         return fact
