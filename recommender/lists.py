@@ -67,6 +67,7 @@ class ListInputs:
     preferences: list[Preference]
     history: History
     vector: np.ndarray | None  # the user's stored vector for a factor version (None: not read)
+    candidates: storage.Candidates | None = None  # and its stored candidates
 
 
 def preferences_and_history(*, user, version: ModelVersion | None = None) -> ListInputs:  # noqa: ANN001
@@ -85,11 +86,13 @@ def preferences_and_history(*, user, version: ModelVersion | None = None) -> Lis
         ]
         cursor.nextset()
         history = history_from_rows(cursor.fetchall())
-        vector = None
+        vector = candidates = None
         if factors:
             cursor.nextset()
-            vector = storage.user_vector_from_row(cursor.fetchone())
-    return ListInputs(preferences, history, vector)
+            row = cursor.fetchone()
+            vector = storage.user_vector_from_row(row)
+            candidates = storage.user_candidates_from_row(row)
+    return ListInputs(preferences, history, vector, candidates)
 
 
 def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
@@ -111,6 +114,7 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
             version=version,
             history=inputs.history,
             user_vector=inputs.vector,
+            user_candidates=inputs.candidates,
         )
         return UserList(recs, version.pk if version else None, inputs.preferences)
     preferences = list(

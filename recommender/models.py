@@ -114,6 +114,11 @@ class UserVector(models.Model):
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="users")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     vector = VectorField()
+    # the user's best items by inner product with ``vector``, outside what they had when it was
+    # computed, best first, as packed little-endian arrays (int64 item ids, float32 scores): a
+    # list reads them with the vector instead of searching the catalog (storage.nearest_by_vector)
+    candidates = models.BinaryField(null=True, blank=True)
+    candidate_scores = models.BinaryField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

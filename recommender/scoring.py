@@ -256,15 +256,21 @@ def score_factors(
     limit: int,
     excluded: set[int],
     vector: np.ndarray | None = None,
+    candidates: storage.Candidates | None = None,
 ) -> Scored:
     """The ``limit`` best items outside ``excluded`` by inner product with the user's vector
-    (``vector``: the caller's, read with the history), exactly over the fitted model's factors,
-    or through pgvector's index in a process without them (see storage.nearest_by_vector)."""
+    (``vector`` and its stored ``candidates``: the caller's, read with the history): from the
+    candidates, else exactly over the fitted model's factors, or through pgvector's index in a
+    process without them (see storage.nearest_by_vector)."""
     if vector is None:
-        vector = user_vector(version, user_id, history)
+        vector, candidates = storage.user_row_read(version=version, user_id=user_id)
+    if vector is None:
+        vector, candidates = user_vector_compute(version=version, item_ids=history.liked), None
     if vector is None:
         return Scored.empty()
-    rows = storage.nearest_by_vector(version=version, vector=vector, limit=limit, excluded=excluded)
+    rows = storage.nearest_by_vector(
+        version=version, vector=vector, limit=limit, excluded=excluded, candidates=candidates
+    )
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     scores = np.array([r[1] for r in rows], dtype=np.float64)
     return Scored(ids, scores, factor_contributions(version, history, ids))

@@ -54,6 +54,7 @@ from .serving import (
     version_active,
 )
 from .similar import reference_item, similar_items
+from .storage import Candidates
 from .types import Filters, Recommendation
 
 __all__ = [
@@ -102,6 +103,7 @@ def recommendations_for_user(
     version: ModelVersion | None = None,
     history: History | None = None,
     user_vector: np.ndarray | None = None,
+    user_candidates: Candidates | None = None,
 ) -> list[Recommendation]:
     """The user's personal list: seen, dismissed, hidden and filtered-out items never appear.
 
@@ -109,7 +111,8 @@ def recommendations_for_user(
     ranked by model score (normalised to the top score) plus featured/boost bonuses. A user
     without a usable history, or a site without a trained model, gets popular items.
     ``history``: the user's, when the caller has just read it (``user_history_ids``);
-    ``user_vector``: their vector for a factor ``version``, when read with it.
+    ``user_vector``: their vector for a factor ``version``, when read with it, and
+    ``user_candidates``: that vector's stored candidates.
 
     Ranking and evidence read light rows (:class:`ItemFacts`) of the candidates, the curated
     items and the user's favourites in one query, the candidates' full rows with them (a
@@ -156,7 +159,9 @@ def recommendations_for_user(
         first = True
         while True:
             if version.serving == ModelVersion.Serving.FACTORS:
-                scored = score_factors(version, user.pk, history, pool, excluded, user_vector)
+                scored = score_factors(
+                    version, user.pk, history, pool, excluded, user_vector, user_candidates
+                )
             else:
                 scored = score_neighbours(version, history, pool, excluded)
             keep = [i for i in scored.item_ids.tolist() if i not in excluded]

@@ -480,7 +480,21 @@ def user_refresh(*, user_id: int) -> bool:
         return False
     history = user_history_ids(user_id=user_id)
     vector = user_vector_compute(version=version, item_ids=history.liked)
-    storage.user_vector_write(version=version, user_id=user_id, vector=vector)
+    candidates = None
+    if vector is not None:
+        # the new vector's best items outside everything the user has now, exactly, so that
+        # their lists read them instead of searching the catalog
+        candidates = storage.Candidates.of(
+            storage.nearest_exact(
+                version=version,
+                vector=vector,
+                limit=storage.USER_CANDIDATES,
+                excluded=history.excluded,
+            )
+        )
+    storage.user_vector_write(
+        version=version, user_id=user_id, vector=vector, candidates=candidates
+    )
     return vector is not None
 
 

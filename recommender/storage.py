@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,12 +101,27 @@ def version_rows_write(
                     (version.pk, item_id, int(popularity[idx]), vector_literal(factors[idx]))
                 )
         users = model.user_vectors(X)
+        # each user's best items outside their training rows, so that a list need not search
+        # the catalog (nearest_by_vector)
+        order = engine.NormOrder.of(factors)
+        best, best_scores = engine.top_unseen(order, users, X, USER_CANDIDATES)
         now = timezone.now()
         with raw.copy(
-            "COPY recommender_uservector (version_id, user_id, vector, updated_at) FROM STDIN"
+            "COPY recommender_uservector"
+            " (version_id, user_id, vector, candidates, candidate_scores, updated_at) FROM STDIN"
         ) as copy:
             for idx, user_id in enumerate(user_ids.tolist()):
-                copy.write_row((version.pk, user_id, vector_literal(users[idx]), now))
+                found = best[idx] >= 0
+                copy.write_row(
+                    (
+                        version.pk,
+                        user_id,
+                        vector_literal(users[idx]),
+                        item_ids[best[idx][found]].astype("<i8").tobytes(),
+                        best_scores[idx][found].astype("<f4").tobytes(),
+                        now,
+                    )
+                )
         artifact = pickle.dumps({"model": model, "item_ids": item_ids}, protocol=5)
         return ModelVersion.Serving.FACTORS, dims, artifact
 
@@ -188,10 +204,36 @@ def _norm_order(model: engine.FactorRecommender) -> engine.NormOrder:
     return found[1]
 
 
-# the user's stored vector in pgvector's binary form; parameters: the version's and the user's
-# ids. A list sends it with the user's history (recommender.lists): one round trip less.
+# A stored user vector keeps the user's best USER_CANDIDATES items outside what they had when
+# it was computed (training, or the refresh after their last interaction): a list's pool is
+# 60 items for the default 20, and the rest is room for what the user has seen since and for
+# filters. A list that needs more searches the catalog as before.
+USER_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A user's stored best items by inner product with their stored vector, best first (ties
+    by id): the exact answer of a search outside the items they had then."""
+
+    ids: np.ndarray  # int64 item ids
+    scores: np.ndarray  # float32
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[int, float]]) -> Candidates:
+        """From nearest_exact's (item id, score) rows."""
+        return cls(
+            np.array([i for i, _ in rows], dtype=np.int64),
+            np.array([s for _, s in rows], dtype=np.float32),
+        )
+
+
+# the user's stored vector in pgvector's binary form and their candidates; parameters: the
+# version's and the user's ids. A list sends it with the user's history (recommender.lists):
+# one round trip less.
 USER_VECTOR_SQL = (
-    "SELECT vector_send(vector) FROM recommender_uservector WHERE version_id = %s AND user_id = %s"
+    "SELECT vector_send(vector), candidates, candidate_scores FROM recommender_uservector"
+    " WHERE version_id = %s AND user_id = %s"
 )
 
 
@@ -200,22 +242,52 @@ def user_vector_from_row(row: tuple | None) -> np.ndarray | None:
     return vector_from_binary(row[0]) if row is not None and row[0] is not None else None
 
 
+def user_candidates_from_row(row: tuple | None) -> Candidates | None:
+    """USER_VECTOR_SQL's row as the candidates of its vector (None: no row, none stored)."""
+    if row is None or row[0] is None or row[1] is None or row[2] is None:
+        return None
+    ids, scores = unpack_neighbors(row[1], row[2])
+    return Candidates(ids, scores)
+
+
 def user_vector_read(*, version: ModelVersion, user_id: int) -> np.ndarray | None:
     """The user's stored vector for a factor version (None until they are folded in)."""
+    return user_row_read(version=version, user_id=user_id)[0]
+
+
+def user_row_read(
+    *, version: ModelVersion, user_id: int
+) -> tuple[np.ndarray | None, Candidates | None]:
+    """The user's stored vector and its candidates (None, None: not folded in yet)."""
     with connection.cursor() as cursor:
         cursor.execute(USER_VECTOR_SQL, [version.pk, user_id])
-        return user_vector_from_row(cursor.fetchone())
+        row = cursor.fetchone()
+    return user_vector_from_row(row), user_candidates_from_row(row)
 
 
-def user_vector_write(*, version: ModelVersion, user_id: int, vector: np.ndarray | None) -> None:
-    """Store the user's vector (None: delete it, the user has nothing the version knows)."""
+def user_vector_write(
+    *,
+    version: ModelVersion,
+    user_id: int,
+    vector: np.ndarray | None,
+    candidates: Candidates | None = None,
+) -> None:
+    """Store the user's vector and its candidates (None: delete it, the user has nothing the
+    version knows; no candidates: lists search the catalog for this user)."""
     if vector is None:
         UserVector.objects.filter(version=version, user_id=user_id).delete()
         return
     UserVector.objects.update_or_create(
         version=version,
         user_id=user_id,
-        defaults={"vector": vector.tolist(), "updated_at": timezone.now()},
+        defaults={
+            "vector": vector.tolist(),
+            "candidates": None if candidates is None else candidates.ids.astype("<i8").tobytes(),
+            "candidate_scores": (
+                None if candidates is None else candidates.scores.astype("<f4").tobytes()
+            ),
+            "updated_at": timezone.now(),
+        },
     )
 
 
@@ -235,16 +307,28 @@ def _index_search(cursor, *, ef_search: int) -> None:  # noqa: ANN001 - a DB-API
 
 
 def nearest_by_vector(
-    *, version: ModelVersion, vector: np.ndarray, limit: int, excluded: Collection[int] = ()
+    *,
+    version: ModelVersion,
+    vector: np.ndarray,
+    limit: int,
+    excluded: Collection[int] = (),
+    candidates: Candidates | None = None,
 ) -> list[tuple[int, float]]:
     """(item id, inner product) of the ``limit`` items nearest ``vector`` outside ``excluded``.
 
-    Exactly over the fitted model's factors when this process holds them; else through the HNSW
-    index when the version has one and the scan need not skip more than INDEX_SEARCH_MAX rows,
-    and exactly in PostgreSQL otherwise (or when the index returned too few unseen rows), so a
-    long history never runs the list dry.
+    From ``candidates`` (the stored vector's, read with it) when ``excluded`` leaves at least
+    ``limit`` of them: ``excluded`` holds everything the user had when they were computed (their
+    history has only grown since, or the refresh that follows any change has not run yet), so
+    no item outside them can score higher. Else exactly over the fitted model's factors when
+    this process holds them; else through the HNSW index when the version has one and the scan
+    need not skip more than INDEX_SEARCH_MAX rows, and exactly in PostgreSQL otherwise (or when
+    the index returned too few unseen rows), so a long history never runs the list dry.
     """
     skip = set(excluded)
+    if candidates is not None:
+        found = _from_candidates(version, vector, candidates, limit, skip)
+        if found is not None:
+            return found
     if fitted_model_load(version=version) is not None:
         return nearest_exact(version=version, vector=vector, limit=limit, excluded=skip)
     want = limit + len(skip)
@@ -263,6 +347,27 @@ def nearest_by_vector(
         if len(rows) >= limit:
             return rows[:limit]
     return nearest_exact(version=version, vector=vector, limit=limit, excluded=skip)
+
+
+def _from_candidates(
+    version: ModelVersion, vector: np.ndarray, candidates: Candidates, limit: int, skip: set[int]
+) -> list[tuple[int, float]] | None:
+    """The best ``limit`` of the stored candidates outside ``skip`` (None: too few left). Scored
+    again over the fitted model's factors when this process holds them, as nearest_exact
+    scores, so that either path gives the same floats and order."""
+    ids = candidates.ids
+    kept = np.fromiter((i not in skip for i in ids.tolist()), dtype=bool, count=len(ids))
+    if int(kept.sum()) < limit:
+        return None
+    ids, scores = ids[kept], candidates.scores[kept]
+    fitted = fitted_model_load(version=version)
+    if fitted is not None:
+        model, item_ids = fitted
+        pos = engine.positions_of(item_ids, ids)
+        if (pos >= 0).all():
+            scores = model.item_factors[pos] @ np.asarray(vector, dtype=np.float32)
+    order = np.lexsort((ids, -scores))[:limit]
+    return [(int(i), float(s)) for i, s in zip(ids[order], scores[order], strict=True)]
 
 
 def nearest_exact(

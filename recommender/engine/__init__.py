@@ -37,7 +37,7 @@ from .lowrank import (
     residual_lowrank,
     residual_lowrank_ranks,
 )
-from .mips import NormOrder, top_inner_products
+from .mips import NormOrder, top_inner_products, top_unseen
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
 from .temporal import SessionEASE, recency_history, session_design
@@ -90,4 +90,5 @@ __all__ = [
     "implicit_threads",
     "max_threads",
     "top_inner_products",
+    "top_unseen",
 ]

@@ -16,8 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["NormOrder", "top_inner_products"]
+from ._threads import blas_threads
+
+__all__ = ["NormOrder", "top_inner_products", "top_unseen"]
 
 FIRST_BLOCK = 4096
 # a float32 product can exceed the float64 bound by its rounding: the bound is widened by
@@ -86,3 +89,30 @@ def top_inner_products(
             if reach * norm_order.sorted_norms[start] + _SLACK < float(best_scores.min()):
                 break
     return best_pos, best_scores
+
+
+def top_unseen(
+    norm_order: NormOrder, user_factors: np.ndarray, seen: sp.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, scores), users x ``k`` each: every user's ``k`` best items by inner product
+    with the factors of ``norm_order``, the items of their row of ``seen`` left out, best first
+    and ties by position (as the serving search orders them). A user with fewer than ``k``
+    unseen items has their row padded with position -1 and score -inf. One scan a user: on a
+    catalog whose norms fall steeply it reads a few blocks (a fraction of a millisecond at 149k
+    items), where a product with every item and a partition of each user's row cost ten times
+    that."""
+    n_users, n_items = user_factors.shape[0], len(norm_order.order)
+    k = max(0, min(int(k), n_items))
+    positions = np.full((n_users, k), -1, dtype=np.int64)
+    scores = np.full((n_users, k), -np.inf, dtype=np.float32)
+    if k == 0:
+        return positions, scores
+    seen = sp.csr_matrix(seen)
+    with blas_threads(1):  # many small products: threads only add wake-up latency
+        for u in range(n_users):
+            excluded = seen.indices[seen.indptr[u] : seen.indptr[u + 1]]
+            top, top_scores = top_inner_products(norm_order, user_factors[u], k, excluded)
+            order = np.lexsort((top, -top_scores))
+            positions[u, : len(order)] = top[order]
+            scores[u, : len(order)] = top_scores[order]
+    return positions, scores

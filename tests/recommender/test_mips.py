@@ -1,5 +1,6 @@
 """engine.top_inner_products: the top k of a factor product read by decreasing item norm is
-exactly the full product's, and reads few items when the norms fall steeply."""
+exactly the full product's, and reads few items when the norms fall steeply. engine.top_unseen:
+every user's top k outside their rows, as the scan gives it user by user."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from recommender.engine import NormOrder, top_inner_products
+from recommender.engine import NormOrder, top_inner_products, top_unseen
 
 
 def _full(factors: np.ndarray, vector: np.ndarray, k: int, excluded: np.ndarray):
@@ -98,3 +100,26 @@ def test_a_process_never_serves_one_models_order_for_another():
     order = storage._norm_order(new)
     assert np.array_equal(order.sorted_factors, new.item_factors[order.order])
     assert storage._norm_order(new) is order  # kept for the model it was computed for
+
+
+@pytest.mark.parametrize("steep", [True, False], ids=["steep norms", "even norms"])
+def test_top_unseen_is_each_users_top_k_outside_their_rows(steep):
+    rng = np.random.default_rng(3)
+    items = _factors(rng, 400, 16, steep=steep)
+    users = rng.normal(size=(23, 16)).astype(np.float32)
+    seen = sp.random(23, 400, density=0.1, format="lil", random_state=4, dtype=np.float32)
+    seen[5, :] = 1.0  # a user who has seen everything
+    seen[6, :] = 1.0
+    seen[6, [3, 99]] = 0.0  # and one with two items left: fewer than k
+    seen = sp.csr_matrix(seen)
+    seen.eliminate_zeros()
+    positions, scores = top_unseen(NormOrder.of(items), users, seen, 30)
+    assert positions.shape == scores.shape == (23, 30)
+    for u in range(23):
+        want, want_scores = _full(items, users[u], 30, seen[u].indices)
+        got = positions[u][positions[u] >= 0]
+        assert got.tolist() == want.tolist(), u
+        assert np.allclose(scores[u][: len(got)], want_scores, rtol=1e-5, atol=1e-6)
+        assert np.isneginf(scores[u][len(got) :]).all()
+    assert (positions[5] == -1).all()
+    assert sorted(positions[6][:2].tolist()) == [3, 99] and (positions[6][2:] == -1).all()

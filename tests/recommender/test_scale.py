@@ -142,6 +142,79 @@ def test_candidates_are_exact_where_the_model_is_held_else_from_the_index(catalo
     assert len(rest) == trained_rest and not {i for i, _ in rest} & many
 
 
+def _same_ranking(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+    """The same items in the same order, but where two scores tie to float32 rounding."""
+    assert len(got) == len(want)
+    for (i, s), (j, t) in zip(got, want, strict=True):
+        assert i == j or abs(s - t) <= 1e-5 * max(1.0, abs(t)), (i, s, j, t)
+
+
+def test_a_users_stored_candidates_are_the_exact_search_outside_their_rows(catalog):
+    version = _train(algorithm="als")
+    for user in catalog[:40]:
+        vector, candidates = storage.user_row_read(version=version, user_id=user.pk)
+        seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+        assert candidates is not None and len(candidates.ids) == storage.USER_CANDIDATES
+        assert not set(candidates.ids.tolist()) & seen
+        exact = storage.nearest_exact(
+            version=version, vector=vector, limit=storage.USER_CANDIDATES, excluded=seen
+        )
+        _same_ranking(
+            list(zip(candidates.ids.tolist(), candidates.scores.tolist(), strict=True)), exact
+        )
+
+
+def test_lists_take_their_pool_from_the_stored_candidates(catalog, settings):
+    """A list reads the user's candidates with their vector and searches nothing: in a process
+    without the fitted model (where a search is a statement of its own) no statement searches
+    the vectors, and the list is the exact answer. New items that leave too few candidates send the
+    list back to the search; the refresh that follows stores the new vector's candidates."""
+    settings.API_RECOMMENDATIONS_CACHE_SECONDS = 0
+    version = _train(algorithm="als")
+    heavy, light = catalog[0], catalog[1]
+    want = {}
+    for user in (heavy, light):
+        vector = storage.user_vector_read(version=version, user_id=user.pk)
+        seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+        exact = storage.nearest_exact(version=version, vector=vector, limit=20, excluded=seen)
+        want[user.pk] = [i for i, _ in exact]
+        assert [r.item.pk for r in user_list(user=user, n=20).recommendations] == want[user.pk]
+    artifact = ModelVersion.objects.values_list("artifact", flat=True).get(pk=version.pk)
+    ModelVersion.objects.filter(pk=version.pk).update(artifact=None)
+    storage._FITTED.clear()
+    for user in (heavy, light):
+        with CaptureQueriesContext(connection) as queries:
+            served = user_list(user=user, n=20)
+        assert [r.item.pk for r in served.recommendations] == want[user.pk]
+        assert not any("<#>" in q["sql"] for q in queries.captured_queries)
+
+    # the light user now has 60 of their candidates: 40 are left, under a pool of 60
+    _vector, candidates = storage.user_row_read(version=version, user_id=light.pk)
+    taken = candidates.ids[:60].tolist()
+    Interaction.objects.bulk_create(
+        Interaction(user=light, item_id=i, kind="like") for i in taken
+    )  # bulk: no signal, so no refresh yet
+    with CaptureQueriesContext(connection) as queries:
+        served = [r.item.pk for r in user_list(user=light, n=20).recommendations]
+    assert any("<#>" in q["sql"] for q in queries.captured_queries)
+    seen = set(Interaction.objects.filter(user=light).values_list("item_id", flat=True))
+    vector = storage.user_vector_read(version=version, user_id=light.pk)
+    exact = storage.nearest_exact(version=version, vector=vector, limit=20, excluded=seen)
+    assert served == [i for i, _ in exact] and not set(served) & seen
+
+    storage._FITTED.clear()
+    ModelVersion.objects.filter(pk=version.pk).update(artifact=artifact)
+    assert services.user_refresh(user_id=light.pk)
+    vector, candidates = storage.user_row_read(version=version, user_id=light.pk)
+    assert not set(candidates.ids.tolist()) & seen
+    exact = storage.nearest_exact(
+        version=version, vector=vector, limit=storage.USER_CANDIDATES, excluded=seen
+    )
+    _same_ranking(
+        list(zip(candidates.ids.tolist(), candidates.scores.tolist(), strict=True)), exact
+    )
+
+
 def test_similar_items_use_the_cosine_index(catalog):
     version = _train(algorithm="als")
     item = Item.objects.order_by("pk")[3]
