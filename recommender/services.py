@@ -397,6 +397,12 @@ def model_train(
                 progress_message=ModelVersion.MEASURING_MESSAGE if evaluate else "done",
                 heartbeat_at=timezone.now(),
             )
+    except ApplicationError as exc:
+        # a refusal the run states itself (a model that cannot train this catalog): its reason
+        # is the whole story, a traceback in the log would read as a crash
+        logger.warning("training run v%s refused: %s", version_id, exc.message)
+        _fail(version_id, exc.message)
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure must leave the served version alone
         logger.exception("training run v%s failed", version_id)
         _fail(version_id, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")

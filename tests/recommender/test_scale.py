@@ -241,10 +241,17 @@ def test_similar_items_use_the_cosine_index(catalog):
     assert not {r.item.pk for r in mine} & (seen | {item.pk})
 
 
-def test_train_refuses_a_model_that_cannot_train_the_catalog(catalog, capsys):
+def test_train_refuses_a_model_that_cannot_train_the_catalog(catalog, capsys, caplog):
     with pytest.raises(CommandError, match=r"session_ease cannot train [0-9,]+ items"):
         call_command("train", model="session_ease")
     assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+    # the refusal is recorded and logged as its reason, not as a crash with a traceback
+    refused = ModelVersion.objects.get(status=ModelVersion.Status.FAILED)
+    assert (
+        refused.error.startswith("session_ease cannot train") and "Traceback" not in refused.error
+    )
+    assert [r.levelname for r in caplog.records if "refused" in r.getMessage()] == ["WARNING"]
+    assert not any(r.exc_info for r in caplog.records)
     call_command("train", model="session_ease", allow_fallback=True)
     out = capsys.readouterr().out
     assert "fitting als instead" in out and "indexing vectors" in out
