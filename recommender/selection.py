@@ -11,7 +11,9 @@ retrain picks again on the site's own interactions:
    hyper-parameters, and each scores the validation users (NDCG@10, Recall@20):
    EASE, EASE with a popularity-scaled penalty (``pop_exponent``) and EDLAE (penalty ``lam``
    walked on a log scale, user weighting and dropout), the best EASE plus a low-rank
-   correction fitted on its residual (``engine.lowrank``: rank and weight), the
+   correction fitted on its residual (``engine.lowrank``: rank and weight) and, where that
+   correction beats EASE on the slice, the same correction on the best popularity-scaled
+   setting, the
    session-window Gram term and the recency weight where timestamps exist, RP3beta
    (``alpha``, ``beta``) and ALS (factors, regularisation); where the interactions' values
    (ratings) weigh users' interactions differently, the value-weighted twins of the best
@@ -266,6 +268,8 @@ def select(
             search, n_items, 0.0, 0.0, "ease_pop", selection_search.POP_EXPONENT
         )
         selection_search.lowrank_family(search)
+        if selection_search.lowrank_gains(search):
+            selection_search.lowrank_family(search, "ease_pop")
         step(0.3)
         selection_search.edlae_family(search, n_items, 0.5, 0.1, "edlae")
         step(0.5)

@@ -460,6 +460,39 @@ def test_lowrank_correction_is_the_projected_ridge_of_eases_residual(shape) -> N
     np.testing.assert_allclose(fast[unseen], (X[:5] @ full)[unseen], atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(30, 12), (12, 30)])
+def test_lowrank_correction_on_the_popularity_scaled_base(shape) -> None:
+    """With ``pop_exponent`` the base is EASE with the per-item penalty ``lam s_i`` (row i of
+    B penalised by it) and the correction is fitted on that base's residual, as above."""
+    from recommender.engine import lowrank_query_scores, residual_lowrank
+    from recommender.engine.ease import edlae_penalty
+
+    rng = np.random.default_rng(2)
+    Xs = sp.csr_matrix((rng.random(shape) < 0.35).astype(np.float32))
+    X = Xs.toarray().astype(np.float64)
+    lam, mu, rank, weight, pop = 3.0, 1.0, 3, 1.5, 0.5
+    pen = edlae_penalty(Xs, lam, 0.0, pop)
+    n = X.shape[1]
+    B = np.zeros((n, n))
+    for k in range(n):
+        keep = np.arange(n) != k
+        A = X[:, keep]
+        B[keep, k] = np.linalg.solve(A.T @ A + np.diag(pen[keep]), A.T @ X[:, k])
+    Q = _zero_diagonal_ridge(X, X - X @ B, mu)
+    V = np.linalg.svd(X @ Q)[2][:rank].T
+    expected = Q @ V @ V.T
+    QV, Vh = residual_lowrank(Xs, lam=lam, mu=mu, rank=rank, pop_exponent=pop)
+    np.testing.assert_allclose(QV @ Vh.T, expected, atol=1e-4)
+    model = get_model("ease_lowrank", lam=lam, mu=mu, rank=rank, weight=weight, pop_exponent=pop)
+    assert get_model(model.name, **model.params).params == model.params
+    full = B + weight * expected
+    np.fill_diagonal(full, 0.0)
+    np.testing.assert_allclose(model.fit(Xs).weights, full, atol=1e-4)
+    fast = lowrank_query_scores(Xs, Xs[:5], QV, Vh, lam=lam, weight=weight, pop_exponent=pop)
+    unseen = X[:5] == 0
+    np.testing.assert_allclose(fast[unseen], (X[:5] @ full)[unseen], atol=1e-4)
+
+
 def test_lowrank_model_rebuilds_and_refuses_large_catalogs(tiny: sp.csr_matrix) -> None:
     model = get_model("ease_lowrank", lam=4.0, mu=1.0, rank=2, weight=1.0)
     assert get_model(model.name, **model.params).params == model.params

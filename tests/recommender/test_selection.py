@@ -224,3 +224,38 @@ def test_lowrank_family_scores_what_its_refitted_model_serves() -> None:
         np.testing.assert_allclose(scores[~seen], served[~seen], atol=1e-3)
     families = {r["family"] for r in selection.select(X, None, budget_seconds=60).table()}
     assert "ease_lowrank" in families
+
+
+def test_lowrank_on_the_popularity_scaled_base_scores_what_its_refitted_model_serves() -> None:
+    """The ease_pop_lowrank trials correct the popularity-scaled EASE's best setting (its
+    ``lam`` and ``pop_exponent``); the registry's model rebuilt from a trial's params scores
+    the same (history items aside), and a plain select() lists the family."""
+    X, _ = _clustered(timed=False)
+    queries, truth = X[:40], X[40:80]
+    s = selection_search.Search(X, None, queries, truth, budget=60.0, dense_max_items=20_000)
+    selection_search.edlae_family(
+        s, X.shape[1], 0.0, 0.0, "ease_pop", selection_search.POP_EXPONENT
+    )
+    selection_search.lowrank_family(s, "ease_pop")
+    trials = [t for t in s.trials if t.family == "ease_pop_lowrank"]
+    assert len(trials) == len(selection_search.LOWRANK_GRID)
+    base = s.rescore["ease_pop"][0]
+    for t in trials:
+        assert t.params["lam"] == base.params["lam"]
+        assert t.params["pop_exponent"] == selection_search.POP_EXPONENT
+    best = s.best("ease_pop_lowrank")
+    served = engine.get_model(best.algorithm, **best.params).fit(X).score_users(queries)
+    seen = queries.toarray() > 0
+    for scores in (s.scores[best.label], s.rescore["ease_pop_lowrank"][1](queries)):
+        np.testing.assert_allclose(scores[~seen], served[~seen], atol=1e-3)
+    # select() tries it only where the correction of EASE beats EASE on the slice: not on
+    # these one-cluster users, on users of eight small clusters
+    families = {r["family"] for r in selection.select(X, None, budget_seconds=60).table()}
+    assert "ease_lowrank" in families and "ease_pop_lowrank" not in families
+    X8, _ = _clustered(n_users=300, n_items=200, clusters=8, per_user=10, timed=False)
+    table = selection.select(X8, None, budget_seconds=60).table()
+    best = {
+        f: max(r["ndcg@10"] for r in table if r["family"] == f) for f in ("ease", "ease_lowrank")
+    }
+    assert best["ease_lowrank"] > best["ease"]
+    assert "ease_pop_lowrank" in {r["family"] for r in table}
