@@ -153,6 +153,20 @@ class Search:
             self.rescore[family] = (best, scorer(best))
 
 
+def wedlae_params(
+    s: Search, lam: float, dropout: float, exponent: float, **extra: Any
+) -> dict[str, Any]:
+    """A ``wedlae`` trial's parameters (unpruned, the site's dense ceiling), plus ``extra``."""
+    return dict(
+        lam=lam,
+        dropout=dropout,
+        user_exponent=exponent,
+        neighbours=None,
+        max_items=s.dense_max_items,
+        **extra,
+    )
+
+
 def edlae_family(
     s: Search,
     n_items: int,
@@ -180,15 +194,8 @@ def edlae_family(
             algo, params = "ease", {"lam": lam, "max_items": s.dense_max_items}
         else:
             algo = "wedlae"
-            params = dict(
-                lam=lam,
-                dropout=dropout,
-                user_exponent=exponent,
-                neighbours=None,
-                max_items=s.dense_max_items,
-            )
-            if pop_exponent:
-                params["pop_exponent"] = pop_exponent
+            extra = {"pop_exponent": pop_exponent} if pop_exponent else {}
+            params = wedlae_params(s, lam, dropout, exponent, **extra)
         label = f"{family} lam={lam:g}"
         tried[lam] = s.record(label, family, algo, params, scores, t0).ndcg
         return tried[lam]
@@ -286,14 +293,7 @@ def values_family(s: Search, like: Trial | None) -> None:
         if lam not in tried:
             t0 = time.perf_counter()
             scores = engine.edlae_query_scores(Z, s.W_q, lam=lam, dropout=dropout)
-            params = dict(
-                lam=lam,
-                dropout=dropout,
-                user_exponent=exponent,
-                neighbours=None,
-                max_items=s.dense_max_items,
-                value_weight=VALUE_WEIGHT,
-            )
+            params = wedlae_params(s, lam, dropout, exponent, value_weight=VALUE_WEIGHT)
             label = f"edlae_values lam={lam:g}"
             tried[lam] = s.record(label, "edlae_values", "wedlae", params, scores, t0).ndcg
         return tried[lam]
