@@ -257,11 +257,13 @@ def score_factors(
     excluded: set[int],
     vector: np.ndarray | None = None,
     candidates: storage.Candidates | None = None,
+    explain: bool = True,
 ) -> Scored:
     """The ``limit`` best items outside ``excluded`` by inner product with the user's vector
     (``vector`` and its stored ``candidates``: the caller's, read with the history): from the
     candidates, else exactly over the fitted model's factors, or through pgvector's index in a
-    process without them (see storage.nearest_by_vector)."""
+    process without them (see storage.nearest_by_vector). ``explain=False``: without their
+    contributions (``factor_contributions``), for a caller that lists a few of them."""
     if vector is None:
         vector, candidates = storage.user_row_read(version=version, user_id=user_id)
     if vector is None:
@@ -273,7 +275,7 @@ def score_factors(
     )
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     scores = np.array([r[1] for r in rows], dtype=np.float64)
-    return Scored(ids, scores, factor_contributions(version, history, ids))
+    return Scored(ids, scores, factor_contributions(version, history, ids) if explain else {})
 
 
 def factor_contributions(

@@ -153,14 +153,17 @@ def recommendations_for_user(
         curated.extend(new_curated)
 
     ranked: list[Ranked] = []
+    in_list: set[int] = set()  # the entries scored by the model
+    # a factor model's evidence is worked out for the items listed only (it does not rank them)
+    factors = version is not None and version.serving == ModelVersion.Serving.FACTORS
     if version is not None and history.liked:
         # a pool a little larger than asked; grown when hard filters reject most of it
         pool = max(60, n * 3)
         first = True
         while True:
-            if version.serving == ModelVersion.Serving.FACTORS:
+            if factors:
                 scored = score_factors(
-                    version, user.pk, history, pool, excluded, user_vector, user_candidates
+                    version, user.pk, history, pool, excluded, user_vector, user_candidates, False
                 )
             else:
                 scored = score_neighbours(version, history, pool, excluded)
@@ -182,7 +185,6 @@ def recommendations_for_user(
                 break
             pool *= 8
         normalised = _pool_scores(scored, history, facts)
-        in_list: set[int] = set()
         for item_id, score in zip(scored.item_ids.tolist(), normalised.tolist(), strict=True):
             fact = facts.get(item_id)
             if fact is not None and fact.passes and item_id not in excluded:
@@ -216,9 +218,16 @@ def recommendations_for_user(
     rest = sorted((e for e in ranked if e[0].pk not in pinned_ids), key=_final, reverse=True)
     ordered = [(p, 1.0 + BOOST_SCALE * p.boost, "curated", None) for p in pinned] + [
         (e[0], _final(e), e[2], e[3]) for e in rest
-    ]
+    ][:n]
+    if factors:
+        scored_ids = [e[0].pk for e in ordered if e[2] == "cf" and e[0].pk in in_list]
+        parts = factor_contributions(version, history, np.array(scored_ids, dtype=np.int64))
+        ordered = [
+            (i, s, src, parts.get(i.pk) if src == "cf" and i.pk in in_list else c)
+            for i, s, src, c in ordered
+        ]
     return recommendations_build(
-        _with_rows(ordered[:n], filters), history, facts=facts, catalog_state=catalog_state
+        _with_rows(ordered, filters), history, facts=facts, catalog_state=catalog_state
     )
 
 
