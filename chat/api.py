@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from recsite.api.caching import cache_headers
 from recsite.api.permissions import IsOwner
+from recsite.api.renderers import JSONRenderer
 from recsite.api.schema import sse_event_schema
 
 from . import selectors, services
@@ -157,11 +158,11 @@ class MessageStreamView(MessagePostView):
     dismissed or hidden meanwhile) and a final ``done`` (the saved assistant message, the list to
     keep). Errors before the stream starts are JSON."""
 
-    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         if isinstance(response, Response):  # an error: always the JSON error shape
-            request.accepted_renderer = renderers.JSONRenderer()
+            request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = "application/json"
         return super().finalize_response(request, response, *args, **kwargs)
 

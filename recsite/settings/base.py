@@ -226,7 +226,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     # JSON in and out: no browsable HTML (?format=api, Accept: text/html), no form bodies
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["recsite.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["recsite.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.CursorPagination",
     "PAGE_SIZE": 20,
