@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from django.db import connection
 
-from catalog.models import POSITIVE_KINDS, Interaction
+from catalog.models import Interaction
 
 from .engine.temporal import recency_weights
 from .engine.values import row_value_weights
@@ -55,37 +55,49 @@ def user_history_ids(*, user_id: int) -> History:
 
 # plain strings: comparing each row's kind with the enum members cost a third of the loop
 _DISMISS = str(Interaction.Kind.DISMISS.value)
-_KEPT = frozenset(str(k) for k in (*POSITIVE_KINDS, Interaction.Kind.SAVE))
-_ALWAYS_LIKED = frozenset(str(k) for k in (Interaction.Kind.LIKE, Interaction.Kind.SAVE))
-_POSITIVE = frozenset(str(k) for k in POSITIVE_KINDS)
+_LIKE = str(Interaction.Kind.LIKE.value)
+_SAVE = str(Interaction.Kind.SAVE.value)
+_RATING = str(Interaction.Kind.RATING.value)
 
 
 def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
-    """The history from HISTORY_SQL's rows (most recent first)."""
+    """The history from HISTORY_SQL's rows (most recent first).
+
+    A like and a saved item ("watch later": the user wants it, so it pulls similar items up
+    like a like, and is not recommended again since it is on the user's list already) are
+    favourites, a rating of LIKED_RATING or more is one; every one of them is seen. A
+    positive row's value (a rating's) counts as training reads the item: the largest value of
+    its rows (an item without one, a like, weighs 1 and is not in the mean: engine.values).
+    Views count for nothing here. The branches go by how common each kind is: this loop runs
+    over every row of a long history on each list."""
     liked: list[int] = []
     seen: set[int] = set()
     dismissed: set[int] = set()
     weights: dict[int, float] = {}
     values: dict[int, float] = {}
     for item_id, kind, value in rows:
-        if kind == _DISMISS:
-            dismissed.add(item_id)
-        elif kind in _KEPT:
-            if kind in _POSITIVE and value is not None:
-                # as training reads the item: the largest value of its rows (an item without
-                # one, a like, weighs 1 and is not in the mean: engine.values)
+        if kind == _LIKE or kind == _SAVE:
+            seen.add(item_id)
+            if value is not None and kind == _LIKE:
                 old = values.get(item_id)
                 if old is None or value > old:
                     values[item_id] = float(value)
-            # a saved item ("watch later") says the user wants it: it pulls similar items up
-            # like a like, and is not recommended again since it is on the user's list already
-            seen.add(item_id)
-            positive = kind in _ALWAYS_LIKED or (value is not None and value >= LIKED_RATING)
-            if positive and item_id not in weights:
+            if item_id not in weights:
                 liked.append(item_id)
                 weights[item_id] = 1.0
-    # a dismissal wins over an old rating of the same item
-    liked = [i for i in liked if i not in dismissed]
+        elif kind == _RATING:
+            seen.add(item_id)
+            if value is not None:
+                old = values.get(item_id)
+                if old is None or value > old:
+                    values[item_id] = float(value)
+                if value >= LIKED_RATING and item_id not in weights:
+                    liked.append(item_id)
+                    weights[item_id] = 1.0
+        elif kind == _DISMISS:
+            dismissed.add(item_id)
+    if dismissed:  # a dismissal wins over an old rating of the same item
+        liked = [i for i in liked if i not in dismissed]
     return History(liked=liked, seen=seen, dismissed=dismissed, weights=weights, values=values)
 
 
