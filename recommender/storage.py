@@ -39,6 +39,11 @@ def unpack_neighbors(packed_ids: bytes, packed_weights: bytes) -> tuple[np.ndarr
     )
 
 
+def pack_neighbors(ids: np.ndarray, weights: np.ndarray) -> tuple[bytes, bytes]:
+    """unpack_neighbors' inverse (the candidates beside a user vector are packed alike)."""
+    return np.asarray(ids).astype("<i8").tobytes(), np.asarray(weights).astype("<f4").tobytes()
+
+
 # --- a version's rows -----------------------------------------------------------------------------
 
 
@@ -117,8 +122,7 @@ def version_rows_write(
                         version.pk,
                         user_id,
                         vector_literal(users[idx]),
-                        item_ids[best[idx][found]].astype("<i8").tobytes(),
-                        best_scores[idx][found].astype("<f4").tobytes(),
+                        *pack_neighbors(item_ids[best[idx][found]], best_scores[idx][found]),
                         now,
                     )
                 )
@@ -277,15 +281,16 @@ def user_vector_write(
     if vector is None:
         UserVector.objects.filter(version=version, user_id=user_id).delete()
         return
+    packed = (None, None)
+    if candidates is not None:
+        packed = pack_neighbors(candidates.ids, candidates.scores)
     UserVector.objects.update_or_create(
         version=version,
         user_id=user_id,
         defaults={
             "vector": vector.tolist(),
-            "candidates": None if candidates is None else candidates.ids.astype("<i8").tobytes(),
-            "candidate_scores": (
-                None if candidates is None else candidates.scores.astype("<f4").tobytes()
-            ),
+            "candidates": packed[0],
+            "candidate_scores": packed[1],
             "updated_at": timezone.now(),
         },
     )

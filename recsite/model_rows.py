@@ -36,7 +36,6 @@ class ModelRows:
         self._places = [
             self.names.index(f.attname) if f.attname not in excluded else -1 for f in concrete
         ]
-        self._complete = not excluded.intersection(self._all_names)
         # only the fields that convert anything are visited per row; looking the converters up
         # needs no query, so it is done once
         self._converters = [
@@ -58,6 +57,6 @@ class ModelRows:
             for convert in converters:
                 value = convert(value, field, connection)
             values[position] = value
-        if not self._complete:
+        if len(values) < len(self._places):
             values = [values[i] if i >= 0 else DEFERRED for i in self._places]
         return self.model.from_db(connection.alias, self._all_names, values)
