@@ -577,15 +577,6 @@ def curation_state(*, limit: int = 12) -> CurationState:
     )
 
 
-def user_history_fingerprint(*, user) -> str:
-    """Changes whenever the user's interactions change (added, edited, deleted): a cache key."""
-    agg = Interaction.objects.filter(user=user).aggregate(
-        n=Count("id"), top=Max("id"), last=Max("timestamp")
-    )
-    last = agg["last"].timestamp() if agg["last"] else 0
-    return f"{agg['n']}.{agg['top'] or 0}.{last}"
-
-
 def catalog_fingerprint() -> str:
     """Changes whenever an item is added, edited (curation included) or deleted: a cache key.
     Two index lookups (the primary key's and ``item_updated_idx``) and the deletions' counter

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from django.db import connection
 
 from catalog.models import Interaction
 
@@ -39,20 +38,6 @@ class History:
         return cls(liked=liked, seen=set(), dismissed=set(), weights={})
 
 
-# raw SQL: every list and item page reads up to thousands of these rows, and model instances
-# would cost as much again as the query. One parameter, the user's id.
-HISTORY_SQL = (
-    f"SELECT item_id, kind, value FROM {Interaction._meta.db_table} WHERE user_id = %s"
-    " ORDER BY timestamp DESC, id DESC"
-)
-
-
-def user_history_ids(*, user_id: int) -> History:
-    with connection.cursor() as cursor:
-        cursor.execute(HISTORY_SQL, [user_id])
-        return history_from_rows(cursor.fetchall())
-
-
 # plain strings: comparing each row's kind with the enum members cost a third of the loop
 _DISMISS = str(Interaction.Kind.DISMISS.value)
 _LIKE = str(Interaction.Kind.LIKE.value)
@@ -61,7 +46,7 @@ _RATING = str(Interaction.Kind.RATING.value)
 
 
 def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
-    """The history from HISTORY_SQL's rows (most recent first).
+    """The history from ``history_read.HISTORY_SQL``'s rows (most recent first).
 
     A like and a saved item ("watch later": the user wants it, so it pulls similar items up
     like a like, and is not recommended again since it is on the user's list already) are
@@ -98,6 +83,7 @@ def history_from_rows(rows: Iterable[tuple[int, str, float | None]]) -> History:
             dismissed.add(item_id)
     if dismissed:  # a dismissal wins over an old rating of the same item
         liked = [i for i in liked if i not in dismissed]
+        weights = dict.fromkeys(liked, 1.0)
     return History(liked=liked, seen=seen, dismissed=dismissed, weights=weights, values=values)
 
 

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from catalog import selectors as catalog_selectors
 from catalog.models import Preference
 
 from . import selectors, storage
-from .history import HISTORY_SQL, History, history_from_rows
+from .history import History
+from .history_read import HistoryRead
 from .models import ModelVersion
 from .serving import serving_state, serving_state_forget
 from .types import Filters, Recommendation
@@ -68,13 +68,17 @@ class ListInputs:
     history: History
     vector: np.ndarray | None  # the user's stored vector for a factor version (None: not read)
     candidates: storage.Candidates | None = None  # and its stored candidates
+    # the generation of the history's state row when it was read (None: the user had none)
+    history_generation: int | None = None
 
 
 def preferences_and_history(*, user, version: ModelVersion | None = None) -> ListInputs:  # noqa: ANN001
     """The user's standing "no more" preferences, their history and, for a factor ``version``,
-    their stored vector, in one round trip: the statements go to the database together."""
-    sql = f"{_EXCLUSIONS_SQL}; {HISTORY_SQL}"
-    args = [user.pk, str(Preference.Kind.EXCLUDE_GENRE.value), user.pk]
+    their stored vector, in one round trip: the statements go to the database together (a
+    history that changed since it was last read is stored packed after them: ``history_read``)."""
+    read = HistoryRead(user.pk)
+    sql = f"{_EXCLUSIONS_SQL}; {read.sql}"
+    args = [user.pk, str(Preference.Kind.EXCLUDE_GENRE.value), *read.params]
     factors = version is not None and version.serving == ModelVersion.Serving.FACTORS
     if factors:
         sql = f"{sql}; {storage.USER_VECTOR_SQL}"
@@ -85,28 +89,31 @@ def preferences_and_history(*, user, version: ModelVersion | None = None) -> Lis
             Preference.from_db(connection.alias, _PREFERENCE_NAMES, r) for r in cursor.fetchall()
         ]
         cursor.nextset()
-        history = history_from_rows(cursor.fetchall())
+        read.take(cursor)
         vector = candidates = None
         if factors:
             cursor.nextset()
             row = cursor.fetchone()
             vector = storage.user_vector_from_row(row)
             candidates = storage.user_candidates_from_row(row)
-    return ListInputs(preferences, history, vector, candidates)
+        history = read.finish(cursor)
+    return ListInputs(preferences, history, vector, candidates, read.generation)
 
 
 def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
     """The user's list of ``n`` under ``filters`` and their standing preferences.
 
-    Cached for ``API_RECOMMENDATIONS_CACHE_SECONDS`` (0: computed every time)."""
+    Cached for ``API_RECOMMENDATIONS_CACHE_SECONDS`` (0: computed every time). The key holds
+    the generation of the user's history (``history_read``), read with the list's inputs."""
     seconds = int(settings.API_RECOMMENDATIONS_CACHE_SECONDS)
-    if seconds <= 0:
-        # the process's serving state, as the cached path reads it: no query for the version
-        version = serving_state()[0]
-        inputs = preferences_and_history(user=user, version=version)
-        filters = filters_with_exclusions(
-            filters or Filters(), tuple(p.value for p in inputs.preferences)
-        )
+    # the process's serving state: no query for the version
+    version, catalog_fingerprint = serving_state()
+    inputs = preferences_and_history(user=user, version=version)
+    filters = filters_with_exclusions(
+        filters or Filters(), tuple(p.value for p in inputs.preferences)
+    )
+
+    def compute() -> tuple[list[Recommendation], int | None]:
         recs = selectors.recommendations_for_user(
             user=user,
             n=n,
@@ -116,15 +123,13 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
             user_vector=inputs.vector,
             user_candidates=inputs.candidates,
         )
-        return UserList(recs, version.pk if version else None, inputs.preferences)
-    preferences = list(
-        catalog_selectors.preference_list(user=user, kind=Preference.Kind.EXCLUDE_GENRE)
-    )
-    filters = filters_with_exclusions(filters or Filters(), tuple(p.value for p in preferences))
-    version, catalog_fingerprint = serving_state()
+        return recs, version.pk if version else None
+
+    if seconds <= 0:
+        return UserList(*compute(), inputs.preferences)
     parts = (
         user.pk,
-        catalog_selectors.user_history_fingerprint(user=user),
+        inputs.history_generation,
         catalog_fingerprint,
         version.pk if version else 0,
         version.activated_at.timestamp() if version and version.activated_at else 0,
@@ -139,7 +144,6 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
     key = "recs:user-list:" + hashlib.sha1(repr(parts).encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
-        recs = selectors.recommendations_for_user(user=user, n=n, filters=filters, version=version)
-        cached = (recs, version.pk if version else None)
+        cached = compute()
         cache.set(key, cached, seconds)
-    return UserList(cached[0], cached[1], preferences)
+    return UserList(cached[0], cached[1], inputs.preferences)

@@ -35,7 +35,8 @@ from .evidence import (
     profile_cached,
     recommendations_build,
 )
-from .history import History, history_for_version, user_history_ids
+from .history import History, history_for_version
+from .history_read import user_history_ids
 from .models import ModelVersion
 from .scoring import (
     Scored,

@@ -28,7 +28,7 @@ from recsite.celery import app as celery_app
 from recsite.exceptions import ApplicationError
 
 from . import engine, evaluation, runner, selection, storage
-from .history import user_history_ids
+from .history_read import user_history_ids
 from .models import ModelVersion
 from .owners import owner_alive, process_owner
 from .scoring import user_vector_compute

@@ -16,7 +16,8 @@ from recsite.memo import Memo
 
 from . import storage
 from .evidence import ItemFacts, recommendations_build
-from .history import History, user_history_ids
+from .history import History
+from .history_read import user_history_ids
 from .models import ModelVersion
 from .reasons import reason_for
 from .serving import fill_scores, popular_fill, serving_state

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from catalog.models import Item
 from catalog.selectors import catalog_search
 
-from ..history import user_history_ids
+from ..history_read import user_history_ids
 from ..reasons import reason_for
 from ..types import Evidence, Filters, Recommendation
 from .vectors import Space, embedding_space, nearest_items, query_vector

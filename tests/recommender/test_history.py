@@ -33,11 +33,12 @@ def _plainly(rows):
     for i, kind, value in rows:
         if kind in positive and value is not None:
             values[i] = max(value, values.get(i, value))
+    liked = [i for i in dict.fromkeys(favourite) if i not in dismissed]
     return (
-        [i for i in dict.fromkeys(favourite) if i not in dismissed],
+        liked,
         {i for i, kind, _v in rows if kind in kept},
         dismissed,
-        dict.fromkeys(favourite, 1.0),
+        dict.fromkeys(liked, 1.0),
         values,
     )
 

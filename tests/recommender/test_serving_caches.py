@@ -45,10 +45,10 @@ def test_similar_items_are_read_from_the_cache_the_second_time(fresh_caches, dja
     first = selectors.similar_items(item=alien, n=10, user=fan)
     with CaptureQueriesContext(connection) as queries:
         again = selectors.similar_items(item=alien, n=10, user=fan)
-    # only the user's history is read: the version, the neighbour list, the candidates' rows
-    # and the favourites' rows are kept
+    # only the user's history is read (its packed row, stored by the first read): the version,
+    # the neighbour list, the candidates' rows and the favourites' rows are kept
     assert [q["sql"][:60] for q in queries] == [
-        "SELECT item_id, kind, value FROM catalog_interaction WHERE u"
+        "SELECT generation, packed_generation, packed FROM recommende"
     ]
     assert [(r.item.pk, r.score, r.reason) for r in again] == [
         (r.item.pk, r.score, r.reason) for r in first

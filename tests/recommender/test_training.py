@@ -227,7 +227,7 @@ def test_recent_favourites_weigh_more_for_the_default_model(trained_model, djang
     interaction_record(user=user, item=toy, kind="like")
     interaction_record(user=user, item=alien, kind="like")  # the latest
     weighted = history.history_for_version(
-        history.user_history_ids(user_id=user.pk), selectors.version_active()
+        selectors.user_history_ids(user_id=user.pk), selectors.version_active()
     )
     assert weighted.liked[0] == alien.pk
     assert weighted.weights[alien.pk] > weighted.weights[toy.pk] > 1.0

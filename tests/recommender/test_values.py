@@ -137,7 +137,7 @@ def test_serving_scores_a_value_weighted_version_with_its_training_weights(movie
     """A value-weighted version trained on ml-latest-small: a user's served scores are their
     value-weighted training row (the weights the selection validated with) times the model's
     weights, for the favourites serving reads."""
-    from recommender import history, scoring, services, storage, training_data
+    from recommender import history, history_read, scoring, services, storage, training_data
 
     version = services.training_start(
         algorithm="wedlae", params={"lam": 19.2, "value_weight": "log1p"}
@@ -150,7 +150,9 @@ def test_serving_scores_a_value_weighted_version_with_its_training_weights(movie
     item_ids, weights = storage.dense_weights_load(version_id=version.pk)
     for row in (0, 14):  # users with and without ratings below serving's "liked"
         user_id = int(data.user_ids[row])
-        served = history.history_for_version(history.user_history_ids(user_id=user_id), version)
+        served = history.history_for_version(
+            history_read.user_history_ids(user_id=user_id), version
+        )
         expected = dict(
             zip(data.item_ids[W_rows[row].indices].tolist(), W_rows[row].data.tolist(), strict=True)
         )
