@@ -4,8 +4,8 @@ A hot path that reads the same columns on every request (a token with its user, 
 a list's items) spends more time compiling the ORM's query than running it. :class:`ModelRows`
 names a model's columns once (all of them, or all but some), and turns a row of those columns
 into the instance ``QuerySet`` iteration would give: each value through its field's converters
-(a JSON field's decoding, a timestamp's time zone), then ``Model.from_db``, so the instance's
-deferred fields load on access and ``_state`` says where it came from.
+(a JSON field's decoding, a timestamp's time zone), then what ``Model.from_db`` does, so the
+instance's deferred fields load on access and ``_state`` says where it came from.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 from django.db.models import DEFERRED, Field, Model
+from django.db.models.base import ModelState
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 __all__ = ["ModelRows"]
 
@@ -36,6 +39,16 @@ class ModelRows:
         self._places = [
             self.names.index(f.attname) if f.attname not in excluded else -1 for f in concrete
         ]
+        # A model with Django's own ``__init__``, whose fields' class attributes are all plain
+        # DeferredAttribute (no ``__set__``: a field with a descriptor of its own, a foreign
+        # key's id or a file, may do more on assignment, and goes through ``from_db``), gets
+        # its values straight into the instance's ``__dict__`` while no pre_init /
+        # post_init receiver is connected (to any model): what ``__init__`` does for such a
+        # model, without its loop over the fields and its signals (a third of building an
+        # item). Otherwise ``Model.from_db`` builds it.
+        self._direct = model.__init__ is Model.__init__ and all(
+            type(getattr(model, f.attname, None)) is DeferredAttribute for f in concrete
+        )
         # only the fields that convert anything are visited per row; looking the converters up
         # needs no query, so it is done once
         self._converters = [
@@ -57,6 +70,14 @@ class ModelRows:
             for convert in converters:
                 value = convert(value, field, connection)
             values[position] = value
-        if len(values) < len(self._places):
-            values = [values[i] if i >= 0 else DEFERRED for i in self._places]
-        return self.model.from_db(connection.alias, self._all_names, values)
+        model = self.model
+        if not self._direct or pre_init.receivers or post_init.receivers:
+            if len(values) < len(self._places):
+                values = [values[i] if i >= 0 else DEFERRED for i in self._places]
+            return model.from_db(connection.alias, self._all_names, values)
+        new = model.__new__(model)
+        state = new._state = ModelState()
+        state.adding = False
+        state.db = connection.alias
+        new.__dict__.update(zip(self.names, values, strict=True))  # a deferred field loads later
+        return new

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 
-from catalog.models import Item
+from catalog.models import Interaction, Item
 from recsite.model_rows import ModelRows
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +39,41 @@ def test_an_instance_is_the_orms(exclude):
     assert not built._state.adding and built._state.db == "default"
     if exclude:  # a deferred field loads on access, as the ORM's does
         assert built.description == "A hacker learns the truth."
+
+
+def _built(rows: ModelRows, model, pk: int):  # noqa: ANN001
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {rows.columns('t')} FROM {model._meta.db_table} t WHERE t.id = %s", [pk]
+        )
+        return rows.instance(cursor.fetchone())
+
+
+def test_a_receiver_of_post_init_still_hears_of_each_instance():
+    item = Item.objects.create(external_id="m2", title="Heat", year=1995)
+    heard = []
+
+    def receiver(sender, instance, **kwargs):  # noqa: ANN001
+        heard.append((sender, instance.pk, instance.title))
+
+    post_init.connect(receiver, sender=Item)
+    try:
+        built = _built(ModelRows(Item, exclude=DEFERRED), Item, item.pk)
+    finally:
+        post_init.disconnect(receiver, sender=Item)
+    assert heard == [(Item, item.pk, "Heat")]
+    assert built.get_deferred_fields() == set(DEFERRED) and not built._state.adding
+
+
+def test_a_model_with_a_foreign_key_is_the_orms(django_user_model):
+    fan = django_user_model.objects.create_user("mr_fan")
+    item = Item.objects.create(external_id="m3", title="Ronin", year=1998)
+    liked = Interaction.objects.create(user=fan, item=item, kind="rating", value=4.5)
+    built = _built(ModelRows(Interaction), Interaction, liked.pk)
+    want = Interaction.objects.get(pk=liked.pk)
+    assert {k: v for k, v in built.__dict__.items() if k != "_state"} == {
+        k: v for k, v in want.__dict__.items() if k != "_state"
+    }
+    assert built.user == fan and built.item.title == "Ronin"  # the related rows load on access
+    built.user_id = django_user_model.objects.create_user("mr_other").pk
+    assert built.user.username == "mr_other"  # a changed id drops the cached user, as Django's
