@@ -65,18 +65,22 @@ def history_pack(history: History) -> bytes:
 
 
 def history_unpack(packed: bytes) -> History | None:
-    """The history ``history_pack`` packed; None for another format."""
+    """The history ``history_pack`` packed; None for another format or bytes that do not hold
+    the lengths their header says (the rows are read again)."""
     if len(packed) < 8 * _HEADER:
         return None
-    header = np.frombuffer(packed, dtype=np.int64, count=_HEADER)
-    if int(header[0]) != PACKED_FORMAT:
+    header = np.frombuffer(packed, dtype=np.int64, count=_HEADER).tolist()
+    n_liked, n_seen, n_dismissed, n_values = header[1:]
+    n_ids = n_liked + n_seen + n_dismissed + n_values
+    if (
+        header[0] != PACKED_FORMAT
+        or min(header[1:]) < 0
+        or len(packed) != 8 * (_HEADER + n_ids + n_values)
+    ):
         return None
-    n_liked, n_seen, n_dismissed, n_values = header[1:].tolist()
-    ids = np.frombuffer(
-        packed, dtype=np.int64, count=n_liked + n_seen + n_dismissed + n_values, offset=8 * _HEADER
-    ).tolist()
+    ids = np.frombuffer(packed, dtype=np.int64, count=n_ids, offset=8 * _HEADER).tolist()
     values = np.frombuffer(
-        packed, dtype=np.float64, count=n_values, offset=8 * (_HEADER + len(ids))
+        packed, dtype=np.float64, count=n_values, offset=8 * (_HEADER + n_ids)
     ).tolist()
     liked = ids[:n_liked]
     seen = set(ids[: n_liked + n_seen])

@@ -39,14 +39,15 @@ class ModelRows:
         self._places = [
             self.names.index(f.attname) if f.attname not in excluded else -1 for f in concrete
         ]
-        # A model with Django's own ``__init__``, whose fields' class attributes are all plain
+        # A model with Django's own ``__init__`` (and no other in its classes), whose fields' class attributes are all plain
         # DeferredAttribute (no ``__set__``: a field with a descriptor of its own, a foreign
         # key's id or a file, may do more on assignment, and goes through ``from_db``), gets
         # its values straight into the instance's ``__dict__`` while no pre_init /
         # post_init receiver is connected (to any model): what ``__init__`` does for such a
         # model, without its loop over the fields and its signals (a third of building an
         # item). Otherwise ``Model.from_db`` builds it.
-        self._direct = model.__init__ is Model.__init__ and all(
+        own_init = [k for k in model.__mro__ if "__init__" in vars(k)] == [Model, object]
+        self._direct = own_init and all(
             type(getattr(model, f.attname, None)) is DeferredAttribute for f in concrete
         )
         # only the fields that convert anything are visited per row; looking the converters up

@@ -38,6 +38,13 @@ def test_bytes_of_another_format_are_not_a_history(data):
     assert history_unpack(data[:39]) is None
 
 
+@given(rows_strategy, st.integers(-16, 16))
+def test_bytes_cut_or_padded_are_not_a_history(rows, change):
+    packed = history_pack(history_from_rows(rows))
+    changed = packed[:change] if change < 0 else packed + bytes(change)
+    assert (history_unpack(changed) is None) == (change != 0)
+
+
 def _from_rows(user_id: int):
     with connection.cursor() as cursor:
         cursor.execute(HISTORY_SQL, [user_id])
