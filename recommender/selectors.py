@@ -125,7 +125,8 @@ def recommendations_for_user(
     if history is None:
         history = user_history_ids(user_id=user.pk)
     history = history_for_version(history, version)
-    excluded = history.excluded | set(filters.exclude_ids)
+    excluded = history.excluded  # a new set: the filters' exclusions join it in place
+    excluded.update(filters.exclude_ids)
     profile = history.liked[:PROFILE_ITEMS]
     catalog_state = serving_state()[1]
     # the favourites' profile kept from an earlier request leaves their rows out of the facts'

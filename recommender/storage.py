@@ -329,7 +329,7 @@ def nearest_by_vector(
     need not skip more than INDEX_SEARCH_MAX rows, and exactly in PostgreSQL otherwise (or when
     the index returned too few unseen rows), so a long history never runs the list dry.
     """
-    skip = set(excluded)
+    skip = excluded if isinstance(excluded, set | frozenset) else set(excluded)
     if candidates is not None:
         found = _from_candidates(version, vector, candidates, limit, skip)
         if found is not None:
