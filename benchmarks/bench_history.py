@@ -14,13 +14,14 @@ test client (``/api/v1/me/recommendations/``) and ``/api/v1/ping/`` for the same
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_scale import catalog_settings  # noqa: E402
 
 
 def best_ms(fn, repeat: int) -> float:  # noqa: ANN001
@@ -39,13 +40,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args()
-    os.environ["RECSITE_DB_NAME"] = f"recsite_bench_scale_{args.items}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ["API_RECOMMENDATIONS_CACHE_SECONDS"] = "0"
-    os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "100000000/min"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("EMBEDDINGS_BACKEND", "none")
+    catalog_settings(args.items)
     import django
 
     django.setup()

@@ -65,8 +65,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def one_size(args: argparse.Namespace) -> None:
-    n_items = args.one
+def catalog_settings(n_items: int) -> None:
+    """The environment of a run on the catalog of ``n_items`` (its database, as served in the
+    benchmark: DEBUG off, no list cache, no throttling), set before Django starts."""
     os.environ["RECSITE_DB_NAME"] = f"recsite_bench_scale_{n_items}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
     os.environ["DJANGO_DEBUG"] = "false"
@@ -74,6 +75,11 @@ def one_size(args: argparse.Namespace) -> None:
     os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "100000000/min"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("EMBEDDINGS_BACKEND", "none")  # 200k texts take hours on 2 cores
+
+
+def one_size(args: argparse.Namespace) -> None:
+    n_items = args.one
+    catalog_settings(n_items)
     import django
 
     django.setup()

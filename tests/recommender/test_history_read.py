@@ -127,16 +127,21 @@ def test_every_write_is_seen_and_the_packed_history_is_the_rows(shelf, django_us
     assert user_history_ids(user_id=other.pk) == _from_rows(other.pk)
 
 
+def _taken_before_a_like(cursor, fan, item) -> HistoryRead:  # noqa: ANN001
+    """A read that took ``fan``'s state row, then a like of ``item`` landing before its rows."""
+    read = HistoryRead(fan.pk)
+    cursor.execute(read.sql, read.params)
+    read.take(cursor)
+    interaction_record(user=fan, item=item, kind="like")
+    return read
+
+
 @pytest.mark.django_db
 def test_a_write_between_reading_the_state_and_the_rows_leaves_nothing_stale(shelf):
     fan, items = shelf
-    interaction_record(user=fan, item=items[0], kind="like")
-    read = HistoryRead(fan.pk)
+    interaction_record(user=fan, item=items[0], kind="like")  # the state is stale
     with connection.cursor() as cursor:
-        cursor.execute(read.sql, read.params)
-        read.take(cursor)  # stale: the like bumped the generation
-        interaction_record(user=fan, item=items[1], kind="like")  # lands before the rows
-        history = read.finish(cursor)
+        history = _taken_before_a_like(cursor, fan, items[1]).finish(cursor)
     assert history.liked == [items[1].pk, items[0].pk]  # the rows it read
     # it was not stored under the generation seen before the write: the next read reads rows
     assert not _current(fan)
@@ -148,12 +153,9 @@ def test_a_write_between_reading_the_state_and_the_rows_leaves_nothing_stale(she
 def test_a_write_after_a_current_read_is_seen_by_the_next(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")
-    user_history_ids(user_id=fan.pk)
-    read = HistoryRead(fan.pk)
+    user_history_ids(user_id=fan.pk)  # the state is current
     with connection.cursor() as cursor:
-        cursor.execute(read.sql, read.params)
-        read.take(cursor)  # current
-        interaction_record(user=fan, item=items[1], kind="like")
+        read = _taken_before_a_like(cursor, fan, items[1])
         assert read.finish(cursor).liked == [items[0].pk]  # as of its statement
     assert user_history_ids(user_id=fan.pk).liked == [items[1].pk, items[0].pk]
 
@@ -193,12 +195,9 @@ def test_truncating_the_interactions_leaves_no_packed_history_current(shelf):
 @pytest.mark.django_db
 def test_a_slow_reader_does_not_replace_a_newer_packed_history(shelf):
     fan, items = shelf
-    interaction_record(user=fan, item=items[0], kind="like")
-    slow = HistoryRead(fan.pk)
+    interaction_record(user=fan, item=items[0], kind="like")  # the state is stale
     with connection.cursor() as cursor:
-        cursor.execute(slow.sql, slow.params)
-        slow.take(cursor)  # stale
-        interaction_record(user=fan, item=items[1], kind="like")
+        slow = _taken_before_a_like(cursor, fan, items[1])
         assert user_history_ids(user_id=fan.pk).liked == [items[1].pk, items[0].pk]
         assert _current(fan)  # stored by the newer read
         slow.finish(cursor)
