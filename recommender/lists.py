@@ -3,8 +3,9 @@
 :func:`user_list` applies the user's standing preferences (read from the catalog, here and
 nowhere else on the way to a list) and caches the list until anything it depends on changes:
 the user's interactions, any item (curation included), the active model version, ``n``, the
-filters and the preferences. Building the key costs a couple of indexed aggregates; computing
-the list (scoring and evidence) costs far more on a long history.
+filters and the preferences. The key's parts come with the list's inputs, in their round trip
+(the history's generation: ``history_read``); computing the list (scoring and evidence) costs
+several times more.
 """
 
 from __future__ import annotations
