@@ -1,14 +1,15 @@
 """Reading a user's history: packed in one row while it is current, else from their interactions.
 
 A long history is thousands of interaction rows; every list, item page and chat turn reads it.
-``UserHistory`` keeps it packed beside a generation that triggers on the interactions bump in
-the statement that changes them (migration 0006). A read takes the state row with the caller's
+``UserHistory`` keeps it packed beside a generation that triggers on the interactions bump when
+the transaction that changed them commits (migration 0006). A read takes the state row with the caller's
 other statements, and the rows only when the packed history is not current (once after each
 change: a user's first list after a rating). A reader that read the rows stores them packed
 under the generation it saw *before* reading them (a write between the two leaves the row not
 current), and only while that generation is still the row's (a slower reader never replaces a
 newer one). A user without a state row (no interaction yet) gets one holding their empty
-history, unless a write created it meanwhile.
+history, unless a write created it meanwhile. A transaction that has changed interactions reads
+the rows and stores nothing until it commits (its bumps are still to come).
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ HISTORY_SQL = (
     f"SELECT item_id, kind, value FROM {Interaction._meta.db_table} WHERE user_id = %s"
     " ORDER BY timestamp DESC, id DESC"
 )
-STATE_SQL = f"SELECT generation, packed_generation, packed FROM {_STATE} WHERE user_id = %s"
+# the user's state row (NULLs without one), and whether this transaction changed interactions
+# (its bumps come when it commits: migration 0006): then the rows are read and nothing stored
+STATE_SQL = (
+    "SELECT s.generation, s.packed_generation, s.packed,"
+    " current_setting('recsite.history_dirty', true) IS DISTINCT FROM '1'"
+    f" FROM (SELECT 1) AS one LEFT JOIN {_STATE} AS s ON s.user_id = %s"
+)
 _STORE_SQL = (
     f"UPDATE {_STATE} SET packed = %s, packed_generation = %s WHERE user_id = %s"
     " AND generation = %s"
@@ -104,8 +111,16 @@ class HistoryRead:
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         self.params = [user_id]
-        self._state: tuple | None = None
+        self._state: tuple[int, int] | None = None  # (generation, packed_generation)
+        self._clean = True
         self._history: History | None = None
+
+    @property
+    def clean(self) -> bool:
+        """Whether this transaction had changed no interaction when ``take`` read the state (its
+        bumps come when it commits: until then neither the generation nor the packed history
+        speaks for it)."""
+        return self._clean
 
     @property
     def generation(self) -> int | None:
@@ -113,14 +128,17 @@ class HistoryRead:
         return None if self._state is None else self._state[0]
 
     def take(self, cursor) -> None:  # noqa: ANN001
-        self._state = state = cursor.fetchone()
-        if state is not None and state[0] == state[1] and state[2] is not None:
-            self._history = history_unpack(bytes(state[2]))
+        generation, packed_generation, packed, self._clean = cursor.fetchone()
+        self._state = None if generation is None else (generation, packed_generation)
+        if self._clean and generation == packed_generation and packed is not None:
+            self._history = history_unpack(bytes(packed))
 
     def finish(self, cursor) -> History:  # noqa: ANN001
         if self._history is None:
             cursor.execute(HISTORY_SQL, [self.user_id])
             self._history = history_from_rows(cursor.fetchall())
+            if not self._clean:
+                return self._history
             packed = history_pack(self._history)
             if self._state is None:
                 cursor.execute(_CREATE_SQL, [self.user_id, packed, self.user_id])

@@ -69,8 +69,10 @@ class ListInputs:
     history: History
     vector: np.ndarray | None  # the user's stored vector for a factor version (None: not read)
     candidates: storage.Candidates | None = None  # and its stored candidates
-    # the generation of the history's state row when it was read (None: the user had none)
+    # the generation of the history's state row when it was read (None: the user had none),
+    # and whether it speaks for the history (not in a transaction that changed interactions)
     history_generation: int | None = None
+    history_current: bool = True
 
 
 def preferences_and_history(*, user, version: ModelVersion | None = None) -> ListInputs:  # noqa: ANN001
@@ -98,7 +100,7 @@ def preferences_and_history(*, user, version: ModelVersion | None = None) -> Lis
             vector = storage.user_vector_from_row(row)
             candidates = storage.user_candidates_from_row(row)
         history = read.finish(cursor)
-    return ListInputs(preferences, history, vector, candidates, read.generation)
+    return ListInputs(preferences, history, vector, candidates, read.generation, read.clean)
 
 
 def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # noqa: ANN001
@@ -126,7 +128,7 @@ def user_list(*, user, n: int, filters: Filters | None = None) -> UserList:  # n
         )
         return recs, version.pk if version else None
 
-    if seconds <= 0:
+    if seconds <= 0 or not inputs.history_current:
         return UserList(*compute(), inputs.preferences)
     parts = (
         user.pk,

@@ -1,76 +1,92 @@
 """Users' histories kept packed beside a generation the interactions' triggers bump.
 
-Statement-level triggers with transition tables: a bulk import of a million rows bumps each of
-its users once, in one statement, and in user order (two statements bumping the same users lock
-their rows in the same order). An UPDATE bumps the users of its rows before and after it (a row
-moved between users changes both). TRUNCATE bumps everyone: a reader that saw a generation
-before it must not store rows read after it under that number. Existing users get a row, so a
-site that migrates serves them packed after their next list.
+The bump is a deferred constraint trigger: it runs when the writing transaction commits, after
+all its statements, so the transaction takes the user's state row last and never waits for
+anything else while it holds it. (Bumped in the statement, a transaction holding the row while
+it waited for another's uncommitted interaction, which waited for the row, deadlocked: a like
+and a dismissal of the same item at once.) Each row's event bumps its user once per
+transaction: a row this transaction bumped and no reader has stored since is left alone, so a
+bulk import costs one upsert per user and a primary-key lookup per row. A user deleted in the
+same transaction (their interactions go first) gets no row. Until it commits, a transaction
+that changed interactions is marked (a transaction-local setting, set by a statement trigger that
+takes no lock): its own reads use the rows and store nothing, since its bumps are still to
+come. TRUNCATE bumps everyone at once: a reader that saw a generation before it must not store
+rows read after it under that number.
+Existing users get a row, so a site that migrates serves them packed after their next list.
 """
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-BUMP = """
-  INSERT INTO recommender_userhistory (user_id, generation, packed_generation)
-  SELECT DISTINCT user_id, 1, 0 FROM {rows} ORDER BY user_id
-  ON CONFLICT (user_id) DO UPDATE SET generation = recommender_userhistory.generation + 1;
+BACKWARD = """
+DROP TRIGGER IF EXISTS recommender_history_row ON catalog_interaction;
+DROP TRIGGER IF EXISTS recommender_history_dirty ON catalog_interaction;
+DROP FUNCTION IF EXISTS recommender_history_changed();
+DROP FUNCTION IF EXISTS recommender_history_dirty();
+DROP FUNCTION IF EXISTS recommender_history_bump(bigint);
 """
 
-FORWARD = f"""
-CREATE OR REPLACE FUNCTION recommender_history_changed() RETURNS trigger AS $$
+
+def forward(apps, schema_editor) -> None:  # noqa: ANN001
+    """The foreign key to the user model's table, ON DELETE CASCADE (see the model), the
+    triggers, and a row for every user with interactions."""
+    users = apps.get_model(settings.AUTH_USER_MODEL)._meta
+    quote = schema_editor.quote_name
+    user_table, user_pk = quote(users.db_table), quote(users.pk.column)
+    schema_editor.execute(
+        "ALTER TABLE recommender_userhistory ADD CONSTRAINT recommender_userhistory_user_fk"
+        f" FOREIGN KEY (user_id) REFERENCES {user_table} ({user_pk}) ON DELETE CASCADE"
+    )
+    schema_editor.execute(f"""
+CREATE OR REPLACE FUNCTION recommender_history_bump(uid bigint) RETURNS void AS $$
 BEGIN
+  PERFORM 1 FROM recommender_userhistory WHERE user_id = uid
+    AND xmin = pg_current_xact_id()::xid AND generation <> packed_generation;
+  IF NOT FOUND THEN
+    INSERT INTO recommender_userhistory (user_id, generation, packed_generation)
+    SELECT uid, 1, 0 WHERE EXISTS (SELECT 1 FROM {user_table} WHERE {user_pk} = uid)
+    ON CONFLICT (user_id) DO UPDATE SET generation = recommender_userhistory.generation + 1;
+  END IF;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION recommender_history_dirty() RETURNS trigger AS $$
+BEGIN
+  PERFORM set_config('recsite.history_dirty', '1', true);
   IF TG_OP = 'TRUNCATE' THEN
     UPDATE recommender_userhistory SET generation = generation + 1;
-  ELSIF TG_OP = 'INSERT' THEN
-    {BUMP.format(rows="new_rows")}
-  ELSIF TG_OP = 'DELETE' THEN
-    {BUMP.format(rows="old_rows")}
-  ELSE
-    {BUMP.format(rows="(SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows) AS moved")}
   END IF;
   RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
 
-CREATE TRIGGER recommender_history_ins AFTER INSERT ON catalog_interaction
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION recommender_history_changed();
+CREATE OR REPLACE FUNCTION recommender_history_changed() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM recommender_history_bump(OLD.user_id);
+  ELSE
+    PERFORM recommender_history_bump(NEW.user_id);
+    IF TG_OP = 'UPDATE' AND OLD.user_id <> NEW.user_id THEN
+      PERFORM recommender_history_bump(OLD.user_id);
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
 
-CREATE TRIGGER recommender_history_del AFTER DELETE ON catalog_interaction
-REFERENCING OLD TABLE AS old_rows
-FOR EACH STATEMENT EXECUTE FUNCTION recommender_history_changed();
+CREATE CONSTRAINT TRIGGER recommender_history_row
+AFTER INSERT OR UPDATE OR DELETE ON catalog_interaction
+DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION recommender_history_changed();
 
-CREATE TRIGGER recommender_history_upd AFTER UPDATE ON catalog_interaction
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION recommender_history_changed();
-
-CREATE TRIGGER recommender_history_trunc AFTER TRUNCATE ON catalog_interaction
-FOR EACH STATEMENT EXECUTE FUNCTION recommender_history_changed();
+CREATE TRIGGER recommender_history_dirty
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog_interaction
+FOR EACH STATEMENT EXECUTE FUNCTION recommender_history_dirty();
 
 INSERT INTO recommender_userhistory (user_id, generation, packed_generation)
 SELECT DISTINCT user_id, 1, 0 FROM catalog_interaction;
-"""
-
-BACKWARD = """
-DROP TRIGGER IF EXISTS recommender_history_ins ON catalog_interaction;
-DROP TRIGGER IF EXISTS recommender_history_del ON catalog_interaction;
-DROP TRIGGER IF EXISTS recommender_history_upd ON catalog_interaction;
-DROP TRIGGER IF EXISTS recommender_history_trunc ON catalog_interaction;
-DROP FUNCTION IF EXISTS recommender_history_changed();
-"""
-
-
-def user_foreign_key(apps, schema_editor) -> None:  # noqa: ANN001
-    """The foreign key to the user model's table, ON DELETE CASCADE (see the model)."""
-    users = apps.get_model(settings.AUTH_USER_MODEL)._meta
-    quote = schema_editor.quote_name
-    schema_editor.execute(
-        "ALTER TABLE recommender_userhistory ADD CONSTRAINT recommender_userhistory_user_fk"
-        f" FOREIGN KEY (user_id) REFERENCES {quote(users.db_table)} ({quote(users.pk.column)})"
-        " ON DELETE CASCADE"
-    )
+""")
 
 
 class Migration(migrations.Migration):
@@ -100,6 +116,6 @@ class Migration(migrations.Migration):
                 ("packed", models.BinaryField(blank=True, null=True)),
             ],
         ),
-        migrations.RunPython(user_foreign_key, migrations.RunPython.noop),
-        migrations.RunSQL(FORWARD, BACKWARD),
+        migrations.RunPython(forward, migrations.RunPython.noop),
+        migrations.RunSQL(migrations.RunSQL.noop, BACKWARD),
     ]

@@ -1,10 +1,11 @@
 """recommender.history_read: a history packed in one row is the history its rows give, after any
-write to the interactions (whatever wrote it), and a reader racing a write stores nothing stale."""
+write to the interactions (whatever wrote it), and a reader racing a write stores nothing stale.
+The generation moves when the writing transaction commits, so the tests commit (transactional)."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,7 +71,7 @@ def shelf(django_user_model):
     return fan, items
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_every_write_is_seen_and_the_packed_history_is_the_rows(shelf, django_user_model):
     fan, items = shelf
     other = django_user_model.objects.create_user("hr_other")
@@ -136,7 +137,7 @@ def _taken_before_a_like(cursor, fan, item) -> HistoryRead:  # noqa: ANN001
     return read
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_write_between_reading_the_state_and_the_rows_leaves_nothing_stale(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")  # the state is stale
@@ -149,7 +150,7 @@ def test_a_write_between_reading_the_state_and_the_rows_leaves_nothing_stale(she
     assert _current(fan)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_write_after_a_current_read_is_seen_by_the_next(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")
@@ -160,7 +161,7 @@ def test_a_write_after_a_current_read_is_seen_by_the_next(shelf):
     assert user_history_ids(user_id=fan.pk).liked == [items[1].pk, items[0].pk]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_history_packed_in_another_format_is_read_again(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")
@@ -170,7 +171,7 @@ def test_a_history_packed_in_another_format_is_read_again(shelf):
     assert history_unpack(bytes(_state(fan).packed)).liked == [items[0].pk]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_deleting_a_user_deletes_their_history_row(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")
@@ -192,7 +193,7 @@ def test_truncating_the_interactions_leaves_no_packed_history_current(shelf):
     assert user_history_ids(user_id=fan.pk).liked == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_slow_reader_does_not_replace_a_newer_packed_history(shelf):
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")  # the state is stale
@@ -203,3 +204,107 @@ def test_a_slow_reader_does_not_replace_a_newer_packed_history(shelf):
         slow.finish(cursor)
     assert _current(fan)
     assert history_unpack(bytes(_state(fan).packed)).liked == [items[1].pk, items[0].pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readers_and_writers_at_once_leave_no_stale_history_current(shelf):
+    """Threads rating, liking, dismissing and deleting while others read, each on its own
+    connection: whatever interleaving happened, a packed history left current is the rows'."""
+    import random
+    import threading
+
+    from django.db import connections
+
+    fan, items = shelf
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(25):
+                item = rng.choice(items)
+                kind = rng.choice(["rating", "like", "dismiss", "delete"])
+                if kind == "delete":
+                    Interaction.objects.filter(user=fan, item=item).delete()
+                else:
+                    value = rng.choice([1.0, 4.0, 5.0]) if kind == "rating" else None
+                    interaction_record(user=fan, item=item, kind=kind, value=value)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    def reader() -> None:
+        try:
+            for _ in range(40):
+                user_history_ids(user_id=fan.pk)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(2)]
+    threads += [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    state = _state(fan)
+    if state.generation == state.packed_generation:
+        assert history_unpack(bytes(state.packed)) == _from_rows(fan.pk)
+    assert user_history_ids(user_id=fan.pk) == _from_rows(fan.pk)
+    assert _current(fan)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_reads_its_own_writes_and_stores_nothing_before_it_commits(shelf):
+    fan, items = shelf
+    interaction_record(user=fan, item=items[0], kind="like")
+    user_history_ids(user_id=fan.pk)
+    before = _state(fan)
+    with transaction.atomic():
+        interaction_record(user=fan, item=items[1], kind="like")
+        assert user_history_ids(user_id=fan.pk).liked == [items[1].pk, items[0].pk]
+        with CaptureQueriesContext(connection) as queries:
+            user_history_ids(user_id=fan.pk)
+        assert len(queries) == 2  # the state row and the rows, nothing stored
+        now = _state(fan)
+        assert (now.generation, now.packed_generation, bytes(now.packed)) == (
+            before.generation,
+            before.packed_generation,
+            bytes(before.packed),
+        )
+    assert not _current(fan)  # bumped as it committed
+    assert user_history_ids(user_id=fan.pk).liked == [items[1].pk, items[0].pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_like_and_a_dismissal_of_one_item_at_once_do_not_deadlock(shelf):
+    """Each transaction takes the state row when it commits, after its other statements."""
+    import threading
+
+    from django.db import connections
+
+    fan, items = shelf
+    interaction_record(user=fan, item=items[0], kind="like")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def act(kind: str) -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):
+                interaction_record(user=fan, item=items[0], kind=kind)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=act, args=(k,)) for k in ("like", "dismiss")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert user_history_ids(user_id=fan.pk) == _from_rows(fan.pk)

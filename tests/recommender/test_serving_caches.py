@@ -47,9 +47,7 @@ def test_similar_items_are_read_from_the_cache_the_second_time(fresh_caches, dja
         again = selectors.similar_items(item=alien, n=10, user=fan)
     # only the user's history is read (its packed row, stored by the first read): the version,
     # the neighbour list, the candidates' rows and the favourites' rows are kept
-    assert [q["sql"][:60] for q in queries] == [
-        "SELECT generation, packed_generation, packed FROM recommende"
-    ]
+    assert [q["sql"][:42] for q in queries] == ["SELECT s.generation, s.packed_generation, "]
     assert [(r.item.pk, r.score, r.reason) for r in again] == [
         (r.item.pk, r.score, r.reason) for r in first
     ]
