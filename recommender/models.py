@@ -159,10 +159,11 @@ class UserHistory(models.Model):
     """A user's history as serving reads it (``history.History``), packed, and the generation of
     their interactions it was read at.
 
-    Triggers on the interactions table (migration 0006) bump ``generation`` in the statement
-    that adds, edits or deletes any of the user's rows, whatever wrote them (the site, an
-    import, the admin, a cascade); a reader uses ``packed`` only while ``packed_generation``
-    equals it, else reads the rows and stores them packed under the generation it saw first.
+    Triggers on the interactions table (migration 0006) bump ``generation`` when a transaction
+    that added, edited or deleted any of the user's rows commits, whatever wrote them (the
+    site, an import, the admin, a cascade); a reader uses ``packed`` only while
+    ``packed_generation`` equals it, else reads the rows and stores them packed under the
+    generation it saw first.
     A long history is then one row to read instead of thousands. The foreign key is the
     database's own (ON DELETE CASCADE): the triggers write here while Django deletes a user's
     interactions, before it deletes the user.
