@@ -111,39 +111,29 @@ class HistoryRead:
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         self.params = [user_id]
-        self._state: tuple[int, int] | None = None  # (generation, packed_generation)
-        self._clean = True
+        # after ``take``: the generation of the user's state row (None: no row), and whether this
+        # transaction had changed no interaction (its bumps come when it commits: until then
+        # neither the generation nor the packed history speaks for it)
+        self.generation: int | None = None
+        self.clean = True
         self._history: History | None = None
 
-    @property
-    def clean(self) -> bool:
-        """Whether this transaction had changed no interaction when ``take`` read the state (its
-        bumps come when it commits: until then neither the generation nor the packed history
-        speaks for it)."""
-        return self._clean
-
-    @property
-    def generation(self) -> int | None:
-        """The generation of the user's state row when ``take`` read it (None: no row)."""
-        return None if self._state is None else self._state[0]
-
     def take(self, cursor) -> None:  # noqa: ANN001
-        generation, packed_generation, packed, self._clean = cursor.fetchone()
-        self._state = None if generation is None else (generation, packed_generation)
-        if self._clean and generation == packed_generation and packed is not None:
+        self.generation, packed_generation, packed, self.clean = cursor.fetchone()
+        if self.clean and self.generation == packed_generation and packed is not None:
             self._history = history_unpack(bytes(packed))
 
     def finish(self, cursor) -> History:  # noqa: ANN001
         if self._history is None:
             cursor.execute(HISTORY_SQL, [self.user_id])
             self._history = history_from_rows(cursor.fetchall())
-            if not self._clean:
+            if not self.clean:
                 return self._history
             packed = history_pack(self._history)
-            if self._state is None:
+            if self.generation is None:
                 cursor.execute(_CREATE_SQL, [self.user_id, packed, self.user_id])
             else:
-                generation = self._state[0]
+                generation = self.generation
                 cursor.execute(_STORE_SQL, [packed, generation, self.user_id, generation])
         return self._history
 

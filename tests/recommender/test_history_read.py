@@ -4,8 +4,10 @@ The generation moves when the writing transaction commits, so the tests commit (
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,6 +61,26 @@ def _state(user) -> UserHistory | None:
 def _current(user) -> bool:
     state = _state(user)
     return state is not None and state.generation == state.packed_generation
+
+
+def _at_once(*targets) -> list[BaseException]:  # noqa: ANN002
+    """Run each callable in a thread of its own (each on its own connection); their errors."""
+    errors: list[BaseException] = []
+
+    def run(target) -> None:  # noqa: ANN001
+        try:
+            target()
+        except BaseException as e:  # noqa: BLE001 - returned to the test
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 @pytest.fixture
@@ -211,44 +233,25 @@ def test_readers_and_writers_at_once_leave_no_stale_history_current(shelf):
     """Threads rating, liking, dismissing and deleting while others read, each on its own
     connection: whatever interleaving happened, a packed history left current is the rows'."""
     import random
-    import threading
-
-    from django.db import connections
 
     fan, items = shelf
-    errors: list[BaseException] = []
 
     def writer(seed: int) -> None:
         rng = random.Random(seed)
-        try:
-            for _ in range(25):
-                item = rng.choice(items)
-                kind = rng.choice(["rating", "like", "dismiss", "delete"])
-                if kind == "delete":
-                    Interaction.objects.filter(user=fan, item=item).delete()
-                else:
-                    value = rng.choice([1.0, 4.0, 5.0]) if kind == "rating" else None
-                    interaction_record(user=fan, item=item, kind=kind, value=value)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connections.close_all()
+        for _ in range(25):
+            item = rng.choice(items)
+            kind = rng.choice(["rating", "like", "dismiss", "delete"])
+            if kind == "delete":
+                Interaction.objects.filter(user=fan, item=item).delete()
+            else:
+                value = rng.choice([1.0, 4.0, 5.0]) if kind == "rating" else None
+                interaction_record(user=fan, item=item, kind=kind, value=value)
 
     def reader() -> None:
-        try:
-            for _ in range(40):
-                user_history_ids(user_id=fan.pk)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connections.close_all()
+        for _ in range(40):
+            user_history_ids(user_id=fan.pk)
 
-    threads = [threading.Thread(target=writer, args=(s,)) for s in range(2)]
-    threads += [threading.Thread(target=reader) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _at_once(lambda: writer(0), lambda: writer(1), reader, reader, reader)
     assert not errors, errors
     state = _state(fan)
     if state.generation == state.packed_generation:
@@ -282,29 +285,15 @@ def test_a_transaction_reads_its_own_writes_and_stores_nothing_before_it_commits
 @pytest.mark.django_db(transaction=True)
 def test_a_like_and_a_dismissal_of_one_item_at_once_do_not_deadlock(shelf):
     """Each transaction takes the state row when it commits, after its other statements."""
-    import threading
-
-    from django.db import connections
-
     fan, items = shelf
     interaction_record(user=fan, item=items[0], kind="like")
-    errors: list[BaseException] = []
     barrier = threading.Barrier(2)
 
     def act(kind: str) -> None:
-        try:
-            barrier.wait()
-            for _ in range(20):
-                interaction_record(user=fan, item=items[0], kind=kind)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connections.close_all()
+        barrier.wait()
+        for _ in range(20):
+            interaction_record(user=fan, item=items[0], kind=kind)
 
-    threads = [threading.Thread(target=act, args=(k,)) for k in ("like", "dismiss")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _at_once(lambda: act("like"), lambda: act("dismiss"))
     assert not errors, errors
     assert user_history_ids(user_id=fan.pk) == _from_rows(fan.pk)
