@@ -28,7 +28,14 @@ from .base import (
 )
 from .blend import Blend, score_scale
 from .data import InteractionMatrix, build_matrix, positions_of
-from .ease import EASE, WeightedEDLAE, ease_weights, edlae_query_scores, user_weighted
+from .ease import (
+    EASE,
+    WeightedEDLAE,
+    ease_weights,
+    edlae_query_scorer,
+    edlae_query_scores,
+    user_weighted,
+)
 from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
 from .lowrank import (
@@ -47,6 +54,7 @@ __all__ = [
     "ALS",
     "Blend",
     "SessionEASE",
+    "edlae_query_scorer",
     "edlae_query_scores",
     "recency_history",
     "rp3_query_scores",

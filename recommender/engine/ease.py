@@ -28,6 +28,7 @@ Memory is dominated by the dense items x items P/B: 4 * items^2 bytes (0.32 GB a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -165,6 +166,47 @@ def sparse_dual_ease(
     return _edlae_from_design(Z, lam_vec, method)
 
 
+def edlae_query_scorer(
+    Z: sp.csr_matrix,
+    *,
+    lam: float,
+    dropout: float = 0.0,
+    pop_exponent: float = 0.0,
+) -> Callable[[sp.csr_matrix], np.ndarray]:
+    """A function of query rows giving ``queries @ B`` for the EDLAE ``B`` of design ``Z`` (as
+    :func:`ease_weights` would build it). With fewer rows than items it never forms the
+    items x items ``B``: the Woodbury pieces, computed once here, give ``queries @ P`` in
+    O(queries x rows x items) per call, so a catalog far above the dense ceiling can still be
+    scored where its users are fewer than that ceiling."""
+    Z = sp.csr_matrix(Z, dtype=np.float32)
+    lam_vec = edlae_penalty(Z, lam, dropout, pop_exponent)
+    if Z.shape[0] >= Z.shape[1]:
+        B = _edlae_from_design(Z, lam_vec, "primal")
+
+        def primal(queries: sp.csr_matrix) -> np.ndarray:
+            Q = sp.csr_matrix(queries, dtype=np.float32)
+            with blas_threads():
+                return np.asarray(Q @ B, dtype=np.float32)
+
+        return primal
+    XL, M, diag_p = _dual_factors(Z, lam_vec)
+    inv_lam = (1.0 / lam_vec).astype(np.float32)
+    diag_f = diag_p.astype(np.float32)
+
+    def dual(queries: sp.csr_matrix) -> np.ndarray:
+        Q = sp.csr_matrix(queries, dtype=np.float32)
+        with blas_threads():
+            QP = np.asarray((Q @ XL.T).toarray(), dtype=np.float32) @ M
+        QP *= -1.0
+        QP += np.asarray(Q.multiply(inv_lam[None, :]).toarray())
+        # Q @ B = Q - (Q @ P) diag(1/diag(P))
+        out = np.asarray(Q.toarray(), dtype=np.float32)
+        out -= QP / diag_f[None, :]
+        return out
+
+    return dual
+
+
 def edlae_query_scores(
     Z: sp.csr_matrix,
     queries: sp.csr_matrix,
@@ -173,26 +215,11 @@ def edlae_query_scores(
     dropout: float = 0.0,
     pop_exponent: float = 0.0,
 ) -> np.ndarray:
-    """``queries @ B`` for the EDLAE ``B`` of design ``Z`` (as :func:`ease_weights` would build
-    it) without forming the items x items ``B`` when ``Z`` has fewer rows than items: the
-    Woodbury pieces give ``queries @ P`` in O(queries x rows x items). Model selection scores
-    a few hundred validation users for many penalties this way, 3-5x faster than a fit."""
-    Z = sp.csr_matrix(Z, dtype=np.float32)
-    Q = sp.csr_matrix(queries, dtype=np.float32)
-    lam_vec = edlae_penalty(Z, lam, dropout, pop_exponent)
-    if Z.shape[0] >= Z.shape[1]:
-        B = _edlae_from_design(Z, lam_vec, "primal")
-        with blas_threads():
-            return np.asarray(Q @ B, dtype=np.float32)
-    XL, M, diag_p = _dual_factors(Z, lam_vec)
-    with blas_threads():
-        QP = np.asarray((Q @ XL.T).toarray(), dtype=np.float32) @ M
-    QP *= -1.0
-    QP += np.asarray(Q.multiply((1.0 / lam_vec)[None, :].astype(np.float32)).toarray())
-    # Q @ B = Q - (Q @ P) diag(1/diag(P))
-    out = np.asarray(Q.toarray(), dtype=np.float32)
-    out -= QP / diag_p.astype(np.float32)[None, :]
-    return out
+    """``queries @ B`` for the EDLAE ``B`` of design ``Z`` without forming the items x items
+    ``B`` when ``Z`` has fewer rows than items (:func:`edlae_query_scorer`). Model selection
+    scores a few hundred validation users for many penalties this way, 3-5x faster than a
+    fit."""
+    return edlae_query_scorer(Z, lam=lam, dropout=dropout, pop_exponent=pop_exponent)(queries)
 
 
 def spd_inverse(A: np.ndarray) -> np.ndarray:

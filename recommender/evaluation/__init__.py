@@ -7,7 +7,7 @@ Django import, so a management command, a Celery task and ``benchmarks/`` can al
 - :mod:`.compare`: EASE at its best penalty, the baseline the default is judged against.
 """
 
-from .compare import ease_best_lambda
+from .compare import QueryEASE, ease_best_lambda, ease_for
 from .data import (
     MIN_INTERACTIONS_TO_TEST,
     NDCG_K,
@@ -42,6 +42,7 @@ __all__ = [
     "RECALL_K",
     "TEST_FRACTION",
     "Interactions",
+    "QueryEASE",
     "ModelLike",
     "Scorer",
     "Split",
@@ -51,6 +52,7 @@ __all__ = [
     "build_value_matrix",
     "collapse_duplicates",
     "ease_best_lambda",
+    "ease_for",
     "evaluate",
     "evaluate_models",
     "fewshot_train",

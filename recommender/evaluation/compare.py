@@ -6,13 +6,62 @@ it beats any EASE a site owner could have tuned."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .data import Interactions
+import numpy as np
+import scipy.sparse as sp
+
+from .data import Interactions, build_train_matrix
 from .metrics import evaluate
 
-__all__ = ["ease_best_lambda"]
+__all__ = ["QueryEASE", "ease_best_lambda", "ease_for"]
+
+
+class QueryEASE:
+    """EASE as published, scored without its items x items matrix (``engine.edlae_query_scorer``
+    by Woodbury): the baseline on a catalog above the dense models' ceiling, where the users are
+    fewer than that ceiling. Its scores are the dense EASE's (to float32 rounding)."""
+
+    name = "ease"
+
+    def __init__(self, lam: float = 300.0) -> None:
+        self.params = {"lam": lam}
+        self._score: Callable[[sp.csr_matrix], np.ndarray] | None = None
+
+    def fit(self, X: sp.csr_matrix, progress: Callable[[float], None] | None = None) -> QueryEASE:
+        from recommender.engine import edlae_query_scorer
+
+        self._score = edlae_query_scorer(X, lam=self.params["lam"])
+        if progress is not None:
+            progress(1.0)
+        return self
+
+    def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        if self._score is None:
+            from recommender.engine import NotFittedError
+
+            raise NotFittedError("QueryEASE is not fitted")
+        return self._score(X_rows)
+
+
+def ease_for(train: Interactions, ceiling: int | None = None) -> Callable[[float], Any]:
+    """EASE at a given ``lam`` for this training part: the dense model within ``ceiling`` items
+    (default: the dense model's own ``max_items``), else :class:`QueryEASE` while the users are
+    within it. A catalog whose items and users both exceed it raises ``CatalogTooLargeError``:
+    EASE would need a dense matrix beyond the ceiling either way."""
+    from recommender.engine import CatalogTooLargeError, get_model
+
+    ceiling = int(get_model("ease").params["max_items"]) if ceiling is None else int(ceiling)
+    users, items = build_train_matrix(train).X.shape
+    if items <= ceiling:
+        return lambda lam: get_model("ease", lam=lam)
+    if users <= ceiling:
+        return QueryEASE
+    raise CatalogTooLargeError(
+        f"EASE is not computed: {items} items and {users} users both exceed the dense "
+        f"ceiling of {ceiling} (it needs an {items} x {items} or a {users} x {users} matrix)"
+    )
 
 
 def ease_best_lambda(
@@ -26,13 +75,12 @@ def ease_best_lambda(
 ) -> tuple[float, dict[str, Any], dict[float, float]]:
     """(best lam, its metrics, NDCG@10 per lam tried): ``lam`` walked from ``start`` by
     factors of ``step`` in the direction that improves NDCG@10 until it stops improving."""
-    from recommender.engine import get_model
-
+    make = ease_for(train)
     tried: dict[float, dict[str, Any]] = {}
 
     def run(lam: float) -> float:
         if lam not in tried:
-            tried[lam] = evaluate(get_model("ease", lam=lam), train, test, genres=genres)
+            tried[lam] = evaluate(make(lam), train, test, genres=genres)
         return float(tried[lam]["ndcg@10"])
 
     best_lam, best = start, run(start)

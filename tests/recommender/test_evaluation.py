@@ -350,3 +350,81 @@ def test_evaluate_command_fewshot_reports_the_genre_share(tmp_path: Path) -> Non
         assert 0.0 <= own["genre@10"] <= 1.0
         # one genre per cluster: CF keeps a new user's list inside their cluster
         assert own["genre@10"] > table["models"][1]["genre@10"]
+
+
+# --------------------------------------------------------------------------- large catalogs
+
+
+def test_query_ease_scores_what_the_dense_ease_scores() -> None:
+    from recommender.engine import get_model
+    from recommender.evaluation import QueryEASE
+
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((40, 120)) < 0.08).astype(np.float32))
+    dense = get_model("ease", lam=5.0).fit(X)
+    query = QueryEASE(lam=5.0).fit(X)
+    # the Woodbury pieces are computed once and serve every batch
+    for rows in (slice(0, 7), slice(7, 40)):
+        np.testing.assert_allclose(
+            query.score_users(X[rows]), dense.score_users(X[rows]), atol=1e-4
+        )
+
+
+def test_ease_for_takes_the_dense_model_the_query_one_or_refuses() -> None:
+    from recommender.engine import CatalogTooLargeError
+    from recommender.evaluation import QueryEASE, ease_for
+
+    # 3 users x 50 items, 50 users x 3 items, 50 users x 50 items
+    wide = _inter([(u, i, 4) for u in range(1, 4) for i in range(1, 51)])
+    tall = _inter([(u, i, 4) for u in range(1, 51) for i in range(1, 4)])
+    square = _inter([(u, i, 4) for u in range(1, 51) for i in range(1, 51)])
+    assert ease_for(wide, ceiling=100)(7.0).name == "ease"
+    assert not isinstance(ease_for(wide, ceiling=100)(7.0), QueryEASE)
+    made = ease_for(wide, ceiling=10)(7.0)
+    assert isinstance(made, QueryEASE) and made.params == {"lam": 7.0}
+    assert not isinstance(ease_for(tall, ceiling=10)(7.0), QueryEASE)
+    with pytest.raises(CatalogTooLargeError, match="50 items and 50 users both exceed"):
+        ease_for(square, ceiling=10)
+
+
+def _write_wide(folder: Path, users: int, unique: int) -> Path:
+    """Each user rates ``unique`` items nobody else has and 10 of a shared 100: a catalog of
+    more than ``users * unique * 0.8`` items in any training part."""
+    rng = np.random.default_rng(1)
+    lines = ["userId,movieId,rating"]
+    for u in range(users):
+        own = range(1000 + u * unique, 1000 + (u + 1) * unique)
+        shared = rng.choice(100, size=10, replace=False) + 1
+        lines += [f"{u + 1},{i},4" for i in [*own, *shared.tolist()]]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / "ratings.csv"
+
+
+def test_evaluate_command_on_a_catalog_above_the_dense_ceiling(tmp_path: Path) -> None:
+    """Above 20,000 items the dense baselines say why they do not run, and the default is
+    still judged against EASE, computed without its items x items matrix."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from recommender.engine import get_model
+
+    ceiling = get_model("ease").params["max_items"]
+    path = _write_wide(tmp_path, users=560, unique=50)
+    out = StringIO()
+    call_command("evaluate", ratings=str(path), json=True, stdout=out, stderr=StringIO())
+    result = json.loads(out.getvalue())
+    assert result["models"][0]["name"] == "auto"
+    names = [r["name"] for r in result["models"]]
+    assert names[:4] == ["auto", "popularity", "als", "ease"]
+    assert names[-1] == f"ease (best lam {result['ease_best']['lam']:g})"
+    assert set(result["skipped"]) == {"rp3beta", "session_ease"}
+    assert f"exceed max_items={ceiling}" in result["skipped"]["rp3beta"]
+    # the shared items carry the signal: EASE finds some of them, and the ratio is a number
+    assert result["ease_best"]["ndcg@10"] > 0
+    assert math.isfinite(result["ratio_ndcg"])
+    out = StringIO()
+    call_command("evaluate", ratings=str(path), model=["ease"], stdout=out, stderr=StringIO())
+    assert "items exceed" not in out.getvalue() and "  ease " in out.getvalue()

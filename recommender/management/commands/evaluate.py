@@ -132,8 +132,32 @@ class Command(BaseCommand):
             validation=validation, seed=seed, dense_max_items=services.dense_max_items()
         )
 
-        def factory(name: str):
-            return (lambda: selected) if name == SELECTED else (lambda: engine.get_model(name))
+        def factory(name: str, part: evaluation.Interactions):
+            if name == SELECTED:
+                return lambda: selected
+            if name == "ease":  # without its items x items matrix above the dense ceiling
+                return lambda: evaluation.ease_for(part)(engine.get_model("ease").params["lam"])
+            return lambda: engine.get_model(name)
+
+        skipped: dict[str, str] = {}
+
+        def rows_for(names, train_part, test_part, **kwargs) -> list[dict]:
+            """The rows of the models that take this catalog; the others are noted in
+            ``skipped`` (a dense model above its ceiling) instead of ending the run."""
+            rows: list[dict] = []
+            for name in names:
+                try:
+                    rows += evaluation.evaluate_models(
+                        [(name, factory(name, train_part))],
+                        train_part,
+                        test_part,
+                        default=SELECTED,
+                        progress=progress,
+                        **kwargs,
+                    )
+                except engine.CatalogTooLargeError as exc:
+                    skipped[name] = str(exc)
+            return rows
 
         def progress(name: str, fraction: float) -> None:
             if not json and fraction >= 1.0:
@@ -167,15 +191,7 @@ class Command(BaseCommand):
                 share = options.get("share") or 0.5
                 few = evaluation.fewshot_train(parts, k, seed=seed, share=share)
                 names = model or [SELECTED, *FEWSHOT_BASELINES]
-                rows = evaluation.evaluate_models(
-                    [(n, factory(n)) for n in names],
-                    few.train,
-                    few.test,
-                    default=SELECTED,
-                    progress=progress,
-                    genres=genres,
-                    short_history=policy,
-                )
+                rows = rows_for(names, few.train, few.test, genres=genres, short_history=policy)
                 result["tables"].append({"k": k, "share": share, "models": rows})
                 if not json:
                     self.stdout.write(
@@ -183,25 +199,30 @@ class Command(BaseCommand):
                         f"({share:g} of the tested) keep k = {k} training interactions"
                     )
                     self.stdout.write(evaluation.format_rows(rows))
+            result["skipped"] = skipped
             if json:
                 self.stdout.write(jsonlib.dumps(result))
+            else:
+                self.stdout.write(_format_skipped(skipped))
             return
 
         names = model or [SELECTED, *BASELINES]
-        rows = evaluation.evaluate_models(
-            [(n, factory(n)) for n in names], train, test, default=SELECTED, progress=progress
-        )
+        rows = rows_for(names, train, test)
         result = {"split": split, "seed": seed, "validation": validation, "models": rows}
+        lines = []
         if model is None:
-            lam, best, tried = evaluation.ease_best_lambda(train, test)
-            rows.append({"name": f"ease (best lam {lam:g})", "default": False, **best})
-            result["ease_best"] = {"lam": lam, "ndcg@10 by lam": tried, **best}
-            own = next(r for r in rows if r["name"] == SELECTED)
-            ratio = own["ndcg@10"] / best["ndcg@10"] if best["ndcg@10"] else float("nan")
-            result["ratio_ndcg"] = ratio
-            lines = [f"default / EASE at its best lam ({lam:g}), NDCG@10: {ratio:.3f}x"]
-        else:
-            lines = []
+            try:
+                lam, best, tried = evaluation.ease_best_lambda(train, test)
+            except engine.CatalogTooLargeError as exc:
+                skipped["ease (best lam)"] = str(exc)
+            else:
+                rows.append({"name": f"ease (best lam {lam:g})", "default": False, **best})
+                result["ease_best"] = {"lam": lam, "ndcg@10 by lam": tried, **best}
+                own = next(r for r in rows if r["name"] == SELECTED)
+                ratio = own["ndcg@10"] / best["ndcg@10"] if best["ndcg@10"] else float("nan")
+                result["ratio_ndcg"] = ratio
+                lines.append(f"default / EASE at its best lam ({lam:g}), NDCG@10: {ratio:.3f}x")
+        result["skipped"] = skipped
         if selected.selection is not None:
             result["selection"] = selected.selection.report()
         if json:
@@ -210,6 +231,8 @@ class Command(BaseCommand):
         self.stdout.write(evaluation.format_rows(rows))
         for line in lines:
             self.stdout.write(line)
+        if skipped:
+            self.stdout.write(_format_skipped(skipped))
         if selected.selection is not None:
             self.stdout.write(_format_selection(selected.selection))
 
@@ -240,6 +263,10 @@ class Command(BaseCommand):
             self.stdout.write(jsonlib.dumps({"protocol": "coldstart", "seed": seed, "rows": rows}))
         else:
             self.stdout.write(cold.format_coldstart(rows))
+
+
+def _format_skipped(skipped: dict[str, str]) -> str:
+    return "\n".join(f"not run: {name}: {why}" for name, why in skipped.items())
 
 
 def _format_selection(sel: selection.Selection, top: int = 12) -> str:
