@@ -101,7 +101,9 @@ def neighbour_index(version: ModelVersion) -> NeighbourIndex | None:
     if cached is not None:
         return cached
     dense = storage.dense_weights_load(version_id=version.pk)
-    if dense is not None:
+    # a file of another catalog under the same version id (a database recreated beside the
+    # same model folder) is never served
+    if dense is not None and len(dense[0]) == (version.n_items or 0):
         with _NEIGHBOUR_CACHE_LOCK:
             return _remember(key, NeighbourIndex(item_ids=dense[0], W=dense[1]))
     n_items = version.n_items or 0

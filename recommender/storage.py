@@ -508,6 +508,10 @@ def dense_weights_write(
 ) -> None:
     W = model.weights
     if sp.issparse(W) or W.shape[0] > getattr(settings, "RECOMMENDER_DENSE_MAX_ITEMS", 20000):
+        # served from its rows: a file under this id can only be another database's (one
+        # recreated under the same name numbers its versions again), and serving reads a file
+        # wherever there is one
+        dense_weights_delete(version_id=version_id)
         return
     weights_path, items_path = _dense_paths(version_id)
     weights_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Interaction, Item
-from recommender import selectors, services, storage
+from recommender import engine, scoring, selectors, services, storage
 from recommender.lists import user_list
 from recommender.models import ModelVersion, VersionItem
 
@@ -272,6 +273,30 @@ def test_an_auto_retrain_selects_within_the_dense_limit_setting(catalog, setting
     assert version.status == ModelVersion.Status.ACTIVE, version.error
     assert version.algorithm == "als"
     assert {row["family"] for row in version.metrics["selection"]["table"]} == {"als"}
+
+
+def test_a_weights_file_left_under_the_same_version_id_is_never_served(catalog):
+    """A database recreated beside the same model folder numbers its versions again, so a
+    weights file of another catalog can sit under a new version's id: a run served from its
+    rows removes it, and one that appears anyway is not read."""
+    other = engine.get_model("ease", lam=1.0).fit(sp.csr_matrix(np.eye(30, dtype=np.float32)))
+    # wedlae fits a catalog above its max_items on the popular head, stored sparse
+    version = services.training_start(
+        algorithm="wedlae", params={"max_items": 1000}, enqueue=False
+    )
+    storage.dense_weights_write(version_id=version.pk, model=other, item_ids=np.arange(1, 31))
+    assert storage.dense_weights_load(version_id=version.pk) is not None
+    services.model_train(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE, version.error
+    assert storage.dense_weights_load(version_id=version.pk) is None
+    storage.dense_weights_write(version_id=version.pk, model=other, item_ids=np.arange(1, 31))
+    index = scoring.neighbour_index(version)
+    assert index is not None and isinstance(index.W, sp.csr_matrix)
+    assert set(index.item_ids.tolist()) <= set(Item.objects.values_list("pk", flat=True))
+    for user in catalog[:5]:
+        recs = selectors.recommendations_for_user(user=user, n=10)
+        assert [r.source for r in recs] == ["cf"] * 10
 
 
 def test_evaluation_on_retrain_scores_a_sample_of_users(catalog, settings):
