@@ -24,6 +24,11 @@ retrain picks again on the site's own interactions:
    (the candidates and their scoring: ``recommender.selection_search``);
 4. the winner's ``(algorithm, params)`` is returned; the caller refits it on all the data.
 
+A catalog above the dense ceiling (``dense_max_items``) has ALS and, while its users are few
+enough to score by Woodbury, EASE, the popularity-scaled penalty and their low-rank
+corrections fitted on the ceiling's worth of its most popular items (the refitted model
+restricts itself to the same head and never recommends the others).
+
 Item-item families are scored on the validation users without their items x items matrix
 (``engine.edlae_query_scores``, ``engine.rp3_query_scores``), which is what makes a search of
 a dozen settings fit in a retrain. Pure functions of the training data (no Django).
@@ -221,8 +226,9 @@ def select(
     "time" or "random". ``budget_seconds`` caps the optional part of the search: the penalty
     walks always complete and every family gets its first setting (and the first recency
     weight); further RP3beta, ALS and recency settings are tried while time is left.
-    ``dense_max_items``: above this many items only factor models are candidates (a site passes
-    its RECOMMENDER_DENSE_MAX_ITEMS; None: the dense models' own ceiling). ``values``: the
+    ``dense_max_items``: above this many items ALS and the EASE families fitted on that many of
+    the most popular items are the candidates (a site passes its RECOMMENDER_DENSE_MAX_ITEMS;
+    None: the dense models' own ceiling). ``values``: the
     interactions' values with exactly the sparsity of ``X`` (NaN: none); where they weigh
     users' interactions differently (``engine.has_value_signal``) the value-weighted
     candidates compete too."""
@@ -262,6 +268,7 @@ def select(
     if n_items > ceiling:
         search.budget = float("inf")
         selection_search.als_family(search)
+        selection_search.head_families(search)
     else:
         selection_search.edlae_family(search, n_items, 0.0, 0.0, "ease")
         selection_search.edlae_family(

@@ -23,6 +23,7 @@ from . import engine
 
 __all__ = [
     "BLEND_MARGIN",
+    "HEAD_MAX_USERS",
     "POP_EXPONENT",
     "RECENCY_GRID",
     "RECENCY_TAU",
@@ -34,6 +35,7 @@ __all__ = [
     "VALUE_WEIGHT",
     "als_family",
     "edlae_family",
+    "head_families",
     "lowrank_family",
     "lowrank_gains",
     "ranking_metrics",
@@ -67,6 +69,9 @@ LOWRANK_GRID = ((32, 1.0), (32, 1.5), (64, 1.0), (64, 1.5))
 #: with at least as many users as items its factorisation costs about four EASE inverses
 #: (engine.lowrank): above this many items the family is left out of the selection
 LOWRANK_PRIMAL_MAX_ITEMS = 8_000
+#: above the dense ceiling the head families score by Woodbury, a users x users inverse per
+#: penalty: beyond this many users (a 400 MB matrix) the selection keeps to ALS
+HEAD_MAX_USERS = 10_000
 #: how the value-weighted candidates weigh an interaction (``engine.values``)
 VALUE_WEIGHT = "log1p"
 
@@ -127,12 +132,38 @@ class Search:
         self.rescore: dict[str, tuple[Trial, Callable[[sp.csr_matrix], np.ndarray]]] = {}
         self.started = time.perf_counter()
         self.budget = budget
+        # a search of the popular head (``head``): the catalog columns its X, queries and
+        # scores have, and the queries over the whole catalog its metrics exclude
+        self.columns: np.ndarray | None = None
+        self.q_all: sp.csr_matrix = queries
+
+    def head(self, columns: np.ndarray) -> Search:
+        """A search of the catalog's ``columns`` only, recording into this one's trials: its
+        candidates are scored over the whole catalog (the other items never recommended), as
+        the refitted model restricted to the same head serves them."""
+        sub = Search(
+            self.X[:, columns].tocsr(),
+            None,
+            self.q[:, columns].tocsr(),
+            self.truth,
+            self.budget,
+            self.dense_max_items,
+        )
+        sub.columns, sub.q_all, sub.trials, sub.started = columns, self.q, self.trials, self.started
+        return sub
+
+    def full_width(self, scores: np.ndarray) -> np.ndarray:
+        if self.columns is None:
+            return scores
+        out = np.full((scores.shape[0], self.q_all.shape[1]), -np.inf, dtype=np.float32)
+        out[:, self.columns] = scores
+        return out
 
     def over_budget(self) -> bool:
         return time.perf_counter() - self.started > self.budget
 
     def record(self, label, family, algorithm, params, scores, started, keep=True) -> Trial:
-        ndcg, recall = ranking_metrics(scores, self.q, self.truth)
+        ndcg, recall = ranking_metrics(self.full_width(scores), self.q_all, self.truth)
         trial = Trial(label, family, algorithm, params, ndcg, recall, time.perf_counter() - started)
         self.trials.append(trial)
         if keep:
@@ -190,7 +221,7 @@ def edlae_family(
         scores = engine.edlae_query_scores(
             Z, s.q, lam=lam, dropout=dropout, pop_exponent=pop_exponent
         )
-        if exponent == 0 and dropout == 0 and pop_exponent == 0:
+        if exponent == 0 and dropout == 0 and pop_exponent == 0 and s.columns is None:
             algo, params = "ease", {"lam": lam, "max_items": s.dense_max_items}
         else:
             algo = "wedlae"
@@ -382,6 +413,23 @@ def session_family(s: Search, like: Trial) -> None:
         label = f"session w={weight:g} lam={p['lam']:g}"
         s.record(label, "session", "session_ease", params, scores, t0)
         s.keep_best("session", lambda t, B=B: lambda Q: np.asarray(Q @ B, dtype=np.float32))
+
+
+def head_families(s: Search) -> None:
+    """A catalog above the dense ceiling: EASE, the popularity-scaled penalty and the low-rank
+    correction on each, fitted on the ceiling's worth of the most popular items (``wedlae`` and
+    ``ease_lowrank`` restrict themselves to that head when refitted). Only while the users are
+    few enough for the Woodbury scoring (HEAD_MAX_USERS): a larger site keeps to ALS."""
+    if s.X.shape[0] > HEAD_MAX_USERS:
+        return
+    head = engine.popular_head(s.X, s.dense_max_items)
+    sub = s.head(head) if head is not None else s
+    n_items = sub.X.shape[1]
+    edlae_family(sub, n_items, 0.0, 0.0, "ease")
+    edlae_family(sub, n_items, 0.0, 0.0, "ease_pop", POP_EXPONENT)
+    lowrank_family(sub)
+    if lowrank_gains(sub):
+        lowrank_family(sub, "ease_pop")
 
 
 def als_family(s: Search) -> None:

@@ -147,8 +147,9 @@ def _full_params(algorithm: str, params: dict) -> dict:
 
 
 # Models that hold a dense items x items matrix and refuse a larger catalog: their ``max_items``
-# is RECOMMENDER_DENSE_MAX_ITEMS unless the run names one. (WeightedEDLAE's ``max_items`` is the
-# size of the popular head it fits on, a quality parameter, not a ceiling.)
+# is RECOMMENDER_DENSE_MAX_ITEMS unless the run names one. (The ``max_items`` of WeightedEDLAE
+# and EASELowRank is the size of the popular head they fit on, engine.HeadRestricted, not a
+# ceiling.)
 DENSE_MODELS = frozenset({engine.EASE.name, engine.RP3Beta.name, "session_ease"})
 
 

@@ -30,10 +30,12 @@ from .blend import Blend, score_scale
 from .data import InteractionMatrix, build_matrix, positions_of
 from .ease import (
     EASE,
+    HeadRestricted,
     WeightedEDLAE,
     ease_weights,
     edlae_query_scorer,
     edlae_query_scores,
+    popular_head,
     user_weighted,
 )
 from .factor import ALS, BPR
@@ -55,6 +57,8 @@ __all__ = [
     "Blend",
     "SessionEASE",
     "edlae_query_scorer",
+    "popular_head",
+    "HeadRestricted",
     "edlae_query_scores",
     "recency_history",
     "rp3_query_scores",

@@ -40,16 +40,66 @@ from .base import CatalogTooLargeError, ItemItemRecommender, Progress, prune_row
 
 __all__ = [
     "EASE",
+    "HeadRestricted",
     "ease_weights",
+    "popular_head",
     "spd_inverse",
     "WeightedEDLAE",
     "edlae_penalty",
+    "edlae_query_scorer",
     "edlae_query_scores",
     "sparse_dual_ease",
     "user_weighted",
 ]
 
 _RESTRICTED_DEFAULT_K = 1000
+
+
+def popular_head(X: sp.csr_matrix, max_items: int) -> np.ndarray | None:
+    """The columns of the ``max_items`` most popular items of ``X`` (sorted; ties to the lower
+    index), or None when the catalog has no more than that."""
+    if X.shape[1] <= max_items:
+        return None
+    pop = np.asarray(X.getnnz(axis=0))
+    return np.sort(np.argsort(-pop, kind="stable")[:max_items])
+
+
+class HeadRestricted(ItemItemRecommender):
+    """An item-item model that a catalog above its ``max_items`` fits on the popular head only
+    (:func:`popular_head`): fit time O(max_items^3), memory 4 * max_items^2 bytes. The other
+    items can be in a history (they add nothing) but this model never recommends them (score
+    ``-inf``); serving falls back to popularity/semantic retrieval for them. A restricted model
+    keeps at most 1000 neighbours per item (a sparse ``W``)."""
+
+    _unscorable: np.ndarray | None = None
+
+    def _store(
+        self, B: np.ndarray, head: np.ndarray | None, n_items: int, neighbours: int | None
+    ) -> None:
+        """Keep ``B`` (the head's, or the whole catalog's) as ``W``: dense when whole and
+        unpruned, else the ``neighbours`` (at most 1000 for a head) largest per row."""
+        self._unscorable = None
+        if neighbours is None and head is None:
+            self._W = B
+            return
+        k = neighbours or min(B.shape[1], _RESTRICTED_DEFAULT_K)
+        table = prune_rows(B, k)
+        del B
+        rows, cols = table.item, table.neighbour
+        if head is not None:
+            rows, cols = head[rows], head[cols]
+            mask = np.ones(n_items, dtype=bool)
+            mask[head] = False
+            self._unscorable = mask
+        self._W = sp.csr_matrix(
+            (table.weight, (rows, cols)), shape=(n_items, n_items), dtype=np.float32
+        )
+
+    def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        out = super().score_users(X_rows)
+        if self._unscorable is not None:
+            out[:, self._unscorable] = -np.inf
+        return out
 
 
 def ease_weights(
@@ -268,7 +318,7 @@ class EASE(ItemItemRecommender):
         self._W = ease_weights(X, lam=self._params["lam"], progress=progress)
 
 
-class WeightedEDLAE(ItemItemRecommender):
+class WeightedEDLAE(HeadRestricted):
     """The project's default: EASE-family with a user-weighted Gram matrix and EDLAE's
     dropout penalty, served from a pruned neighbour table.
 
@@ -312,11 +362,8 @@ class WeightedEDLAE(ItemItemRecommender):
     def _fit(self, X: sp.csr_matrix, progress: Progress) -> None:
         p = self._params
         n_items = X.shape[1]
-        self._unscorable = None
-        head: np.ndarray | None = None
-        if n_items > p["max_items"]:
-            pop = np.asarray(X.getnnz(axis=0))
-            head = np.sort(np.argsort(-pop, kind="stable")[: p["max_items"]])
+        head = popular_head(X, p["max_items"])
+        if head is not None:
             X = X[:, head].tocsr()
         B = ease_weights(
             X,
@@ -326,29 +373,4 @@ class WeightedEDLAE(ItemItemRecommender):
             pop_exponent=p.get("pop_exponent", 0.0),
             progress=lambda f: progress(0.9 * f),
         )
-        if p["neighbours"] is None and head is None:
-            self._W = B
-            return
-        # a restricted (large) catalog is always stored sparse: at most 1000 per row
-        k = p["neighbours"] or min(B.shape[1], _RESTRICTED_DEFAULT_K)
-        table = prune_rows(B, k)
-        del B
-        rows, cols = table.item, table.neighbour
-        if head is not None:
-            rows, cols = head[rows], head[cols]
-        self._W = sp.csr_matrix(
-            (table.weight, (rows, cols)), shape=(n_items, n_items), dtype=np.float32
-        )
-        self._unscorable = None
-        if head is not None:
-            mask = np.ones(n_items, dtype=bool)
-            mask[head] = False
-            self._unscorable = mask
-
-    _unscorable: np.ndarray | None = None
-
-    def score_users(self, X_rows: sp.csr_matrix) -> np.ndarray:
-        out = super().score_users(X_rows)
-        if self._unscorable is not None:
-            out[:, self._unscorable] = -np.inf
-        return out
+        self._store(B, head, n_items, p["neighbours"])

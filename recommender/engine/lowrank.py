@@ -41,8 +41,15 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ._threads import blas_threads
-from .base import CatalogTooLargeError, ItemItemRecommender, Progress
-from .ease import ease_weights, edlae_penalty, edlae_query_scores, spd_inverse
+from .base import Progress
+from .ease import (
+    HeadRestricted,
+    ease_weights,
+    edlae_penalty,
+    edlae_query_scores,
+    popular_head,
+    spd_inverse,
+)
 
 __all__ = ["EASELowRank", "lowrank_query_scores", "residual_lowrank", "residual_lowrank_ranks"]
 
@@ -213,10 +220,11 @@ def lowrank_query_scores(
     return out
 
 
-class EASELowRank(ItemItemRecommender):
+class EASELowRank(HeadRestricted):
     """EASE (uniform ``lam``, or popularity-scaled with ``pop_exponent``) plus ``weight`` times
     the rank-``rank`` correction fitted on its residual with penalty ``mu`` (module doc). Dense
-    items x items like :class:`EASE`, and refuses catalogs above ``max_items`` the same way."""
+    items x items; a catalog above ``max_items`` is fitted on its popular head
+    (:class:`HeadRestricted`, as the model selection scores it there)."""
 
     name = "ease_lowrank"
 
@@ -238,11 +246,9 @@ class EASELowRank(ItemItemRecommender):
     def _fit(self, X: sp.csr_matrix, progress: Progress) -> None:
         p = self._params
         n_items = X.shape[1]
-        if n_items > p["max_items"]:
-            raise CatalogTooLargeError(
-                f"ease_lowrank needs a dense {n_items} x {n_items} matrix: {n_items} items "
-                f"exceed max_items={p['max_items']}"
-            )
+        head = popular_head(X, p["max_items"])
+        if head is not None:
+            X = X[:, head].tocsr()
         pop = p.get("pop_exponent", 0.0)
         W = ease_weights(X, lam=p["lam"], pop_exponent=pop, progress=lambda f: progress(0.6 * f))
         QV, V = residual_lowrank(X, lam=p["lam"], mu=p["mu"], rank=p["rank"], pop_exponent=pop)
@@ -250,4 +256,4 @@ class EASELowRank(ItemItemRecommender):
         with blas_threads():
             W += np.float32(p["weight"]) * (QV @ V.T)
         np.fill_diagonal(W, 0.0)  # a history item's own entry never ranks anything
-        self._W = W
+        self._store(W, head, n_items, None)

@@ -27,6 +27,7 @@ from recommender.engine import (
     build_matrix,
     get_model,
     history_matrix,
+    popular_head,
 )
 from recommender.evaluation import evaluate, load_ratings_csv, split
 
@@ -493,8 +494,22 @@ def test_lowrank_correction_on_the_popularity_scaled_base(shape) -> None:
     np.testing.assert_allclose(fast[unseen], (X[:5] @ full)[unseen], atol=1e-4)
 
 
-def test_lowrank_model_rebuilds_and_refuses_large_catalogs(tiny: sp.csr_matrix) -> None:
+def test_lowrank_model_rebuilds_and_fits_a_large_catalog_on_its_popular_head(
+    tiny: sp.csr_matrix,
+) -> None:
     model = get_model("ease_lowrank", lam=4.0, mu=1.0, rank=2, weight=1.0)
     assert get_model(model.name, **model.params).params == model.params
-    with pytest.raises(CatalogTooLargeError):
-        get_model("ease_lowrank", max_items=5).fit(tiny)
+    restricted = get_model("ease_lowrank", lam=4.0, mu=1.0, rank=2, max_items=10).fit(tiny)
+    head = popular_head(tiny, 10)
+    assert head is not None and len(head) == 10 and popular_head(tiny, 25) is None
+    pop = np.asarray(tiny.getnnz(axis=0))
+    assert set(head.tolist()) == set(np.argsort(-pop, kind="stable")[:10].tolist())
+    tail = np.setdiff1d(np.arange(25), head)
+    scores = restricted.score_users(tiny)
+    assert np.isneginf(scores[:, tail]).all()
+    # on the head: the model of the head's columns alone (10 neighbours a row: nothing pruned)
+    alone = get_model("ease_lowrank", lam=4.0, mu=1.0, rank=2).fit(tiny[:, head].tocsr())
+    np.testing.assert_allclose(
+        scores[:, head], alone.score_users(tiny[:, head].tocsr()), rtol=1e-5, atol=1e-5
+    )
+    assert {r.item for r in restricted.recommend(np.array([0, 1]), n=25)} <= set(head.tolist())

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.models import Interaction, Item
 from recommender import engine, scoring, selectors, services, storage
@@ -268,11 +269,34 @@ def test_the_dense_limit_setting_lifts_the_limit(catalog, settings):
 
 def test_an_auto_retrain_selects_within_the_dense_limit_setting(catalog, settings):
     """The selection's ceiling is RECOMMENDER_DENSE_MAX_ITEMS (1,000 here, under the catalog's
-    1,500 items): only factor models compete, and an ALS version is served."""
+    1,500 items): ALS and the EASE families fitted on the 1,000 most popular items compete. The
+    winner, a head model here, is served from its neighbour table and never recommends an item
+    outside the head."""
+    # one timestamp for all: the fixture's rows are stamped as created, within a second or
+    # across one, and a user's draws without replacement come rarest last, so a time slice
+    # (taken whenever two stamps differ) would hold out mostly items outside any head
+    Interaction.objects.update(timestamp=timezone.now())
     version = _train(algorithm="auto")
     assert version.status == ModelVersion.Status.ACTIVE, version.error
-    assert version.algorithm == "als"
-    assert {row["family"] for row in version.metrics["selection"]["table"]} == {"als"}
+    families = {row["family"] for row in version.metrics["selection"]["table"]}
+    assert {"als", "ease", "ease_pop"} <= families
+    chosen = next(r for r in version.metrics["selection"]["table"] if r["chosen"])
+    assert chosen["ndcg@10"] == max(r["ndcg@10"] for r in version.metrics["selection"]["table"])
+    # on this clustered Zipf catalog the low-rank corrected head beats ALS on the slice
+    assert version.algorithm in ("wedlae", "ease_lowrank")
+    assert version.params["max_items"] == 1000
+    assert version.serving == ModelVersion.Serving.NEIGHBORS
+    counts = dict.fromkeys(Item.objects.values_list("pk", flat=True), 0)
+    for item_id in Interaction.objects.values_list("item_id", flat=True):
+        counts[item_id] += 1
+    # outside the head for sure: less popular than the 1,000th item (ties at the cut aside)
+    cut = sorted(counts.values(), reverse=True)[999]
+    outside = {i for i, n in counts.items() if n < cut}
+    assert len(outside) > 300
+    for user in catalog[:20]:
+        recs = selectors.recommendations_for_user(user=user, n=20)
+        cf = [r.item.pk for r in recs if r.source == "cf"]
+        assert cf and not set(cf) & outside
 
 
 def test_a_weights_file_left_under_the_same_version_id_is_never_served(catalog):
@@ -281,9 +305,7 @@ def test_a_weights_file_left_under_the_same_version_id_is_never_served(catalog):
     rows removes it, and one that appears anyway is not read."""
     other = engine.get_model("ease", lam=1.0).fit(sp.csr_matrix(np.eye(30, dtype=np.float32)))
     # wedlae fits a catalog above its max_items on the popular head, stored sparse
-    version = services.training_start(
-        algorithm="wedlae", params={"max_items": 1000}, enqueue=False
-    )
+    version = services.training_start(algorithm="wedlae", params={"max_items": 1000}, enqueue=False)
     storage.dense_weights_write(version_id=version.pk, model=other, item_ids=np.arange(1, 31))
     assert storage.dense_weights_load(version_id=version.pk) is not None
     services.model_train(version_id=version.pk)

@@ -142,17 +142,48 @@ def test_no_user_to_validate_on_falls_back_to_the_fixed_default() -> None:
     assert selection.select(tiny).algorithm in engine.MODEL_NAMES
 
 
-def test_large_catalogs_select_among_factor_models() -> None:
+def test_large_catalogs_select_among_als_and_the_head_families(monkeypatch) -> None:
     X, T = _clustered(n_items=60)
     sel = selection.select(X, T, dense_max_items=50)
-    assert sel.algorithm == "als"
-    assert {r["family"] for r in sel.table()} == {"als"}
+    families = {r["family"] for r in sel.table()}
+    assert {"als", "ease", "ease_pop", "ease_lowrank"} <= families
+    head_trials = [t for t in sel.trials if t.family != "als"]
+    # EASE itself refuses a catalog above its ceiling: its head trials are wedlae's, which
+    # (like ease_lowrank) restricts itself to the same head when refitted
+    assert {t.algorithm for t in head_trials} <= {"wedlae", "ease_lowrank"}
+    assert all(t.params["max_items"] == 50 for t in head_trials)
+    # a site with more users than the Woodbury scoring takes keeps to ALS
+    monkeypatch.setattr(selection_search, "HEAD_MAX_USERS", 100)
+    sel = selection.select(X, T, dense_max_items=50)
+    assert sel.algorithm == "als" and {r["family"] for r in sel.table()} == {"als"}
     # at the ceiling the dense families compete, fitted with the same ceiling
     sel = selection.select(X, T, dense_max_items=60)
     assert "ease" in {r["family"] for r in sel.table()}
     assert all(
         t.params["max_items"] == 60 for t in sel.trials if t.algorithm in ("ease", "rp3beta")
     )
+
+
+def test_head_trials_score_what_their_refitted_models_serve() -> None:
+    """Above the ceiling each head trial's figures are those of the registry's model rebuilt
+    from its params and fitted on the same data: it restricts itself to the same popular head
+    and never recommends the other items."""
+    X, _ = _clustered(n_items=60, timed=False)
+    queries, truth = X[:40], X[40:80]
+    s = selection_search.Search(X, None, queries, truth, budget=60.0, dense_max_items=50)
+    selection_search.head_families(s)
+    head = engine.popular_head(X, 50)
+    tail = np.setdiff1d(np.arange(60), head)
+    checked = set()
+    for family in ("ease", "ease_pop", "ease_lowrank"):
+        best = s.best(family)
+        assert best is not None, family
+        served = engine.get_model(best.algorithm, **best.params).fit(X).score_users(queries)
+        assert np.isneginf(served[:, tail]).all()
+        ndcg, recall = selection_search.ranking_metrics(served, queries, truth)
+        assert (ndcg, recall) == pytest.approx((best.ndcg, best.recall), abs=1e-6)
+        checked.add(best.algorithm)
+    assert checked == {"wedlae", "ease_lowrank"}
 
 
 # --------------------------------------------------------------------------- the retrain
