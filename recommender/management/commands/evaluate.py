@@ -202,7 +202,7 @@ class Command(BaseCommand):
             result["skipped"] = skipped
             if json:
                 self.stdout.write(jsonlib.dumps(result))
-            else:
+            elif skipped:
                 self.stdout.write(_format_skipped(skipped))
             return
 
