@@ -47,20 +47,21 @@ class QueryEASE:
 
 def ease_for(train: Interactions, ceiling: int | None = None) -> Callable[[float], Any]:
     """EASE at a given ``lam`` for this training part: the dense model within ``ceiling`` items
-    (default: the dense model's own ``max_items``), else :class:`QueryEASE` while the users are
-    within it. A catalog whose items and users both exceed it raises ``CatalogTooLargeError``:
-    EASE would need a dense matrix beyond the ceiling either way."""
+    (default: the dense model's own ``max_items``), else :class:`QueryEASE` while its users x
+    items pieces fit in what the dense model may hold (``ceiling`` squared). A larger catalog
+    raises ``CatalogTooLargeError``: EASE would need a dense matrix beyond the ceiling either
+    way."""
     from recommender.engine import CatalogTooLargeError, get_model
 
     ceiling = int(get_model("ease").params["max_items"]) if ceiling is None else int(ceiling)
     users, items = build_train_matrix(train).X.shape
     if items <= ceiling:
         return lambda lam: get_model("ease", lam=lam)
-    if users <= ceiling:
+    if users * items <= ceiling**2:
         return QueryEASE
     raise CatalogTooLargeError(
-        f"EASE is not computed: {items} items and {users} users both exceed the dense "
-        f"ceiling of {ceiling} (it needs an {items} x {items} or a {users} x {users} matrix)"
+        f"EASE is not computed: {items} items exceed the dense ceiling of {ceiling}, and "
+        f"{users} users x {items} items exceed its {ceiling} x {ceiling} in memory"
     )
 
 

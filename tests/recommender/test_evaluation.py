@@ -380,11 +380,14 @@ def test_ease_for_takes_the_dense_model_the_query_one_or_refuses() -> None:
     square = _inter([(u, i, 4) for u in range(1, 51) for i in range(1, 51)])
     assert ease_for(wide, ceiling=100)(7.0).name == "ease"
     assert not isinstance(ease_for(wide, ceiling=100)(7.0), QueryEASE)
-    made = ease_for(wide, ceiling=10)(7.0)
+    # 3 x 50 users x items within 15 x 15: the query form
+    made = ease_for(wide, ceiling=15)(7.0)
     assert isinstance(made, QueryEASE) and made.params == {"lam": 7.0}
     assert not isinstance(ease_for(tall, ceiling=10)(7.0), QueryEASE)
-    with pytest.raises(CatalogTooLargeError, match="50 items and 50 users both exceed"):
+    with pytest.raises(CatalogTooLargeError, match="50 users x 50 items exceed its 10 x 10"):
         ease_for(square, ceiling=10)
+    with pytest.raises(CatalogTooLargeError, match="3 users x 50 items exceed its 12 x 12"):
+        ease_for(wide, ceiling=12)
 
 
 def _write_wide(folder: Path, users: int, unique: int) -> Path:
