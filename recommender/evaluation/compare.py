@@ -20,8 +20,8 @@ __all__ = ["QueryEASE", "ease_best_lambda", "ease_for"]
 
 class QueryEASE:
     """EASE as published, scored without its items x items matrix (``engine.edlae_query_scorer``
-    by Woodbury): the baseline on a catalog above the dense models' ceiling, where the users are
-    fewer than that ceiling. Its scores are the dense EASE's (to float32 rounding)."""
+    by Woodbury): the baseline on a catalog above the dense models' ceiling, where users x items
+    is within that ceiling squared (its users x items factor has that size). Its scores are the dense EASE's (to float32 rounding)."""
 
     name = "ease"
 
