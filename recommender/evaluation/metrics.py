@@ -285,23 +285,33 @@ def evaluate_models(
     progress: Callable[[str, float], None] | None = None,
     genres: Mapping[int, Sequence[str]] | None = None,
     short_history: coherence.ShortHistory | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate several models side by side on the same split.
 
     ``models`` maps a display name to an unfitted model or a zero-argument factory (fresh
     state per run). ``default`` names the row flagged ``"default": True`` (typically
     ``recommender.engine.DEFAULT_MODEL``). Each row has exactly the keys of
-    :data:`METRIC_KEYS`.
+    :data:`METRIC_KEYS`. With ``skipped``, a model that refuses the catalog (a dense model
+    above its ceiling: ``CatalogTooLargeError``) gets no row; its name and reason go there.
     """
+    from recommender.engine import CatalogTooLargeError
+
     items = list(models.items()) if isinstance(models, Mapping) else list(models)
     rows: list[dict[str, Any]] = []
     for name, model in items:
         cb = None
         if progress is not None:
             cb = (lambda n: lambda f: progress(n, f))(name)  # noqa: B023 - bound per model
-        metrics = evaluate(
-            model, train, test, progress=cb, genres=genres, short_history=short_history
-        )
+        try:
+            metrics = evaluate(
+                model, train, test, progress=cb, genres=genres, short_history=short_history
+            )
+        except CatalogTooLargeError as exc:
+            if skipped is None:
+                raise
+            skipped[name] = str(exc)
+            continue
         row = {"name": name, "default": name == default}
         row.update(metrics)
         keys = METRIC_KEYS + (("genre@10", "topgenre@10") if genres is not None else ())

@@ -88,6 +88,20 @@ def test_evaluate_models_rows_have_exact_keys() -> None:
     assert [r["default"] for r in rows] == [False, True]
 
 
+def test_evaluate_models_notes_a_model_that_refuses_the_catalog() -> None:
+    from recommender.engine import CatalogTooLargeError, get_model
+
+    train = _inter([(1, 1, 0), (1, 2, 0), (2, 1, 0), (2, 3, 0)])
+    test = _inter([(1, 3, 1), (2, 2, 1)])
+    models = [("small", lambda: get_model("ease", max_items=2)), ("fixed", FixedScores)]
+    skipped: dict[str, str] = {}
+    rows = evaluate_models(models, train, test, skipped=skipped)
+    assert [r["name"] for r in rows] == ["fixed"]
+    assert list(skipped) == ["small"] and "3 items exceed max_items=2" in skipped["small"]
+    with pytest.raises(CatalogTooLargeError):
+        evaluate_models(models, train, test)
+
+
 # --------------------------------------------------------------------------- split rules
 
 

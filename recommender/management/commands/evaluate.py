@@ -142,22 +142,16 @@ class Command(BaseCommand):
         skipped: dict[str, str] = {}
 
         def rows_for(names, train_part, test_part, **kwargs) -> list[dict]:
-            """The rows of the models that take this catalog; the others are noted in
-            ``skipped`` (a dense model above its ceiling) instead of ending the run."""
-            rows: list[dict] = []
-            for name in names:
-                try:
-                    rows += evaluation.evaluate_models(
-                        [(name, factory(name, train_part))],
-                        train_part,
-                        test_part,
-                        default=SELECTED,
-                        progress=progress,
-                        **kwargs,
-                    )
-                except engine.CatalogTooLargeError as exc:
-                    skipped[name] = str(exc)
-            return rows
+            """The rows of the models that take this catalog (the others: ``skipped``)."""
+            return evaluation.evaluate_models(
+                [(name, factory(name, train_part)) for name in names],
+                train_part,
+                test_part,
+                default=SELECTED,
+                progress=progress,
+                skipped=skipped,
+                **kwargs,
+            )
 
         def progress(name: str, fraction: float) -> None:
             if not json and fraction >= 1.0:
