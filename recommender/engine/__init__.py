@@ -42,6 +42,7 @@ from .factor import ALS, BPR
 from .knn import ItemKNN, RP3Beta, rp3_query_scores
 from .lowrank import (
     EASELowRank,
+    lowrank_query_scorer,
     lowrank_query_scores,
     residual_lowrank,
     residual_lowrank_ranks,
@@ -50,6 +51,7 @@ from .mips import NormOrder, top_inner_products, top_unseen
 from .popularity import Popularity
 from .registry import DEFAULT_MODEL, DEFAULT_PARAMS, MODEL_NAMES, default_model, get_model
 from .temporal import SessionEASE, recency_history, session_design
+from .topk import top_k
 from .values import VALUE_WEIGHTS, has_value_signal, row_value_weights, value_weights
 
 __all__ = [
@@ -76,6 +78,7 @@ __all__ = [
     "DEFAULT_PARAMS",
     "EASE",
     "EASELowRank",
+    "lowrank_query_scorer",
     "lowrank_query_scores",
     "residual_lowrank",
     "residual_lowrank_ranks",
@@ -102,5 +105,6 @@ __all__ = [
     "implicit_threads",
     "max_threads",
     "top_inner_products",
+    "top_k",
     "top_unseen",
 ]

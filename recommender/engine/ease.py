@@ -240,18 +240,21 @@ def edlae_query_scorer(
 
         return primal
     XL, M, diag_p = _dual_factors(Z, lam_vec)
-    inv_lam = (1.0 / lam_vec).astype(np.float32)
-    diag_f = diag_p.astype(np.float32)
+    inv_diag = (1.0 / diag_p).astype(np.float32)
+    # Q @ B = Q - (Q @ P) diag(1/diag(P)) with Q @ P = Q L^-1 - (Q (Z L^-1)') M: the dense part
+    # is (Q (Z L^-1)') M / diag(P), and Q's own entries are scaled by 1 - 1/(lam diag(P))
+    own = (1.0 - 1.0 / (lam_vec * diag_p)).astype(np.float32)
 
     def dual(queries: sp.csr_matrix) -> np.ndarray:
         Q = sp.csr_matrix(queries, dtype=np.float32)
+        if not Q.has_canonical_format:  # summed on a copy: the caller's arrays stay as given
+            Q = Q.copy()
+            Q.sum_duplicates()
         with blas_threads():
-            QP = np.asarray((Q @ XL.T).toarray(), dtype=np.float32) @ M
-        QP *= -1.0
-        QP += np.asarray(Q.multiply(inv_lam[None, :]).toarray())
-        # Q @ B = Q - (Q @ P) diag(1/diag(P))
-        out = np.asarray(Q.toarray(), dtype=np.float32)
-        out -= QP / diag_f[None, :]
+            out = np.asarray((Q @ XL.T).toarray(), dtype=np.float32) @ M
+        out *= inv_diag[None, :]
+        rows = np.repeat(np.arange(Q.shape[0]), np.diff(Q.indptr))
+        out[rows, Q.indices] += Q.data * own[Q.indices]
         return out
 
     return dual

@@ -34,6 +34,7 @@ items inverses (about four times EASE's O(items^3), hence the selection's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,12 +47,19 @@ from .ease import (
     HeadRestricted,
     ease_weights,
     edlae_penalty,
+    edlae_query_scorer,
     edlae_query_scores,
     popular_head,
     spd_inverse,
 )
 
-__all__ = ["EASELowRank", "lowrank_query_scores", "residual_lowrank", "residual_lowrank_ranks"]
+__all__ = [
+    "EASELowRank",
+    "lowrank_query_scorer",
+    "lowrank_query_scores",
+    "residual_lowrank",
+    "residual_lowrank_ranks",
+]
 
 
 def residual_lowrank(
@@ -201,6 +209,30 @@ def _top_right_vectors(F: np.ndarray, rank: int, seed: int, power: int = 4) -> n
     return np.ascontiguousarray(vt[:rank].T, dtype=np.float32)
 
 
+def lowrank_query_scorer(
+    X: sp.csr_matrix,
+    QV: np.ndarray,
+    V: np.ndarray,
+    *,
+    lam: float,
+    weight: float,
+    pop_exponent: float = 0.0,
+) -> Callable[[sp.csr_matrix], np.ndarray]:
+    """A function of query rows giving ``queries @ W`` for the model fitted on ``X``, without
+    its items x items matrix (model selection): EASE's query scores (``edlae_query_scorer``,
+    its Woodbury pieces computed once here) plus ``weight * (queries Q V) V'``."""
+    base = edlae_query_scorer(X, lam=lam, pop_exponent=pop_exponent)
+
+    def score(queries: sp.csr_matrix) -> np.ndarray:
+        out = base(queries)
+        Q = sp.csr_matrix(queries, dtype=np.float32)
+        with blas_threads():
+            out += weight * (np.asarray(Q @ QV) @ V.T)
+        return out
+
+    return score
+
+
 def lowrank_query_scores(
     X: sp.csr_matrix,
     queries: sp.csr_matrix,
@@ -211,13 +243,9 @@ def lowrank_query_scores(
     weight: float,
     pop_exponent: float = 0.0,
 ) -> np.ndarray:
-    """``queries @ W`` for the model fitted on ``X`` without its items x items matrix (model
-    selection): EASE's query scores plus ``weight * (queries Q V) V'``."""
-    out = edlae_query_scores(X, queries, lam=lam, pop_exponent=pop_exponent)
-    Q = sp.csr_matrix(queries, dtype=np.float32)
-    with blas_threads():
-        out += weight * (np.asarray(Q @ QV) @ V.T)
-    return out
+    """:func:`lowrank_query_scorer` of ``X`` applied once to ``queries``."""
+    scorer = lowrank_query_scorer(X, QV, V, lam=lam, weight=weight, pop_exponent=pop_exponent)
+    return scorer(queries)
 
 
 class EASELowRank(HeadRestricted):

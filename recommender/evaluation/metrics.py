@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from recommender import coherence
+from recommender import coherence, engine
 
 from .data import (
     NDCG_K,
@@ -89,11 +89,11 @@ def gini(values: np.ndarray) -> float:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best columns per row, best first (ties: lower index first)."""
-    k = min(k, scores.shape[1])
-    # A stable sort: ties, at the cut too, go to the lower index whatever numpy's selection
-    # algorithm does (argpartition picked a different subset of the items tied at the k-th
-    # score from one numpy release to the next, and moved the popularity baseline by .001).
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    # Ties, at the cut too, go to the lower index whatever numpy's selection algorithm does
+    # (argpartition picked a different subset of the items tied at the k-th score from one
+    # numpy release to the next, and moved the popularity baseline by .001): the stable sort's
+    # result, found without sorting whole rows (engine.top_k).
+    return engine.top_k(scores, k)
 
 
 def evaluate(

@@ -352,6 +352,34 @@ def test_query_scores_match_the_fitted_matrices(tiny: sp.csr_matrix) -> None:
     np.testing.assert_allclose(fast, Q @ rp3.weights, atol=1e-5)
 
 
+def test_query_scorer_with_fewer_rows_than_items_matches_the_fitted_matrix() -> None:
+    """The Woodbury (dual) path, as the session and penalty walks score: weighted design rows,
+    queries with real-valued weights (recency) and a duplicated entry, scored twice by one
+    scorer."""
+    from recommender.engine import edlae_query_scorer, user_weighted
+
+    rng = np.random.default_rng(5)
+    X = sp.csr_matrix((rng.random((15, 60)) < 0.3).astype(np.float32))
+    lam, dropout, exponent = 2.0, 0.1, 0.5
+    W = get_model("wedlae", lam=lam, dropout=dropout, user_exponent=exponent, max_items=100).fit(X)
+    scorer = edlae_query_scorer(user_weighted(X, exponent), lam=lam, dropout=dropout)
+    assert X.shape[0] < X.shape[1]  # the dual path
+    Q = X[:6].multiply(rng.random((6, 60)) + 0.5).tocsr().astype(np.float32)
+    # row 2 holds item 7 twice (a CSR with duplicates means their sum)
+    rows = [(Q[r].indices, Q[r].data) for r in range(6)]
+    rows[2] = (np.r_[rows[2][0], 7, 7], np.r_[rows[2][1], 0.25, 0.25])
+    indptr = np.r_[0, np.cumsum([len(i) for i, _ in rows])]
+    Q_dup = sp.csr_matrix(
+        (np.concatenate([d for _, d in rows]), np.concatenate([i for i, _ in rows]), indptr),
+        shape=Q.shape,
+    )
+    assert not Q_dup.has_canonical_format
+    expected = Q_dup.toarray() @ W.weights
+    for _ in range(2):
+        np.testing.assert_allclose(scorer(Q_dup), expected, atol=1e-4)
+    assert Q_dup.nnz == Q.nnz + 2  # the caller's queries are left as given
+
+
 def test_blend_is_one_weighted_matrix(tiny: sp.csr_matrix) -> None:
     parts = [
         {"model": "ease", "params": {"lam": 30.0}, "weight": 0.6},
