@@ -1,7 +1,8 @@
 """Offline evaluation (``/work/shared/docs/EVALUATION.md``): pure Python (numpy + scipy), no
 Django import, so a management command, a Celery task and ``benchmarks/`` can all use it.
 
-- :mod:`.data`: reading ratings, the protocol's split, the training matrices;
+- :mod:`.ratings_file`: reading a ratings file in the layouts public datasets ship;
+- :mod:`.data`: the protocol's split, the training matrices;
 - :mod:`.metrics`: fitting and scoring models on a split, the side-by-side table;
 - :mod:`.fewshot`: the new-user protocol (k training interactions per tested user);
 - :mod:`.compare`: EASE at its best penalty, the baseline the default is judged against.
@@ -20,7 +21,6 @@ from .data import (
     build_train_matrix,
     build_value_matrix,
     collapse_duplicates,
-    load_ratings_csv,
     n_test_for,
     split,
 )
@@ -34,6 +34,7 @@ from .metrics import (
     format_rows,
     gini,
 )
+from .ratings_file import load_ratings_csv
 
 __all__ = [
     "METRIC_KEYS",

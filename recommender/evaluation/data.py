@@ -42,10 +42,7 @@ Protocol, with every choice the document leaves open made explicit:
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -55,7 +52,6 @@ __all__ = [
     "Interactions",
     "Split",
     "TrainMatrix",
-    "load_ratings_csv",
     "collapse_duplicates",
     "n_test_for",
     "split",
@@ -87,6 +83,8 @@ class Interactions:
     items: np.ndarray  # int64
     timestamps: np.ndarray  # int64 (seconds)
     values: np.ndarray  # float32 (the rating; unused by the implicit-feedback protocol)
+    # a file whose item ids are not all integers: the ids, ``items`` being positions in it
+    item_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -105,6 +103,7 @@ class Interactions:
             items=self.items[index],
             timestamps=self.timestamps[index],
             values=self.values[index],
+            item_labels=self.item_labels,
         )
 
     @property
@@ -120,85 +119,6 @@ class Interactions:
         """False when every timestamp is equal (a file without them, or a constant column):
         no time order to split by or to learn sessions from."""
         return len(self.timestamps) > 1 and bool(np.any(self.timestamps != self.timestamps[0]))
-
-
-# accepted column names (lower case): user and item are required, value and time optional
-_COLUMNS = {
-    "user": ("userid", "user", "user_id"),
-    "item": ("movieid", "itemid", "item", "item_id", "artistid"),
-    "value": ("rating", "value", "weight", "playcount", "count", "plays"),
-    "timestamp": ("timestamp", "time", "ts"),
-}
-_LAYOUT = "userId,movieId[,rating][,timestamp]"
-
-
-def _header_columns(path: Path, line: str) -> dict[str, int]:
-    names = [h.strip().lower() for h in line.split(",")]
-    found: dict[str, int] = {}
-    for pos, name in enumerate(names):
-        role = next((r for r, aliases in _COLUMNS.items() if name in aliases), None)
-        if role is None or role in found:
-            raise ValueError(f"{path}:1: expected header '{_LAYOUT}', got {line!r}")
-        found[role] = pos
-    if "user" not in found or "item" not in found:
-        raise ValueError(f"{path}:1: expected header '{_LAYOUT}', got {line!r}")
-    return found
-
-
-def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
-    """Read a MovieLens ``ratings.csv`` (``userId,movieId,rating,timestamp``), or a file with
-    only some of those columns: user and item are required; without a value column every row
-    weighs 1 (play counts and other implicit data go in ``rating``), without a timestamp column
-    every timestamp is 0 (see :attr:`Interactions.has_timestamps`).
-
-    One header row is required; CRLF or LF line endings and a UTF-8 BOM are accepted; blank
-    lines are skipped. A malformed row raises ``ValueError("<path>:<line>: ...")`` with its
-    1-based line number (the header is line 1).
-    """
-    path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        text = fh.read()
-    lines = text.splitlines()
-    if not lines:
-        raise ValueError(f"{path}:1: empty file, expected header '{_LAYOUT}'")
-    cols = _header_columns(path, lines[0])
-    width = len(cols)
-    cu, ci = cols["user"], cols["item"]
-    cv, ct = cols.get("value"), cols.get("timestamp")
-    n = len(lines) - 1
-    users = np.empty(n, dtype=np.int64)
-    items = np.empty(n, dtype=np.int64)
-    stamps = np.zeros(n, dtype=np.int64)
-    values = np.ones(n, dtype=np.float32)
-    j = 0
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split(",")
-        if len(fields) != width:
-            raise ValueError(
-                f"{path}:{lineno}: expected {width} comma-separated fields "
-                f"({lines[0].strip()}), got {len(fields)}: {line!r}"
-            )
-        try:
-            users[j] = int(fields[cu])
-            items[j] = int(fields[ci])
-            if ct is not None:
-                stamps[j] = int(fields[ct])
-            if cv is not None:
-                r = float(fields[cv])
-                if not math.isfinite(r):
-                    raise ValueError(f"{path}:{lineno}: rating must be a finite number: {line!r}")
-                values[j] = r
-        except ValueError as exc:
-            if str(exc).startswith(f"{path}:"):
-                raise
-            raise ValueError(
-                f"{path}:{lineno}: userId, movieId and timestamp must be integers and rating "
-                f"a number: {line!r}"
-            ) from None
-        j += 1
-    return Interactions(users[:j], items[:j], stamps[:j], values[:j])
 
 
 def collapse_duplicates(interactions: Interactions) -> Interactions:

@@ -181,8 +181,8 @@ def test_load_csv_line_endings(tmp_path: Path, newline: str) -> None:
 
 def test_load_csv_bad_row_reports_line(tmp_path: Path) -> None:
     p = tmp_path / "r.csv"
-    p.write_bytes(b"userId,movieId,rating,timestamp\r\n1,10,4.0,1\r\n1,11,4.0,2\r\n1,x,4.0,3\r\n")
-    with pytest.raises(ValueError, match=r"r\.csv:4: .*'1,x,4\.0,3'"):
+    p.write_bytes(b"userId,movieId,rating,timestamp\r\n1,10,4.0,1\r\n1,11,4.0,2\r\n1,12,x,3\r\n")
+    with pytest.raises(ValueError, match=r"r\.csv:4: .*'1,12,x,3'"):
         load_ratings_csv(p)
     p.write_bytes(b"userId,movieId,rating,timestamp\n1,10,4.0,1\n1,10,4.0\n")
     with pytest.raises(ValueError, match=r"r\.csv:3: expected 4 comma-separated fields"):
@@ -238,6 +238,120 @@ def test_load_csv_without_timestamps_or_values(tmp_path: Path) -> None:
     bad.write_text("movieId,rating\n1,2\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.csv:1: expected header"):
         load_ratings_csv(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        # ML-100K's u.data: tab-separated, no header
+        ("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t377\t1\t878887116\n"),
+        # ML-1M's ratings.dat
+        ("ratings.dat", "196::242::3::881250949\n186::302::3::891717742\n196::377::1::878887116\n"),
+        # whitespace-aligned, decimal seconds
+        ("r.txt", "196  242  3.0  881250949.0\n186  302  3.0  891717742.0\n196 377 1 878887116\n"),
+        # a header in another order, with a column nobody reads
+        (
+            "r.csv",
+            "timestamp,rating,user_id,item_id,note\n881250949,3,196,242,x\n"
+            "891717742,3,186,302,\n878887116,1,196,377,y\n",
+        ),
+    ],
+)
+def test_load_public_dataset_layouts(tmp_path: Path, name: str, text: str) -> None:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    d = load_ratings_csv(p)
+    assert d.users.tolist() == [196, 186, 196]
+    assert d.items.tolist() == [242, 302, 377]
+    assert d.values.tolist() == [3.0, 3.0, 1.0]
+    assert d.timestamps.tolist() == [881250949, 891717742, 878887116]
+    assert d.item_labels is None
+
+
+def test_load_string_ids_quotes_and_iso_dates(tmp_path: Path) -> None:
+    """Book-Crossing's quoted ';' rows with ISBNs, Last.fm's header, ISO 8601 dates."""
+    p = tmp_path / "BX-Book-Ratings.csv"
+    p.write_text(
+        '"User-ID";"ISBN";"Book-Rating"\n"276725";"034545104X";"0"\n'
+        '"276726";"0155061224";"5"\n"276725";"0155061224";"3"\n',
+        encoding="utf-8",
+    )
+    d = load_ratings_csv(p)
+    assert d.users.tolist() == [276725, 276726, 276725]
+    assert d.item_labels is not None
+    assert [d.item_labels[i] for i in d.items] == ["034545104X", "0155061224", "0155061224"]
+    assert d.values.tolist() == [0.0, 5.0, 3.0] and not d.has_timestamps
+    assert d.take(np.array([2])).item_labels is d.item_labels
+    q = tmp_path / "user_artists.dat"
+    q.write_text("userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n", encoding="utf-8")
+    d = load_ratings_csv(q)
+    assert d.items.tolist() == [51, 52] and d.values.tolist() == [13883.0, 11690.0]
+    r = tmp_path / "reviews.csv"
+    r.write_text(
+        "reviewerID,asin,overall,date\nA2SUAM1J3GNN3B,0000013714,5.0,2013-05-29\n"
+        "A1RSDE90N6RSZF,0000013714,4.0,2014-01-03T10:00:00+01:00\n",
+        encoding="utf-8",
+    )
+    d = load_ratings_csv(r)
+    assert d.users.tolist() == [1, 0]  # numbered in the ids' sorted order
+    assert d.timestamps.tolist() == [1369785600, 1388739600]
+    assert d.has_timestamps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1\t2\t3\n1\t2\n", r"r\.dat:2: expected 3 tab-separated fields, got 2"),
+        ("1::2::x\n", r"r\.dat:1: the value must be a number, got 'x'"),
+        ("1::2::4::yesterday\n", r"r\.dat:1: the timestamp must be seconds or an ISO 8601"),
+        ("1::2::4::1e300\n", r"r\.dat:1: the timestamp is out of range"),
+        ("1::2::nan\n", r"r\.dat:1: the value must be a finite number"),
+        ("1::::4\n", r"r\.dat:1: the user and the item must not be empty"),
+        ("1,2,3,4,5\n", r"r\.dat:1: expected a header or 2-4 fields"),
+        ("user,user_id,item\n1,2,3\n", r"r\.dat:1: .*two user columns"),
+        ("\n\n", r"r\.dat:1: empty file"),
+    ],
+)
+def test_load_reports_the_line_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    p = tmp_path / "r.dat"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_ratings_csv(p)
+
+
+def test_evaluate_reads_a_tab_separated_file_without_a_header(tmp_path: Path) -> None:
+    """``manage.py evaluate --ratings u.data`` as a site owner with ML-100K runs it."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    rng = np.random.default_rng(0)
+    pairs = sorted(
+        {
+            (int(u), int(i))
+            for u, i in zip(rng.integers(1, 40, 900), rng.integers(1, 60, 900), strict=True)
+        }
+    )
+    path = tmp_path / "u.data"
+    path.write_text(
+        "".join(
+            f"{u}\t{i}\t{1 + (u * i) % 5}\t{800000000 + 60 * n}\n" for n, (u, i) in enumerate(pairs)
+        ),
+        encoding="utf-8",
+    )
+    out = StringIO()
+    call_command(
+        "evaluate",
+        ratings=str(path),
+        model=["popularity"],
+        split="time",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    text = out.getvalue()
+    users = len({u for u, _ in pairs})
+    assert f"time split: {users} users" in text  # the file's timestamps order the split
+    assert "popularity" in text
 
 
 def test_fewshot_keeps_k_training_rows_of_tested_users_only() -> None:

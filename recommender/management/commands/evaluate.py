@@ -19,15 +19,19 @@ SELECTED = "auto"
 class Command(BaseCommand):
     help = (
         "Offline evaluation (docs: EVALUATION.md): Recall@20, NDCG@10, coverage, novelty, exposure "
-        "Gini and fit time per model, side by side. Data: --ratings PATH.csv (MovieLens layout; "
-        "the timestamp and rating columns are optional) or the database's interactions. Without "
+        "Gini and fit time per model, side by side. Data: --ratings FILE (MovieLens's ratings.csv, "
+        "or user, item[, value][, timestamp] rows as public datasets ship them: comma, tab, "
+        "'::', ';' or '|' separated, header optional, any ids; the value and timestamp are "
+        "optional) or the database's interactions. Without "
         "--model: the default (the per-site model selection the retrain runs, on the training "
         "part only) beside the baselines and EASE at its best penalty."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--ratings", help="MovieLens-format ratings CSV (default: the database)"
+            "--ratings",
+            help="ratings file: MovieLens's ratings.csv or user, item[, value][, timestamp] rows "
+            "(default: the database)",
         )
         parser.add_argument("--split", choices=["random", "time"], default="random")
         parser.add_argument("--seed", type=int, default=0)
@@ -107,6 +111,12 @@ class Command(BaseCommand):
             raise CommandError(getattr(exc, "message", str(exc))) from exc
         protocol = options.get("protocol") or "standard"
         if protocol == "coldstart":
+            if data.item_labels is not None:
+                raise CommandError(
+                    "the cold-start protocol finds the file's items in the catalog by their "
+                    "integer external ids (MovieLens movieId); this file's item ids are not "
+                    "integers"
+                )
             return self._coldstart(data, seed, by="external_id" if ratings else "id", json=json)
         lines: list[str] = []
         if split == "time" and not data.has_timestamps:
