@@ -59,12 +59,18 @@ def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
     columns are user, item, value, timestamp, as many as there are. Ids that are not all
     integers are numbered in their sorted order (``Interactions.item_labels`` keeps them).
     Timestamps: integer or decimal seconds, or ISO 8601 (UTC unless it says otherwise).
-    CRLF or LF line endings and a UTF-8 BOM are accepted, blank lines skipped, a field's
-    surrounding double quotes dropped; line numbers in errors are 1-based.
+    UTF-8 (with or without a BOM), else Latin-1; CRLF or LF line endings; blank lines skipped,
+    a field's surrounding double quotes dropped; line numbers in errors are 1-based.
     """
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        lines = fh.read().splitlines()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # ids are only labels here, and Latin-1 reads any byte: a file saved in a legacy
+        # encoding (Book-Crossing's is Latin-1) is read as it is rather than refused
+        text = raw.decode("latin-1")
+    lines = text.splitlines()
     first = next((n for n, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise ValueError(f"{path}:1: empty file, expected rows like '{_LAYOUT}'")

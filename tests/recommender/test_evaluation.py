@@ -282,6 +282,9 @@ def test_load_string_ids_quotes_and_iso_dates(tmp_path: Path) -> None:
     assert [d.item_labels[i] for i in d.items] == ["034545104X", "0155061224", "0155061224"]
     assert d.values.tolist() == [0.0, 5.0, 3.0] and not d.has_timestamps
     assert d.take(np.array([2])).item_labels is d.item_labels
+    legacy = tmp_path / "latin1.csv"  # not UTF-8: read as Latin-1, the ids kept apart
+    legacy.write_bytes("user;item\n1;caf\xe9\n1;cafe\n".encode("latin-1"))
+    assert sorted(load_ratings_csv(legacy).item_labels) == ["cafe", "caf\xe9"]
     q = tmp_path / "user_artists.dat"
     q.write_text("userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n", encoding="utf-8")
     d = load_ratings_csv(q)
