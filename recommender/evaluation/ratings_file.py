@@ -45,6 +45,7 @@ _COLUMNS = {
 _LAYOUT = "userId,movieId[,rating][,timestamp] (or user, item, value, timestamp without a header)"
 # tried in this order on the first line: "::" before anything it could contain
 _MAX_SECONDS = 2**62
+_MAX_VALUE = float(np.finfo(np.float32).max)  # the values are stored as float32
 _DELIMITERS = (("::", "'::'"), ("\t", "tab"), (",", "comma"), (";", "semicolon"), ("|", "'|'"))
 
 
@@ -118,6 +119,8 @@ def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
         except ValueError as exc:
             raise ValueError(f"{path}:{lineno}: {exc}: {line!r}") from None
         j += 1
+    if j == 0:
+        raise ValueError(f"{path}:{start}: no rows after the header")
     user_ids, _ = _ids(users)
     item_ids, item_labels = _ids(items)
     return Interactions(user_ids, item_ids, stamps[:j], values[:j], item_labels=item_labels)
@@ -171,7 +174,7 @@ def _value(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"the value must be a number, got {text!r}") from None
-    if not math.isfinite(value):
+    if not math.isfinite(value) or abs(value) > _MAX_VALUE:
         raise ValueError(f"the value must be a finite number, got {text!r}")
     return value
 

@@ -309,10 +309,12 @@ def test_load_string_ids_quotes_and_iso_dates(tmp_path: Path) -> None:
         ("1::2::4::yesterday\n", r"r\.dat:1: the timestamp must be seconds or an ISO 8601"),
         ("1::2::4::1e300\n", r"r\.dat:1: the timestamp is out of range"),
         ("1::2::nan\n", r"r\.dat:1: the value must be a finite number"),
+        ("1::2::1e39\n", r"r\.dat:1: the value must be a finite number"),
         ("1::::4\n", r"r\.dat:1: the user and the item must not be empty"),
         ("1,2,3,4,5\n", r"r\.dat:1: expected a header or 2-4 fields"),
         ("user,user_id,item\n1,2,3\n", r"r\.dat:1: .*two user columns"),
         ("\n\n", r"r\.dat:1: empty file"),
+        ("user,item,rating\n\n", r"r\.dat:1: no rows after the header"),
     ],
 )
 def test_load_reports_the_line_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
