@@ -257,6 +257,30 @@ def test_lowrank_family_scores_what_its_refitted_model_serves() -> None:
     assert "ease_lowrank" in families
 
 
+def test_recency_trials_score_what_their_refitted_models_serve() -> None:
+    """A family's best setting rescored with a recency weight (its scorer built once, then
+    called per weight) scores what the version recorded for that trial serves: the model
+    rebuilt from the trial's params, fitted on the same rows, scoring with the timestamps."""
+    X, T = _clustered()
+    X_fit, T_fit, users, truth = selection.validation_split(X, T, method="time")
+    s = selection_search.Search(X_fit, T_fit, X_fit[users], truth, 60.0, 20_000)
+    s.T_q = T_fit[users]
+    selection_search.edlae_family(s, X.shape[1], 0.0, 0.0, "ease")
+    selection_search.edlae_family(s, X.shape[1], 0.5, 0.1, "edlae")
+    selection_search.session_family(s, s.best("edlae"))
+    seen = s.q.toarray() > 0
+    for family in ("ease", "edlae", "session"):
+        trial, rescore = s.rescore[family]
+        for r in selection_search.RECENCY_GRID:
+            Q = engine.recency_history(s.q, s.T_q, r, selection_search.RECENCY_TAU)
+            algorithm, params = selection_search.with_recency(trial, r)
+            served = selection.VersionModel(algorithm, params).fit(X_fit, timestamps=T_fit)
+            expected = served.score_users(s.q, s.T_q)
+            got = rescore(Q)
+            scale = np.abs(expected[~seen]).max()
+            np.testing.assert_allclose(got[~seen] / scale, expected[~seen] / scale, atol=1e-4)
+
+
 def test_lowrank_on_the_popularity_scaled_base_scores_what_its_refitted_model_serves() -> None:
     """The ease_pop_lowrank trials correct the popularity-scaled EASE's best setting (its
     ``lam`` and ``pop_exponent``); the registry's model rebuilt from a trial's params scores
