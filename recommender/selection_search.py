@@ -11,6 +11,7 @@ dozen settings fit in a retrain.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,14 +258,8 @@ def edlae_family(
 def built_once(build: Callable[[], Callable[[sp.csr_matrix], np.ndarray]]) -> Callable:
     """A scorer made by ``build`` on its first call: a family's best setting is rescored once
     per recency weight (timestamps only), and its Woodbury factors are then computed once."""
-    made: list[Callable[[sp.csr_matrix], np.ndarray]] = []
-
-    def score(queries: sp.csr_matrix) -> np.ndarray:
-        if not made:
-            made.append(build())
-        return made[0](queries)
-
-    return score
+    scorer = functools.cache(build)
+    return lambda queries: scorer()(queries)
 
 
 def lowrank_family(s: Search, base: str = "ease") -> None:

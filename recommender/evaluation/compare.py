@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .data import Interactions, build_train_matrix
+from .data import Interactions
 from .metrics import evaluate
 
 __all__ = ["QueryEASE", "ease_best_lambda", "ease_for"]
@@ -54,7 +54,7 @@ def ease_for(train: Interactions, ceiling: int | None = None) -> Callable[[float
     from recommender.engine import CatalogTooLargeError, get_model
 
     ceiling = int(get_model("ease").params["max_items"]) if ceiling is None else int(ceiling)
-    users, items = build_train_matrix(train).X.shape
+    users, items = train.n_users, train.n_items
     if items <= ceiling:
         return lambda lam: get_model("ease", lam=lam)
     if users * items <= ceiling**2:

@@ -11,7 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from recommender import coherence, engine
+from recommender import coherence
+
+# Ties, at the cut too, go to the lower index whatever numpy's selection algorithm does
+# (argpartition picked a different subset of the items tied at the k-th score from one numpy
+# release to the next, and moved the popularity baseline by .001): engine.top_k gives the
+# stable sort's result without sorting whole rows.
+from recommender.engine import top_k
 
 from .data import (
     NDCG_K,
@@ -85,15 +91,6 @@ def gini(values: np.ndarray) -> float:
         return 0.0
     ranks = np.arange(1, n + 1, dtype=np.float64)
     return float(((2 * ranks - n - 1) * x).sum() / (n * total))
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best columns per row, best first (ties: lower index first)."""
-    # Ties, at the cut too, go to the lower index whatever numpy's selection algorithm does
-    # (argpartition picked a different subset of the items tied at the k-th score from one
-    # numpy release to the next, and moved the popularity baseline by .001): the stable sort's
-    # result, found without sorting whole rows (engine.top_k).
-    return engine.top_k(scores, k)
 
 
 def evaluate(
@@ -175,6 +172,10 @@ def evaluate(
         scores = scores.copy()
         r_idx, c_idx = X_rows.nonzero()
         scores[r_idx, c_idx] = -np.inf  # exclude training items
+        # ties, at the cut too, go to the lower index whatever numpy's selection algorithm does
+        # (argpartition picked a different subset of the items tied at the k-th score from one
+        # numpy release to the next, and moved the popularity baseline by .001): engine.top_k
+        # gives the stable sort's result without sorting whole rows
         top = top_k(scores, k)
         if short_history is not None and genres is not None and short_history.strength > 0:
             top = _short_history_rerank(scores, top, X_rows, tm.item_ids, genres, short_history)
