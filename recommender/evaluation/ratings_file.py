@@ -117,7 +117,9 @@ def load_ratings_csv(path: str | os.PathLike[str]) -> Interactions:
             if ct is not None:
                 stamps[j] = _timestamp(fields[ct])
         except ValueError as exc:
-            raise ValueError(f"{path}:{lineno}: {exc}: {line!r}") from None
+            # a first line read as data may be a header whose names are not known
+            hint = f" (a header? its columns are named {_LAYOUT})" if lineno == first + 1 else ""
+            raise ValueError(f"{path}:{lineno}: {exc}: {line!r}{hint}") from None
         j += 1
     if j == 0:
         raise ValueError(f"{path}:{start}: no rows after the header")

@@ -306,6 +306,7 @@ def test_load_string_ids_quotes_and_iso_dates(tmp_path: Path) -> None:
     [
         ("1\t2\t3\n1\t2\n", r"r\.dat:2: expected 3 tab-separated fields, got 2"),
         ("1::2::x\n", r"r\.dat:1: the value must be a number, got 'x'"),
+        ("reviewer,product,stars\nA1,B2,5\n", r"r\.dat:1: the value .*'stars'.*a header\?"),
         ("1::2::4::yesterday\n", r"r\.dat:1: the timestamp must be seconds or an ISO 8601"),
         ("1::2::4::1e300\n", r"r\.dat:1: the timestamp is out of range"),
         ("1::2::nan\n", r"r\.dat:1: the value must be a finite number"),
