@@ -82,7 +82,8 @@ def test_select_returns_a_model_the_registry_rebuilds_and_its_table() -> None:
     assert [r["ndcg@10"] for r in table] == sorted((r["ndcg@10"] for r in table), reverse=True)
     assert sum(r["chosen"] for r in table) == 1
     families = {r["family"] for r in table}
-    assert {"ease", "edlae", "rp3beta", "session", "als", "blend"} <= families
+    assert {"ease", "edlae", "rp3beta", "session", "blend"} <= families
+    assert "als" not in families  # 15 % dense: above ALS_MAX_DENSITY
     assert any("rec=" in r["label"] for r in table)  # recency weights were tried
     # the winner is the best NDCG@10 once blends and recency pay their margin
     best = max(table, key=lambda r: r["ndcg@10"])
@@ -184,6 +185,45 @@ def test_head_trials_score_what_their_refitted_models_serve() -> None:
         assert (ndcg, recall) == pytest.approx((best.ndcg, best.recall), abs=1e-6)
         checked.add(best.algorithm)
     assert checked == {"wedlae", "ease_lowrank"}
+
+
+def test_als_family_walks_up_its_grid_on_bm25_and_scores_what_its_refit_serves(
+    monkeypatch,
+) -> None:
+    """ALS trials run on BM25 confidences, up ALS_GRID until a setting does not beat the one
+    before it; each trial's figures are those of the registry's ALS rebuilt from its params."""
+    monkeypatch.setattr(selection_search, "ALS_MAX_DENSITY", 1.0)
+    X, _ = _clustered(n_users=200, n_items=120, clusters=4, timed=False)
+    queries, truth = X[:60], X[60:120]
+    s = selection_search.Search(X, None, queries, truth, budget=60.0, dense_max_items=20_000)
+    selection_search.als_family(s)
+    trials = [t for t in s.trials if t.family == "als"]
+    grid = list(selection_search.ALS_GRID)
+    tried = [(t.params["factors"], t.params["regularization"]) for t in trials]
+    assert tried == grid[: len(tried)] and len(tried) >= 2
+    assert all(t.params["weighting"] == "bm25" for t in trials)
+    for before, after in zip(trials, trials[1:-1], strict=False):
+        assert after.ndcg > before.ndcg  # the walk went on past each of these
+    if len(tried) < len(grid):
+        assert trials[-1].ndcg <= max(t.ndcg for t in trials[:-1])  # and stopped here
+    for t in trials:
+        served = engine.get_model("als", **t.params).fit(X).score_users(queries)
+        ndcg, recall = selection_search.ranking_metrics(served, queries, truth)
+        assert (ndcg, recall) == pytest.approx((t.ndcg, t.recall), abs=1e-6)
+
+
+def test_als_competes_below_the_ceiling_only_on_sparse_catalogs(monkeypatch) -> None:
+    X, _ = _clustered(timed=False)  # 15 % dense
+    s = selection_search.Search(X, None, X[:10], X[10:20], budget=60.0, dense_max_items=20_000)
+    selection_search.als_family(s)
+    assert not s.trials
+    density = X.nnz / (X.shape[0] * X.shape[1])
+    monkeypatch.setattr(selection_search, "ALS_MAX_DENSITY", density * 0.99)
+    selection_search.als_family(s)
+    assert not s.trials
+    monkeypatch.setattr(selection_search, "ALS_MAX_DENSITY", density * 1.01)
+    selection_search.als_family(s)
+    assert s.trials and {t.family for t in s.trials} == {"als"}
 
 
 # --------------------------------------------------------------------------- the retrain
