@@ -77,15 +77,15 @@ LOWRANK_PRIMAL_MAX_ITEMS = 8_000
 HEAD_MAX_USERS = 10_000
 #: ALS settings (factors, regularisation), on BM25 confidences (IDF-weighted: a rare item's
 #: interaction says more of a taste than a blockbuster's); a larger rank needs a larger penalty.
-#: With BM25 a rank near a catalog's number of taste clusters beats best-lambda EASE by 3-7 % on
-#: the sparse and play-count shapes, where the unweighted 64 / 128 factors lost 5-20 %
-#: (docs/MODELS.md, issue #15's eighth pass)
+#: With BM25, 32 factors beat best-lambda EASE by 2-7 % on the sparse and play-count shapes,
+#: where the unweighted 64 / 128 factors lost 5-20 % (docs/MODELS.md, issue #15's eighth pass)
 ALS_GRID = ((32, 10.0), (64, 30.0), (128, 30.0))
 #: below the dense ceiling ALS competes only on catalogs sparser than this (interactions over
-#: users x items). On a dense one the item-item regressions have the co-occurrences: ALS lost
-#: 3-25 % to best-lambda EASE on ml-latest-small (1.7 % dense) and the synthetic ml100k set, yet ``evaluate``'s nested slice (cut from a training part
-#: whose test items stay hidden) put it ahead: on the synthetic ml100k set (6 % dense) it led
-#: the slice by 1.2 % and lost 8.6 % on the test part (docs/MODELS.md, eighth pass)
+#: users x items). On a denser one the item-item regressions have the co-occurrences: ALS lost
+#: 3-25 % to best-lambda EASE on ml-latest-small (1.7 % dense) and the synthetic ml100k set
+#: (6.3 %). Yet ``evaluate``'s nested slice (cut from a training part whose test items stay
+#: hidden) put it ahead on ml100k: it led the slice by 1.2 % and lost 8.6 % on the test part
+#: (docs/MODELS.md, eighth pass)
 ALS_MAX_DENSITY = 0.01
 #: how the value-weighted candidates weigh an interaction (``engine.values``)
 VALUE_WEIGHT = "log1p"
