@@ -12,11 +12,6 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from recommender import coherence
-
-# Ties, at the cut too, go to the lower index whatever numpy's selection algorithm does
-# (argpartition picked a different subset of the items tied at the k-th score from one numpy
-# release to the next, and moved the popularity baseline by .001): engine.top_k gives the
-# stable sort's result without sorting whole rows.
 from recommender.engine import top_k
 
 from .data import (
