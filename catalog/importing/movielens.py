@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from catalog.models import Interaction, Item
@@ -28,6 +29,20 @@ from .writing import (
 )
 
 MOVIELENS_USER_PREFIX = "ml_"
+
+
+def optional_timestamp(row: dict[str, str]) -> datetime | None:
+    """The row's timestamp, or None where the file has no timestamp column or leaves it blank
+    (the interaction then gets the import time, and a retrain without time order validates on a
+    random slice, as for any catalog without timestamps)."""
+    text = row.get("timestamp", "")
+    return parse_timestamp(text) if text.strip() else None
+
+
+def later(old: datetime | None, new: datetime | None) -> bool:
+    """Whether a repeated rating replaces the one read before: the latest stamp wins; between
+    rows without stamps, the one further down the file."""
+    return old is None or (new is not None and old <= new)
 
 
 def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportReport:
@@ -100,14 +115,14 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
     ratings: dict[tuple[str, str], tuple] = {}
     if (path / "ratings.csv").exists():
         for line, row in read_csv(
-            path / "ratings.csv", ["userId", "movieId", "rating", "timestamp"], errors
+            path / "ratings.csv", ["userId", "movieId", "rating"], errors, optional=["timestamp"]
         ):
             try:
                 user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
                 value = parse_float(row["rating"], "rating")
                 if not 0.5 <= value <= 5.0:
                     raise ValueError(f"rating must be between 0.5 and 5, got {value:g}")
-                ts = parse_timestamp(row["timestamp"])
+                ts = optional_timestamp(row)
             except ValueError as exc:
                 errors.add("ratings.csv", line, str(exc))
                 continue
@@ -115,18 +130,21 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
             if movie_id is None:
                 continue
             key = (user, movie_id)
-            if key not in ratings or ratings[key][4] <= ts:
+            if key not in ratings or later(ratings[key][4], ts):
                 ratings[key] = (user, movie_id, Interaction.Kind.RATING, value, ts)
+        undated = sum(1 for r in ratings.values() if r[4] is None)
         say(f"ratings.csv: {len(ratings):,} ratings read")
+        if undated:
+            say(f"ratings.csv: {undated:,} ratings without a timestamp get the import time")
 
     taggings: dict[tuple[str, str, str], tuple] = {}
     if (path / "tags.csv").exists():
         for line, row in read_csv(
-            path / "tags.csv", ["userId", "movieId", "tag", "timestamp"], errors
+            path / "tags.csv", ["userId", "movieId", "tag"], errors, optional=["timestamp"]
         ):
             try:
                 user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
-                ts = parse_timestamp(row["timestamp"])
+                ts = optional_timestamp(row)
             except ValueError as exc:
                 errors.add("tags.csv", line, str(exc))
                 continue

@@ -143,7 +143,7 @@ def insert_taggings(cursor, rows: list[tuple]) -> TableCounts:
     _copy_rows(cursor, "tmp_tagging", ["username", "external_id", "tag", "ts"], rows)
     cursor.execute(
         "INSERT INTO catalog_tagging (user_id, item_id, tag, timestamp)"
-        " SELECT u.id, i.id, t.tag, t.ts FROM tmp_tagging t"
+        " SELECT u.id, i.id, t.tag, COALESCE(t.ts, now()) FROM tmp_tagging t"
         " JOIN auth_user u ON u.username = t.username"
         " JOIN catalog_item i ON i.external_id = t.external_id"
         " ON CONFLICT (user_id, item_id, tag) DO NOTHING"

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from catalog.importing.generic import catalog_csv_import
 from catalog.importing.movielens import movielens_import
@@ -101,6 +102,29 @@ def test_reimport_updates_changed_rows_only(empty_catalog, small_ml):
     assert Interaction.objects.get(user__username="ml_1", item__external_id="2").value == 4.5
     assert Item.objects.get(external_id="4").genres == []
     assert Item.objects.get(external_id="1").tags == ["Pixar"]  # case-folded duplicate tags
+
+
+def test_ratings_and_tags_without_timestamps_import_at_the_import_time(empty_catalog, small_ml):
+    (small_ml / "ratings.csv").write_text(
+        "userId,movieId,rating\n1,1,4.0\n1,2,3.5\n2,1,5.0\n1,2,2.5\n"
+    )
+    (small_ml / "tags.csv").write_text("userId,movieId,tag\n2,1,pixar\n")
+    said: list[str] = []
+    report = movielens_import(path=small_ml, progress=said.append)
+    assert report.tables["ratings"].created == 3
+    assert "ratings.csv: 3 ratings without a timestamp get the import time" in said
+    with connection.cursor() as cursor:  # the import's transaction time (the test's own)
+        cursor.execute("SELECT now()")
+        (now,) = cursor.fetchone()
+    rows = Interaction.objects.filter(kind="rating")
+    assert {r.timestamp for r in rows} == {now}
+    # a repeated undated rating: the one further down the file wins
+    assert rows.get(user__username="ml_1", item__external_id="2").value == 2.5
+    tag = Tagging.objects.get(tag="pixar")
+    assert tag.timestamp == now
+    # the import stays idempotent without stamps
+    again = movielens_import(path=small_ml)
+    assert not again.changed and again.tables["ratings"].unchanged == 3
 
 
 def test_staff_edits_survive_a_reimport(empty_catalog, small_ml):
