@@ -1,4 +1,5 @@
-"""The MovieLens importer (ml-latest-small layout: movies, links, ratings and tags CSV files)."""
+"""The MovieLens importer: ml-latest-small's layout (movies, links, ratings and tags CSV files),
+and GroupLens's older ones read through ``grouplens``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from catalog.models import Interaction, Item
 from catalog.services import items_changed_announce
 from recsite.exceptions import ApplicationError
 
+from .grouplens import layout_of
 from .reading import (
     ErrorLog,
     parse_float,
@@ -47,8 +49,9 @@ def later(old: datetime | None, new: datetime | None) -> bool:
 
 def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportReport:
     """Import an ml-latest-small style folder: movies.csv (required), ratings.csv, tags.csv,
-    links.csv (each optional). MovieLens users become Django users ``ml_<userId>`` with unusable
-    passwords.
+    links.csv (each optional), or one in GroupLens's older layouts (``grouplens``: ML-100K's
+    u.item and u.data, ML-1M's and ML-10M's movies.dat, ratings.dat and tags.dat). MovieLens
+    users become Django users ``ml_<userId>`` with unusable passwords.
 
     Ratings, tags and links may name a movie that is only in the catalog, not in this movies.csv.
     """
@@ -57,23 +60,38 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
     if not path.is_dir():
         raise ApplicationError(f"{path} is not a folder with movies.csv, ratings.csv, ...")
     errors = ErrorLog()
+    legacy = layout_of(path)
+    if legacy is not None:
+        say(f"{path}: GroupLens's {legacy.name} layout")
+
+    def file(kind: str) -> str | None:
+        """The file that holds ``kind`` (movies, ratings, tags, links) in this folder's layout."""
+        name = legacy.file(kind) if legacy is not None else f"{kind}.csv"
+        return name if name is not None and (path / name).exists() else None
+
+    def rows(kind: str, required: list[str], optional: list[str] | None = None):
+        if legacy is not None:
+            return legacy.rows(path, kind, errors)
+        return read_csv(path / f"{kind}.csv", required, errors, optional=optional)
+
+    movies_file = legacy.movies.name if legacy is not None else "movies.csv"
 
     movies: dict[str, tuple] = {}
-    for line, row in read_csv(path / "movies.csv", ["movieId", "title", "genres"], errors):
+    for line, row in rows("movies", ["movieId", "title", "genres"]):
         try:
             movie_id = str(parse_int(row["movieId"], "movieId", minimum=1))
         except ValueError as exc:
-            errors.add("movies.csv", line, str(exc))
+            errors.add(movies_file, line, str(exc))
             continue
         if not row["title"].strip():
-            errors.add("movies.csv", line, "title is empty")
+            errors.add(movies_file, line, "title is empty")
             continue
         if movie_id in movies:
-            errors.add("movies.csv", line, f"duplicate movieId {movie_id}")
+            errors.add(movies_file, line, f"duplicate movieId {movie_id}")
             continue
         title, year = split_title_year(row["title"])
         movies[movie_id] = (movie_id, title, year, split_list(row["genres"]))
-    say(f"movies.csv: {len(movies):,} movies read")
+    say(f"{movies_file}: {len(movies):,} movies read")
 
     known_ids = set(movies) | set(Item.objects.values_list("external_id", flat=True))
 
@@ -85,14 +103,14 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
             return None
         if movie_id not in known_ids:
             errors.add(
-                file, line, f"unknown movieId {movie_id} (not in movies.csv nor the catalog)"
+                file, line, f"unknown movieId {movie_id} (not in {movies_file} nor the catalog)"
             )
             return None
         return movie_id
 
     links: dict[str, dict[str, str]] = {}
-    if (path / "links.csv").exists():
-        for line, row in read_csv(path / "links.csv", ["movieId", "imdbId", "tmdbId"], errors):
+    if file("links"):
+        for line, row in rows("links", ["movieId", "imdbId", "tmdbId"]):
             movie_id = item_ref("links.csv", line, row["movieId"])
             if movie_id is None:
                 continue
@@ -113,10 +131,8 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
         say(f"links.csv: {len(links):,} links read")
 
     ratings: dict[tuple[str, str], tuple] = {}
-    if (path / "ratings.csv").exists():
-        for line, row in read_csv(
-            path / "ratings.csv", ["userId", "movieId", "rating"], errors, optional=["timestamp"]
-        ):
+    if ratings_file := file("ratings"):
+        for line, row in rows("ratings", ["userId", "movieId", "rating"], ["timestamp"]):
             try:
                 user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
                 value = parse_float(row["rating"], "rating")
@@ -124,39 +140,37 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
                     raise ValueError(f"rating must be between 0.5 and 5, got {value:g}")
                 ts = optional_timestamp(row)
             except ValueError as exc:
-                errors.add("ratings.csv", line, str(exc))
+                errors.add(ratings_file, line, str(exc))
                 continue
-            movie_id = item_ref("ratings.csv", line, row["movieId"])
+            movie_id = item_ref(ratings_file, line, row["movieId"])
             if movie_id is None:
                 continue
             key = (user, movie_id)
             if key not in ratings or later(ratings[key][4], ts):
                 ratings[key] = (user, movie_id, Interaction.Kind.RATING, value, ts)
         undated = sum(1 for r in ratings.values() if r[4] is None)
-        say(f"ratings.csv: {len(ratings):,} ratings read")
+        say(f"{ratings_file}: {len(ratings):,} ratings read")
         if undated:
-            say(f"ratings.csv: {undated:,} ratings without a timestamp get the import time")
+            say(f"{ratings_file}: {undated:,} ratings without a timestamp get the import time")
 
     taggings: dict[tuple[str, str, str], tuple] = {}
-    if (path / "tags.csv").exists():
-        for line, row in read_csv(
-            path / "tags.csv", ["userId", "movieId", "tag"], errors, optional=["timestamp"]
-        ):
+    if tags_file := file("tags"):
+        for line, row in rows("tags", ["userId", "movieId", "tag"], ["timestamp"]):
             try:
                 user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
                 ts = optional_timestamp(row)
             except ValueError as exc:
-                errors.add("tags.csv", line, str(exc))
+                errors.add(tags_file, line, str(exc))
                 continue
             tag = row["tag"].strip()
             if not tag:
-                errors.add("tags.csv", line, "tag is empty")
+                errors.add(tags_file, line, "tag is empty")
                 continue
-            movie_id = item_ref("tags.csv", line, row["movieId"])
+            movie_id = item_ref(tags_file, line, row["movieId"])
             if movie_id is None:
                 continue
             taggings[(user, movie_id, tag[:255])] = (user, movie_id, tag[:255], ts)
-        say(f"tags.csv: {len(taggings):,} tags read")
+        say(f"{tags_file}: {len(taggings):,} tags read")
 
     errors.raise_if_any()
     if not movies and not ratings:

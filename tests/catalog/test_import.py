@@ -281,3 +281,71 @@ def test_import_catalog_command(empty_catalog, tmp_path, capsys):
     shutil.copy(items, tmp_path / "again.csv")
     call_command("import_catalog", "--items", str(tmp_path / "again.csv"))
     assert "nothing changed" in capsys.readouterr().out
+
+
+def _ml100k_folder(folder: Path) -> Path:
+    """ML-100K's own files: '|'-separated u.item in Latin-1 with 19 genre flags, tab-separated
+    u.data without a header."""
+    folder.mkdir()
+    flags = ["0"] * 19
+    scifi = list(flags)
+    scifi[1] = scifi[15] = "1"  # Action, Sci-Fi
+    drama = list(flags)
+    drama[8] = "1"
+    unknown = list(flags)
+    unknown[0] = "1"
+    (folder / "u.item").write_bytes(
+        (
+            "1|Star Wars (1977)|01-Jan-1977||http://us.imdb.com/M/title-exact?Star%20Wars|"
+            + "|".join(scifi)
+            + "\n2|Misérables, Les (1995)|01-Jan-1995||http://x|"
+            + "|".join(drama)
+            + "\n3|unknown||||"
+            + "|".join(unknown)
+            + "\n"
+        ).encode("latin-1")
+    )
+    (folder / "u.data").write_text(
+        "196\t1\t3\t881250949\n186\t2\t5\t891717742\n196\t2\t4\t881250950\n"
+    )
+    return folder
+
+
+def test_ml100k_layout_imports_as_it_ships(empty_catalog, tmp_path):
+    folder = _ml100k_folder(tmp_path / "ml-100k")
+    said: list[str] = []
+    report = movielens_import(path=folder, progress=said.append)
+    assert f"{folder}: GroupLens's ML-100K layout" in said
+    assert (report.tables["items"].created, report.tables["ratings"].created) == (3, 3)
+    star = Item.objects.get(external_id="1")
+    assert (star.title, star.year, star.genres) == ("Star Wars", 1977, ["Action", "Sci-Fi"])
+    assert Item.objects.get(external_id="2").title == "Misérables, Les"
+    assert Item.objects.get(external_id="3").genres == []  # the "unknown" flag is no genre
+    rating = Interaction.objects.get(user__username="ml_186", item__external_id="2")
+    assert rating.value == 5 and rating.timestamp.timestamp() == 891717742
+    assert not movielens_import(path=folder).changed
+
+
+def test_ml1m_layout_with_tags_and_bad_rows(empty_catalog, tmp_path):
+    folder = tmp_path / "ml-10m"
+    folder.mkdir()
+    (folder / "movies.dat").write_bytes(
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Ça tourne (2001)::Drama\n".encode(
+            "latin-1"
+        )
+    )
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n1::2::3.5::978302109\n")
+    (folder / "tags.dat").write_text("1::1::pixar::1139045764\n")
+    report = movielens_import(path=folder)
+    assert (report.tables["items"].created, report.tables["ratings"].created) == (2, 2)
+    assert Item.objects.get(external_id="2").title == "Ça tourne"
+    assert Item.objects.get(external_id="1").tags == ["pixar"]
+    # a bad row is reported with the layout's own file name and line, and nothing is written
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n1::2::9::978302109\n1::2\n")
+    _assert_rejected(
+        folder,
+        [
+            "ratings.dat, line 2: rating must be between",
+            "ratings.dat, line 3: expected 4 fields, found 2",
+        ],
+    )

@@ -12,11 +12,15 @@ from recsite.exceptions import ApplicationError
 class Command(BaseCommand):
     help = (
         "Import a MovieLens folder in the ml-latest-small layout (movies.csv, ratings.csv, "
-        "tags.csv, links.csv). Idempotent; all-or-nothing; bad rows are listed with line numbers."
+        "tags.csv, links.csv) or as GroupLens ships ML-100K (u.item, u.data) and ML-1M / ML-10M "
+        "(movies.dat, ratings.dat, tags.dat). Idempotent; all-or-nothing; bad rows are listed "
+        "with line numbers."
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("path", nargs="?", help="folder holding movies.csv etc.")
+        parser.add_argument(
+            "path", nargs="?", help="folder holding movies.csv (or u.item, movies.dat) etc."
+        )
         parser.add_argument(
             "--download",
             action="store_true",
