@@ -12,10 +12,11 @@ export DJANGO_DEBUG="${DJANGO_DEBUG:-false}"
 export LOG_JSON="${LOG_JSON:-false}"
 "$PY" manage.py migrate --noinput
 "$PY" manage.py collectstatic --noinput -v 0
-if [ -n "${DATA:-}" ] && [ -f "$DATA/movies.csv" ]; then
+# a MovieLens folder: ml-latest-small's CSV files, ML-100K's u.item or ML-1M's / ML-10M's movies.dat
+if [ -n "${DATA:-}" ] && { [ -f "$DATA/movies.csv" ] || [ -f "$DATA/u.item" ] || [ -f "$DATA/movies.dat" ]; }; then
   "$PY" manage.py import_movielens "$DATA"
 elif [ -n "${DATA:-}" ]; then
-  echo "DATA=$DATA has no movies.csv: starting with the catalog as it is." >&2
+  echo "DATA=$DATA has no movies.csv (nor u.item, movies.dat): starting with the catalog as it is." >&2
 fi
 "$PY" manage.py bootstrap_site
 # Text embeddings for semantic search fill in beside the running site (only missing or stale
