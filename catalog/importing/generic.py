@@ -8,7 +8,7 @@ from catalog.models import Interaction, Item
 from catalog.services import items_changed_announce
 from recsite.exceptions import ApplicationError
 
-from .reading import ErrorLog, parse_float, parse_int, parse_timestamp, read_csv, split_list
+from .reading import ErrorLog, parse_float, parse_int, read_csv, row_timestamp, split_list
 from .reports import ImportReport, Progress
 from .writing import ensure_users, json_text, locked_transaction, upsert_interactions, upsert_items
 
@@ -111,7 +111,7 @@ def catalog_csv_import(
                         raise ValueError("a rating needs a value")
                     if not 0.5 <= value <= 5.0:
                         raise ValueError(f"rating must be between 0.5 and 5, got {value:g}")
-                ts = parse_timestamp(row["timestamp"]) if row.get("timestamp", "").strip() else None
+                ts = row_timestamp(row)
             except ValueError as exc:
                 errors.add(fname, line, str(exc))
                 continue

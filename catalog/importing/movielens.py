@@ -15,8 +15,8 @@ from .reading import (
     ErrorLog,
     parse_float,
     parse_int,
-    parse_timestamp,
     read_csv,
+    row_timestamp,
     split_list,
     split_title_year,
 )
@@ -31,14 +31,6 @@ from .writing import (
 )
 
 MOVIELENS_USER_PREFIX = "ml_"
-
-
-def optional_timestamp(row: dict[str, str]) -> datetime | None:
-    """The row's timestamp, or None where the file has no timestamp column or leaves it blank
-    (the interaction then gets the import time, and a retrain without time order validates on a
-    random slice, as for any catalog without timestamps)."""
-    text = row.get("timestamp", "")
-    return parse_timestamp(text) if text.strip() else None
 
 
 def later(old: datetime | None, new: datetime | None) -> bool:
@@ -74,7 +66,7 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
             return legacy.rows(path, kind, errors)
         return read_csv(path / f"{kind}.csv", required, errors, optional=optional)
 
-    movies_file = legacy.movies.name if legacy is not None else "movies.csv"
+    movies_file = file("movies") or "movies.csv"
 
     movies: dict[str, tuple] = {}
     for line, row in rows("movies", ["movieId", "title", "genres"]):
@@ -138,7 +130,7 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
                 value = parse_float(row["rating"], "rating")
                 if not 0.5 <= value <= 5.0:
                     raise ValueError(f"rating must be between 0.5 and 5, got {value:g}")
-                ts = optional_timestamp(row)
+                ts = row_timestamp(row)
             except ValueError as exc:
                 errors.add(ratings_file, line, str(exc))
                 continue
@@ -158,7 +150,7 @@ def movielens_import(*, path: Path, progress: Progress | None = None) -> ImportR
         for line, row in rows("tags", ["userId", "movieId", "tag"], ["timestamp"]):
             try:
                 user = MOVIELENS_USER_PREFIX + str(parse_int(row["userId"], "userId", minimum=1))
-                ts = optional_timestamp(row)
+                ts = row_timestamp(row)
             except ValueError as exc:
                 errors.add(tags_file, line, str(exc))
                 continue

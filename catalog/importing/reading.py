@@ -120,6 +120,13 @@ def parse_timestamp(value: str, what: str = "timestamp") -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def row_timestamp(row: dict[str, str]) -> datetime | None:
+    """A row's ``timestamp``, or None where the file has no such column or leaves it blank (the
+    writer then stamps the row with the import time)."""
+    text = row.get("timestamp", "")
+    return parse_timestamp(text) if text.strip() else None
+
+
 def split_title_year(raw_title: str) -> tuple[str, int | None]:
     """'Toy Story (1995)' -> ('Toy Story', 1995). Titles without a year keep their text."""
     title = raw_title.strip()
