@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recsite.api.caching import cache_headers
+from recsite.api.pagination import PAGINATION_PARAMETERS
 from recsite.api.permissions import IsOwner, IsStaff
 
 from . import selectors, services
@@ -73,7 +74,9 @@ class HistoryListView(generics.ListCreateAPIView):
     cursor_ordering = ("-timestamp", "-id")
 
     def get_queryset(self) -> QuerySet[Interaction]:
-        query = HistoryQuery(data=self.request.query_params)
+        query = HistoryQuery(
+            data=self.request.query_params, context={"also_accepted": PAGINATION_PARAMETERS}
+        )
         query.is_valid(raise_exception=True)
         kind = query.validated_data.get("kind")
         return selectors.user_history(

@@ -31,6 +31,7 @@ from catalog.models import POSITIVE_KINDS, Interaction, Item
 from catalog.query_words import query_words
 from catalog.serializers import ItemListQuery, ItemSerializer
 from recsite.api.caching import cache_headers
+from recsite.api.pagination import PAGINATION_PARAMETERS
 from recsite.api.permissions import IsStaff
 
 from . import selectors, services
@@ -120,7 +121,10 @@ class ItemListView(generics.ListAPIView):
 
     def _query(self) -> dict:
         if not hasattr(self, "_validated_query"):
-            query = ItemListQuery(data=self.request.query_params)
+            query = ItemListQuery(
+                data=self.request.query_params,
+                context={"also_accepted": PAGINATION_PARAMETERS},
+            )
             query.is_valid(raise_exception=True)
             self._validated_query = query.validated_data
         return self._validated_query

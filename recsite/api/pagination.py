@@ -21,6 +21,8 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 
 MAX_PAGE_SIZE = 100
+# the query parameters a paginated list takes besides its own filters
+PAGINATION_PARAMETERS = ("cursor", "page_size")
 _BIGINT = 2**63
 
 

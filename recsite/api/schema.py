@@ -49,6 +49,15 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
     return result
 
 
+def close_request_bodies(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """A request body's object takes only the properties its schema lists (the API answers any
+    other key with a 400, ``StrictInput``), so every request component says so."""
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    return result
+
+
 def sse_event_schema(events: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The schema of one event of a ``text/event-stream`` response (OpenAPI before 3.2 reads a
     stream's ``schema`` as one event's): an ``event`` name and its ``data`` line, a JSON text

@@ -5,6 +5,12 @@ DRF coerces: ``{"title": 0}`` becomes the title ``"0"``, ``{"value": "4"}`` the 
 schema says a string, a number, a boolean, one of an enum, so a client that sends anything else
 has a bug the API should tell it about: with ``StrictInput`` first among a serializer's bases, a
 JSON value of the wrong type and a blank query parameter are 400s, before DRF's coercion runs.
+
+The same goes for names the schema does not give: a body's key that is no writable field
+(``{"titel": ...}``, or a read-only ``title``) and a query parameter the operation does not take
+(``?search=`` where the text is ``q``) would otherwise be dropped without a word, and the client
+would get an unfiltered list or an unchanged object back as if it had worked. Query serializers
+of paginated lists pass ``context={"also_accepted": PAGINATION_PARAMETERS}``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from django.http import QueryDict
 from rest_framework import serializers
 
 _NOT_A = "Not a valid {}."
+# DRF reads ``format`` itself (content negotiation) before any view
+ALWAYS_ACCEPTED = frozenset({"format"})
+# unknown names are echoed back in the error; a hostile one can be long
+_NAME_SHOWN = 64
+_NAMES_SHOWN = 20
 
 
 def _wrong_type(field: serializers.Field, value: Any) -> str | None:
@@ -47,6 +58,7 @@ class StrictInput:
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             errors: dict[str, list[str]] = {}
+            errors.update(self._unknown_names(data))
             for name, field in self.fields.items():  # type: ignore[attr-defined]
                 if field.read_only or name not in data:
                     continue
@@ -61,3 +73,25 @@ class StrictInput:
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+    def _unknown_names(self, data: Mapping) -> dict[str, list[str]]:
+        fields = self.fields  # type: ignore[attr-defined]
+        if isinstance(data, QueryDict):
+            context = self.context  # type: ignore[attr-defined]
+            takes = sorted({*fields, *context.get("also_accepted", ())})
+            unknown = [key for key in data if key not in takes and key not in ALWAYS_ACCEPTED]
+            why = {
+                key: "Unknown parameter; this operation takes: " + ", ".join(takes)
+                for key in unknown
+            }
+        else:
+            writable = sorted(name for name, field in fields.items() if not field.read_only)
+            why = {
+                key: "This field is read-only."
+                if key in fields
+                else "Unknown field; the fields are: " + ", ".join(writable)
+                for key in data
+                if key not in writable
+            }
+        # a hostile body can hold thousands of keys: the first few say what is wrong
+        return {str(key)[:_NAME_SHOWN]: [text] for key, text in list(why.items())[:_NAMES_SHOWN]}

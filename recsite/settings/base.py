@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "recsite.api.schema.add_error_responses",
+        "recsite.api.schema.close_request_bodies",
     ],
 }
 

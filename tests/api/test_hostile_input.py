@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from catalog.models import Interaction, Preference
 from chat.models import Conversation, Message
 from front.forms import SignupForm
 from recsite.usernames import username_skeleton
@@ -408,6 +409,92 @@ def test_curation_flags_must_be_booleans(staff_client, catalog):
     assert_error(staff_client.patch(url, {"is_hidden": "yes"}, format="json"), 400)
     assert_error(staff_client.patch(url, {"boost": "2"}, format="json"), 400)
     assert staff_client.patch(url, {"boost": 2}, format="json").status_code == 200
+
+
+# --- names the schema does not give ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "unknown"),
+    [
+        ("/api/v1/conversations/", {"title": "mine", "titel": "typo"}, "titel"),
+        ("/api/v1/me/history/", {"item_id": 1, "kind": "like", "rating": 5}, "rating"),
+        (
+            "/api/v1/me/preferences/",
+            {"kind": "prefer_genre", "value": "Zsci", "weight": 2},
+            "weight",
+        ),
+        ("/api/v1/auth/token/", {"username": "alice", "password": "x", "otp": "1"}, "otp"),
+    ],
+)
+def test_a_body_key_that_is_no_field_is_400_and_changes_nothing(
+    user_client, catalog, url, body, unknown
+):
+    if "item_id" in body:
+        body = {**body, "item_id": catalog["alien"].pk}
+
+    def stored() -> tuple[int, int, int]:
+        models = (Conversation, Interaction, Preference)
+        return tuple(model.objects.count() for model in models)  # type: ignore[return-value]
+
+    before = stored()
+    response = user_client.post(url, body, format="json")
+    fields = assert_error(response, 400)["extra"]["fields"]
+    assert set(fields) == {unknown}, fields
+    assert "Unknown field" in fields[unknown][0]
+    assert stored() == before
+
+
+def test_a_read_only_field_in_a_patch_is_400_not_silently_dropped(staff_client, catalog):
+    item = catalog["alien"]
+    url = f"/api/v1/staff/items/{item.pk}/"
+    response = staff_client.patch(url, {"title": "Renamed", "boost": 3}, format="json")
+    assert assert_error(response, 400)["extra"]["fields"] == {"title": ["This field is read-only."]}
+    item.refresh_from_db()
+    assert (item.title, item.boost) == ("Zorblax Alien Hunt", 0.0)
+    assert staff_client.patch(url, {"boost": 3}, format="json").status_code == 200
+    item.refresh_from_db()
+    assert item.boost == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "unknown"),
+    [
+        ("/api/v1/items/", {"search": "alien"}, "search"),
+        ("/api/v1/items/", {"q": "alien", "genres": "Zhorror"}, "genres"),
+        ("/api/v1/me/recommendations/", {"genres": "Zhorror"}, "genres"),
+        ("/api/v1/me/recommendations/", {"page_size": "5"}, "page_size"),
+        ("/api/v1/me/history/", {"kinds": "like"}, "kinds"),
+    ],
+)
+def test_a_query_parameter_the_operation_does_not_take_is_400(
+    user_client, catalog, url, params, unknown
+):
+    fields = assert_error(user_client.get(url, params), 400)["extra"]["fields"]
+    assert set(fields) == {unknown}, fields
+    # the message names what the operation does take: ``q`` for the item search
+    if unknown == "search":
+        assert ", q," in fields[unknown][0] or fields[unknown][0].endswith(" q"), fields
+
+
+def test_thousands_of_unknown_keys_get_a_short_answer(user_client):
+    body = {f"key{n}": n for n in range(5000)}
+    response = user_client.post("/api/v1/conversations/", body, format="json")
+    fields = assert_error(response, 400)["extra"]["fields"]
+    assert 0 < len(fields) <= 20
+    assert len(response.content) < 10_000
+
+
+def test_pagination_and_filters_still_pass(user_client, catalog, interaction):
+    first = user_client.get("/api/v1/items/", {"q": "zorblax", "page_size": 2})
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert len(body["results"]) == 2 and body["next"]
+    second = user_client.get(body["next"])
+    assert second.status_code == 200 and second.json()["results"]
+    history = user_client.get("/api/v1/me/history/", {"kind": "rating", "page_size": 1})
+    assert history.status_code == 200 and len(history.json()["results"]) == 1
+    assert user_client.get("/api/v1/items/", {"format": "json"}).status_code == 200
 
 
 @pytest.mark.parametrize(
