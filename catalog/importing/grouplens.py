@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .reading import ErrorLog
 
-__all__ = ["Layout", "layout_of"]
+__all__ = ["Layout", "layout_for_movies", "layout_of"]
 
 #: ML-100K's genre flags in order, for a folder without ``u.genre``
 ML100K_GENRES = (
@@ -165,3 +165,13 @@ def layout_of(folder: Path) -> Layout | None:
     if (folder / "movies.dat").exists() and (folder / "ratings.dat").exists():
         return _dat(folder)
     return None
+
+
+def layout_for_movies(path: Path) -> Layout:
+    """The layout whose movies file ``path`` is (``u.item`` or ``movies.dat``), whatever else its
+    folder holds: reading genres needs the movies file alone."""
+    if path.name == "u.item":
+        return _ml100k(path.parent)
+    if path.name == "movies.dat":
+        return _dat(path.parent)
+    raise ValueError(f"{path}: not a GroupLens movies file (u.item or movies.dat)")

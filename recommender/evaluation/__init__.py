@@ -24,7 +24,7 @@ from .data import (
     n_test_for,
     split,
 )
-from .fewshot import fewshot_train, load_genres
+from .fewshot import fewshot_train, genres_by_item, load_genres, split_genres
 from .metrics import (
     METRIC_KEYS,
     ModelLike,
@@ -60,6 +60,8 @@ __all__ = [
     "format_rows",
     "gini",
     "load_genres",
+    "genres_by_item",
+    "split_genres",
     "load_ratings_csv",
     "n_test_for",
     "split",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Split
+from .data import Interactions, Split
 
-__all__ = ["fewshot_train", "load_genres"]
+__all__ = ["fewshot_train", "genres_by_item", "load_genres", "split_genres"]
 
 
 def fewshot_train(data_split: Split, k: int, seed: int = 0, share: float = 1.0) -> Split:
@@ -59,10 +59,11 @@ def fewshot_train(data_split: Split, k: int, seed: int = 0, share: float = 1.0) 
     )
 
 
-def load_genres(path: str | os.PathLike[str]) -> dict[int, tuple[str, ...]]:
-    """``movieId -> genres`` from a MovieLens ``movies.csv`` (``movieId,title,genres``, genres
-    separated by ``|``; "(no genres listed)" counts as none)."""
-    out: dict[int, tuple[str, ...]] = {}
+def load_genres(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
+    """``item id (as written) -> genres`` from a MovieLens ``movies.csv`` (``movieId,title,
+    genres``, genres separated by ``|``; "(no genres listed)" counts as none). Ids stay text
+    here: :func:`genres_by_item` numbers them as the ratings file numbered its items."""
+    out: dict[str, tuple[str, ...]] = {}
     with open(Path(path), encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = [h.strip().lower() for h in next(reader, [])]
@@ -73,6 +74,30 @@ def load_genres(path: str | os.PathLike[str]) -> dict[int, tuple[str, ...]]:
         for row in reader:
             if len(row) <= max(c_id, c_genres):
                 continue
-            genres = tuple(g for g in row[c_genres].split("|") if g and not g.startswith("("))
-            out[int(row[c_id])] = genres
+            out[row[c_id].strip()] = split_genres(row[c_genres])
+    return out
+
+
+def split_genres(text: str) -> tuple[str, ...]:
+    return tuple(g for g in text.split("|") if g and not g.startswith("("))
+
+
+def genres_by_item(
+    genres: dict[str, tuple[str, ...]], data: Interactions
+) -> dict[int, tuple[str, ...]]:
+    """``genres`` keyed by ``data``'s item ids: the integer ids themselves, or for a ratings file
+    with other ids (``Interactions.item_labels``) each label's number. Ids ``data`` never names
+    are left out."""
+    if data.item_labels is not None:
+        number = {str(label): i for i, label in enumerate(data.item_labels.tolist())}
+        return {number[text]: names for text, names in genres.items() if text in number}
+    present = set(np.unique(data.items).tolist())
+    out: dict[int, tuple[str, ...]] = {}
+    for text, names in genres.items():
+        try:
+            item = int(text)
+        except ValueError:
+            continue
+        if item in present:
+            out[item] = names
     return out

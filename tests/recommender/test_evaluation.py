@@ -486,6 +486,71 @@ def test_evaluate_command_fewshot_reports_the_genre_share(tmp_path: Path) -> Non
         assert own["genre@10"] > table["models"][1]["genre@10"]
 
 
+def _fewshot_tables(**options) -> list[dict]:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("evaluate", protocol="fewshot", json=True, k=[5], stdout=out, **options)
+    return json.loads(out.getvalue())["tables"]
+
+
+def _coherent(table: dict) -> bool:
+    own, popular = table["models"][0], table["models"][1]
+    return own["genre@10"] > popular["genre@10"] and 0.0 <= own["genre@10"] <= 1.0
+
+
+def test_fewshot_reads_ml100k_u_item_beside_u_data(tmp_path: Path) -> None:
+    csv_path = _write_clustered(tmp_path / "csv", timestamps=True)
+    rows = [line.split(",") for line in csv_path.read_text().splitlines()[1:]]
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="latin-1")
+    # u.item: id|title|release|video|url| 19 flags; clusters 0-2 are Action, Comedy, Drama
+    flag_of_cluster = {0: 1, 1: 5, 2: 8}
+    items = []
+    for i in range(1, 61):
+        flags = ["0"] * 19
+        flags[flag_of_cluster[(i - 1) * 3 // 60]] = "1"
+        items.append("|".join([str(i), f"Misérables {i} (1995)", "01-Jan-1995", "", "url", *flags]))
+    (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
+    (table,) = _fewshot_tables(ratings=str(folder / "u.data"))
+    assert _coherent(table)
+
+
+def test_fewshot_matches_genres_to_items_whose_ids_are_not_integers(tmp_path: Path) -> None:
+    csv_path = _write_clustered(tmp_path, timestamps=False)
+    lines = csv_path.read_text().splitlines()
+    renamed = [lines[0]] + [
+        ",".join([u, f"tt{int(i):07d}", *rest])
+        for u, i, *rest in (line.split(",") for line in lines[1:])
+    ]
+    csv_path.write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    movies = tmp_path / "movies.csv"
+    genres = [line.split(",") for line in movies.read_text().splitlines()[1:]]
+    movies.write_text(
+        "movieId,title,genres\n" + "".join(f"tt{int(i):07d},{t},{g}\n" for i, t, g in genres),
+        encoding="utf-8",
+    )
+    (table,) = _fewshot_tables(ratings=str(csv_path))
+    assert _coherent(table)
+
+
+def test_fewshot_without_a_genres_file_names_the_files_it_looks_for(tmp_path: Path) -> None:
+    from django.core.management.base import CommandError
+
+    csv_path = _write_clustered(tmp_path, timestamps=False)
+    (tmp_path / "movies.csv").unlink()
+    with pytest.raises(CommandError, match="movies.csv, u.item or movies.dat"):
+        _fewshot_tables(ratings=str(csv_path))
+    other = tmp_path / "other.csv"
+    other.write_text("movieId,title,genres\n999,Nobody,Drama\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="none of its ids is an item"):
+        _fewshot_tables(ratings=str(csv_path), movies=str(other))
+
+
 # --------------------------------------------------------------------------- large catalogs
 
 

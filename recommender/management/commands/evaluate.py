@@ -5,6 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog import selectors as catalog_selectors
+from catalog.importing import grouplens
+from catalog.importing.reading import ErrorLog
 from recommender import engine, evaluation, selection, selectors, services, training_data
 from recommender.coherence import ShortHistory
 from recsite.exceptions import ApplicationError
@@ -64,7 +66,9 @@ class Command(BaseCommand):
             "--k", type=int, action="append", help="fewshot: interactions kept per tested user"
         )
         parser.add_argument(
-            "--movies", help="fewshot: movies.csv with genres (default: beside --ratings)"
+            "--movies",
+            help="fewshot: the items' genres: movies.csv, ML-100K's u.item or ML-1M's "
+            "movies.dat (default: the one beside --ratings)",
         )
         parser.add_argument(
             "--share",
@@ -168,7 +172,7 @@ class Command(BaseCommand):
                 sys.stderr.write(f"  fitted {name}\n")
 
         if protocol == "fewshot":
-            genres = self._genres(ratings, options.get("movies"))
+            genres = self._genres(ratings, options.get("movies"), data)
             served = selectors.short_history_policy()
             policy = ShortHistory(
                 strength=served.strength
@@ -240,21 +244,31 @@ class Command(BaseCommand):
         if selected.selection is not None:
             self.stdout.write(_format_selection(selected.selection))
 
-    def _genres(self, ratings: str | None, movies: str | None) -> dict[int, tuple[str, ...]]:
-        if movies or ratings:
-            path = Path(movies) if movies else Path(ratings).with_name("movies.csv")
-            if not path.exists():
-                raise CommandError(f"{path}: no movies.csv with genres (give --movies)")
-            try:
-                return evaluation.load_genres(path)
-            except (OSError, ValueError) as exc:
-                raise CommandError(str(exc)) from exc
-        return {
-            item: tuple(genres)
-            for item, genres in catalog_selectors.item_list(include_hidden=True).values_list(
-                "id", "genres"
+    def _genres(
+        self, ratings: str | None, movies: str | None, data: evaluation.Interactions
+    ) -> dict[int, tuple[str, ...]]:
+        if not (movies or ratings):
+            return {
+                item: tuple(genres)
+                for item, genres in catalog_selectors.item_list(include_hidden=True).values_list(
+                    "id", "genres"
+                )
+            }
+        path = Path(movies) if movies else _movies_beside(Path(ratings))  # type: ignore[arg-type]
+        if path is None or not path.exists():
+            where = path or Path(ratings).parent  # type: ignore[arg-type]
+            raise CommandError(
+                f"{where}: no movies file with genres (movies.csv, u.item or movies.dat; "
+                "give --movies)"
             )
-        }
+        try:
+            by_text = _read_genres(path)
+        except (OSError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        genres = evaluation.genres_by_item(by_text, data)
+        if not genres:
+            raise CommandError(f"{path}: none of its ids is an item of the ratings file")
+        return genres
 
     def _coldstart(self, data, seed: int, *, by: str, json: bool) -> None:
         from recommender.embeddings import coldstart
@@ -288,3 +302,28 @@ def _format_selection(sel: selection.Selection, top: int = 12) -> str:
     if len(sel.trials) > top:
         out.append(f"  ... {len(sel.trials) - top} more (--json for all)")
     return "\n".join(out)
+
+
+def _movies_beside(ratings: Path) -> Path | None:
+    """The genres file of the dataset ``ratings`` belongs to: ml-latest-small's movies.csv,
+    ML-100K's u.item or ML-1M's and ML-10M's movies.dat."""
+    for name in ("movies.csv", "u.item", "movies.dat"):
+        if (ratings.parent / name).exists():
+            return ratings.parent / name
+    return None
+
+
+def _read_genres(path: Path) -> dict[str, tuple[str, ...]]:
+    """``item id -> genres`` from any of :func:`_movies_beside`'s files; GroupLens's older
+    layouts are read as the catalog import reads them (``catalog.importing.grouplens``)."""
+    if path.name not in ("u.item", "movies.dat"):
+        return evaluation.load_genres(path)
+    layout = grouplens.layout_for_movies(path)
+    errors = ErrorLog()
+    genres = {
+        row["movieId"].strip(): evaluation.split_genres(row["genres"])
+        for _, row in layout.rows(path.parent, "movies", errors)
+    }
+    if errors.total:
+        raise ValueError(f"{path.parent}: {errors.errors[0]} ({errors.total} bad rows in all)")
+    return genres
