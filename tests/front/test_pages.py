@@ -25,6 +25,19 @@ def test_base_layout_links_chat_and_serves_htmx_from_static(client, catalog):
     assert "Sign up" in page and "Log in" in page
 
 
+def test_every_page_names_the_icon_and_favicon_ico_leads_to_it(client, catalog, settings):
+    from pathlib import Path
+
+    page = client.get(reverse("home")).content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert icon, "no icon link in the base layout"
+    # pages that name no icon (the admin's) make the browser ask for /favicon.ico
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == icon.group(1)
+    svg = Path(settings.BASE_DIR) / "static" / "recsite" / "favicon.svg"
+    assert svg.read_text().startswith("<svg")
+
+
 def test_home_anonymous_shows_popular_with_reasons(client, catalog):
     response = client.get(reverse("home"))
     assert response.status_code == 200
