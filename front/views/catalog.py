@@ -88,7 +88,10 @@ def preference_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def item_list(request: HttpRequest) -> HttpResponse:
     form = CatalogFilterForm(request.GET or None, genres=selectors.item_genres(cached=True))
-    data = form.cleaned_data if form.is_valid() else {}
+    # a filter that does not validate (a hand-edited "?year_min=abc") is named on the page and
+    # left out; the others still apply rather than the whole search being dropped
+    form.is_valid()  # cleaned_data: every field that validates, also when another does not
+    data = form.cleaned_data if form.is_bound else {}
     items = selectors.catalog_search(
         query=data.get("q", ""),
         genre=data.get("genre", ""),

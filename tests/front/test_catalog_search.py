@@ -67,9 +67,20 @@ def test_htmx_request_gets_only_the_results_partial(client, catalog):
     assert "Qqheat Robbery" in page
 
 
-def test_invalid_filters_are_ignored_not_errors(client, catalog):
+def test_invalid_filters_are_named_and_the_valid_ones_still_apply(client, catalog):
     response = client.get(reverse("item-list"), {"year_min": "abc", "sort": "bogus", "page": "x"})
     assert response.status_code == 200
+    page = response.content.decode()
+    assert 'role="alert"' in page and "From year: Enter a whole number." in page
+    assert "Sort by: Select a valid choice." in page and "without those filters" in page
+    # the search text is valid, so it still narrows the list beside a bad year
+    response = client.get(reverse("item-list"), {"q": "qqheat", "year_max": "95"}, **HTMX)
+    page = response.content.decode()
+    assert "To year: Ensure this value is greater than or equal to 1800." in page
+    assert "without that filter" in page
+    assert "Qqheat Robbery" in page and "Qqalien Xenomorph" not in page
+    clean = client.get(reverse("item-list"), {"q": "qqheat"}).content.decode()
+    assert 'role="alert"' not in clean
 
 
 def test_genre_and_year_controls_have_labels(client, catalog):
