@@ -94,7 +94,8 @@ def query_words(query: str) -> QueryWords:
     2000"); a decade narrows them ("90s, after 1995": 1996-1999) unless they contradict it, when the explicit
     bounds stand; "from 1999" alone means that year.
     """
-    rest = f" {query or ''} "
+    # NUL separates nothing a person typed, and PostgreSQL refuses it in any string it compares
+    rest = f" {(query or '').replace(chr(0), ' ')} "
     lo: int | None = None
     hi: int | None = None
     if m := RANGE_RE.search(rest):

@@ -72,6 +72,8 @@ def message_create(*, conversation: Conversation, user, text: str) -> Message:  
         raise ApplicationError(
             f"a message is at most {MAX_MESSAGE_CHARS} characters", {"field": "text"}
         )
+    if "\x00" in text:  # PostgreSQL text cannot hold it; no keyboard types it
+        raise ApplicationError("a message cannot contain NUL characters", {"field": "text"})
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,

@@ -25,6 +25,19 @@ def sse_events(response) -> list[tuple[str, dict]]:
     return out
 
 
+def test_a_message_with_nul_is_refused_in_place_and_nothing_is_stored(client, alice, no_llm):
+    client.force_login(alice)
+    resp = client.post(reverse("chat-send"), {"text": "hi\x00there"}, HTTP_HX_REQUEST="true")
+    assert resp.status_code == 400
+    assert resp["HX-Retarget"] == "#flash"
+    assert "cannot contain NUL" in resp.content.decode()
+    assert not Message.objects.exists()
+    # without JavaScript: back to the chat with the message shown
+    resp = client.post(reverse("chat-send"), {"text": "\x00"}, follow=True)
+    assert "cannot contain NUL" in resp.content.decode()
+    assert not Message.objects.exists()
+
+
 def test_send_then_stream_then_rate(client, alice, catalog, no_llm):
     client.force_login(alice)
     assert client.get(reverse("chat")).status_code == 200

@@ -88,6 +88,24 @@ def test_onboarding_refuses_nothing_and_hidden_items(user_client, user, catalog)
     assert not Interaction.objects.filter(user=user).exists()
 
 
+def test_onboarding_search_and_catalog_search_survive_nul(user_client, catalog):
+    page = user_client.get(reverse("onboarding"), {"q": "Qqalien\x00"})
+    assert page.status_code == 200
+    assert "Qqalien Xenomorph" in page.content.decode()
+    from catalog import selectors
+
+    titles = [item.title for item in selectors.catalog_search(query="qqalien\x00xeno")]
+    assert "Qqalien Xenomorph" in titles
+
+
+def test_a_form_with_too_many_fields_gets_the_site_s_400_page(user_client, user, catalog):
+    items = [str(catalog.alien.pk)] * 1001  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    response = user_client.post(reverse("onboarding"), {"items": items})
+    assert response.status_code == 400
+    assert "That request could not be read" in response.content.decode()
+    assert not Interaction.objects.filter(user=user).exists()
+
+
 def test_onboarding_requires_login(client, db):
     response = client.get(reverse("onboarding"))
     assert response.status_code == 302 and reverse("login") in response["Location"]
