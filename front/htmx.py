@@ -21,9 +21,12 @@ TRAINING_FINISHED = "training-finished"  # a training run ended (active or faile
 
 def safe_next(request: HttpRequest, default: str) -> str:
     """The ``next`` the form or link asked for when it stays on this site, else ``default``
-    (an open redirect to another host is never followed)."""
+    (an open redirect to another host is never followed). Only a path from the site's root
+    counts: ``redirect()`` would read a bare word ("abc") as a view name and fail on it."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
         return target
     return default
 

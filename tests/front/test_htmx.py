@@ -21,6 +21,17 @@ def test_chat_feedback_never_redirects_off_site(user_client, catalog):
     assert response.status_code == 302 and response["Location"] == inside
 
 
+def test_a_next_that_is_no_path_from_the_root_goes_to_the_default(user_client, catalog):
+    """``redirect()`` reads a bare word as a view name: "abc" was a 500."""
+    url = reverse("chat-feedback", args=[catalog.alien.pk])
+    for junk in ("abc", "-1", "5", "1e309", "history", "//evil.example", "/\\evil.example"):
+        response = user_client.post(url, {"kind": "like", "next": junk})
+        assert response.status_code == 302 and response["Location"] == reverse("chat"), junk
+    item_url = reverse("item-interact", args=[catalog.alien.pk])
+    response = user_client.post(item_url, {"kind": "like", "next": "abc"})
+    assert response.status_code == 302 and response["Location"].startswith("/"), response
+
+
 def test_chat_errors_under_htmx_go_to_the_alert_region(user_client, catalog):
     url = reverse("chat-feedback", args=[catalog.alien.pk])
     response = user_client.post(url, {"kind": "shout"}, **HTMX)
