@@ -69,3 +69,13 @@ def child_exit(server, worker) -> None:  # noqa: ANN001
     from recsite import metrics
 
     metrics.process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:  # noqa: ANN001
+    """The local embedding model loads in the background while the worker already serves, so
+    the first semantic search does not wait for it (``EMBEDDINGS_WARM_UP``)."""
+    import threading
+
+    from recommender.embeddings import backends
+
+    threading.Thread(target=backends.warm_up, name="embeddings-warm-up", daemon=True).start()

@@ -197,6 +197,24 @@ class HTTPBackend(EmbeddingBackend):
         return out
 
 
+def warm_up() -> bool:
+    """Load the configured local model now, so the first semantic search of a process does not
+    wait for it (5-7 s on two cores); a web worker calls it in a thread at boot. The process
+    holds the model after its first search anyway, so this moves the cost, it does not add it.
+    True when a model was loaded; an HTTP backend or none has nothing to load."""
+    if not getattr(settings, "EMBEDDINGS_WARM_UP", True):
+        return False
+    try:
+        backend = get_backend()
+        if not isinstance(backend, LocalBackend):
+            return False
+        backend.embed_query("warm up")
+    except Exception:  # noqa: BLE001 - a search later says what is wrong; boot must not fail
+        logger.warning("could not load the embedding model at boot", exc_info=True)
+        return False
+    return True
+
+
 _backends: dict[tuple, EmbeddingBackend] = {}
 _backends_lock = threading.Lock()
 

@@ -214,6 +214,8 @@ EMBEDDINGS_THREADS = int(env("EMBEDDINGS_THREADS") or 0) or None  # torch thread
 EMBEDDINGS_HNSW_MIN_ITEMS = env_int("EMBEDDINGS_HNSW_MIN_ITEMS", 5000)  # exact search below
 # re-embed an item when staff add or edit it, and stale items after an import
 EMBEDDINGS_AUTO_REFRESH = env_bool("EMBEDDINGS_AUTO_REFRESH", True)
+# each web worker loads the local model in the background at boot (first search: no wait)
+EMBEDDINGS_WARM_UP = env_bool("EMBEDDINGS_WARM_UP", True)
 EMBEDDINGS_COLD_ITEMS = env_int("EMBEDDINGS_COLD_ITEMS", 3)  # cold items mixed into a list
 EMBEDDINGS_COLD_MIN_SIMILARITY = env_float("EMBEDDINGS_COLD_MIN_SIMILARITY", 0.35)
 

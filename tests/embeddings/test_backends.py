@@ -122,3 +122,33 @@ def test_backend_follows_the_environment(settings, embeddings_server):
     assert isinstance(get_backend(), LocalBackend) and get_backend().dims == 384
     settings.EMBEDDINGS_BACKEND = "none"
     assert get_backend() is None
+
+
+def test_a_web_worker_loads_the_local_model_at_boot(settings, monkeypatch, embeddings_server):
+    """recsite/gunicorn.conf.py's post_worker_init, as gunicorn calls it in a new worker."""
+    import runpy
+    import threading
+
+    from recommender.embeddings import backends
+
+    hooks = runpy.run_path(str(settings.BASE_DIR / "recsite" / "gunicorn.conf.py"))
+    monkeypatch.setattr(backends, "_backends", {})  # a new process: nothing loaded yet
+    settings.EMBEDDINGS_BACKEND = "local"
+    settings.EMBEDDINGS_WARM_UP = True
+    before = set(threading.enumerate())
+    hooks["post_worker_init"](None)
+    for thread in set(threading.enumerate()) - before:  # done already, or the warm-up
+        thread.join(120)
+    local = backends.get_backend()
+    assert isinstance(local, LocalBackend) and local._model is not None
+    # off, an HTTP endpoint, or none: nothing to load, and nothing is asked of the endpoint
+    monkeypatch.setattr(backends, "_backends", {})
+    settings.EMBEDDINGS_WARM_UP = False
+    assert backends.warm_up() is False and backends._backends == {}
+    settings.EMBEDDINGS_WARM_UP = True
+    settings.EMBEDDINGS_BACKEND = "openai"
+    settings.EMBEDDINGS_BASE_URL = embeddings_server
+    settings.EMBEDDINGS_DIMS = 8
+    assert backends.warm_up() is False
+    settings.EMBEDDINGS_BACKEND = "none"
+    assert backends.warm_up() is False
