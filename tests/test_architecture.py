@@ -14,12 +14,14 @@ from django.conf import settings
 REPO = Path(settings.BASE_DIR)
 PACKAGES = ("recsite", "catalog", "recommender", "chat", "front")
 # Lower layers may not import higher ones. recsite's wiring modules (URLs, Celery app, health
-# probes, metrics collectors, settings) sit above every app and are left out of the check.
+# probes, metrics collectors, settings, gunicorn's hooks) sit above every app and are left out
+# of the check.
 LAYERS = {"recsite": 0, "catalog": 1, "recommender": 2, "chat": 3, "front": 4}
 WIRING = (
     "recsite.urls",
     "recsite.api.urls",
     "recsite.celery",
+    "recsite.gunicorn.conf",
     "recsite.health",
     "recsite.scrape",
     "recsite.settings",
