@@ -167,11 +167,11 @@ def layout_of(folder: Path) -> Layout | None:
     return None
 
 
-def layout_for_movies(path: Path) -> Layout:
+def layout_for_movies(path: Path) -> Layout | None:
     """The layout whose movies file ``path`` is (``u.item`` or ``movies.dat``), whatever else its
-    folder holds: reading genres needs the movies file alone."""
+    folder holds (reading genres needs the movies file alone), or None for another file."""
     if path.name == "u.item":
         return _ml100k(path.parent)
     if path.name == "movies.dat":
         return _dat(path.parent)
-    raise ValueError(f"{path}: not a GroupLens movies file (u.item or movies.dat)")
+    return None

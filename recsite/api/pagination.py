@@ -21,8 +21,6 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 
 MAX_PAGE_SIZE = 100
-# the query parameters a paginated list takes besides its own filters
-PAGINATION_PARAMETERS = ("cursor", "page_size")
 _BIGINT = 2**63
 
 
@@ -106,3 +104,10 @@ class CursorPagination(pagination.CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
+
+
+# the query parameters a paginated list takes besides its own filters
+PAGINATION_PARAMETERS = (
+    CursorPagination.cursor_query_param,
+    CursorPagination.page_size_query_param,
+)

@@ -255,10 +255,9 @@ class Command(BaseCommand):
                 )
             }
         path = Path(movies) if movies else _movies_beside(Path(ratings))  # type: ignore[arg-type]
-        if path is None or not path.exists():
-            where = path or Path(ratings).parent  # type: ignore[arg-type]
+        if not path.exists():
             raise CommandError(
-                f"{where}: no movies file with genres (movies.csv, u.item or movies.dat; "
+                f"{path}: no movies file with genres (movies.csv, u.item or movies.dat; "
                 "give --movies)"
             )
         try:
@@ -304,21 +303,19 @@ def _format_selection(sel: selection.Selection, top: int = 12) -> str:
     return "\n".join(out)
 
 
-def _movies_beside(ratings: Path) -> Path | None:
-    """The genres file of the dataset ``ratings`` belongs to: ml-latest-small's movies.csv,
-    ML-100K's u.item or ML-1M's and ML-10M's movies.dat."""
-    for name in ("movies.csv", "u.item", "movies.dat"):
-        if (ratings.parent / name).exists():
-            return ratings.parent / name
-    return None
+def _movies_beside(ratings: Path) -> Path:
+    """The genres file of the dataset ``ratings`` belongs to: the movies file of its GroupLens
+    layout (ML-100K's u.item, ML-1M's and ML-10M's movies.dat), else movies.csv."""
+    layout = grouplens.layout_of(ratings.parent)
+    return ratings.parent / ((layout.file("movies") if layout else None) or "movies.csv")
 
 
 def _read_genres(path: Path) -> dict[str, tuple[str, ...]]:
-    """``item id -> genres`` from any of :func:`_movies_beside`'s files; GroupLens's older
-    layouts are read as the catalog import reads them (``catalog.importing.grouplens``)."""
-    if path.name not in ("u.item", "movies.dat"):
-        return evaluation.load_genres(path)
+    """``item id -> genres`` from a movies.csv, or from a GroupLens movies file read as the
+    catalog import reads it (``catalog.importing.grouplens``)."""
     layout = grouplens.layout_for_movies(path)
+    if layout is None:
+        return evaluation.load_genres(path)
     errors = ErrorLog()
     genres = {
         row["movieId"].strip(): evaluation.split_genres(row["genres"])
