@@ -55,7 +55,9 @@
   });
   document.addEventListener("htmx:afterSwap", function () { scan(document); });
   document.addEventListener("htmx:afterRequest", function (e) {
-    if (e.target && e.target.id === "chat-form" && e.detail.successful) {
+    // a 4xx is swapped into #flash, not an error to htmx (responseHandling): only a message the
+    // server took clears the box, so a refused one is still there to fix
+    if (e.target && e.target.id === "chat-form" && e.detail.successful && e.detail.xhr.status < 400) {
       e.target.querySelector("#chat-text").value = "";
       var empty = document.querySelector(".chat-empty");
       if (empty) { empty.remove(); }

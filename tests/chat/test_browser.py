@@ -73,3 +73,38 @@ def test_chat_three_turns_and_rate(transactional_db, live_server, client, alice,
 
     conversation = Conversation.objects.get(user=alice)
     assert conversation.messages.filter(role="assistant").count() == 3
+
+
+@pytest.mark.browser
+def test_a_refused_message_stays_in_the_box(transactional_db, live_server, client, alice):
+    from playwright.sync_api import sync_playwright
+
+    from chat.models import Message
+
+    client.force_login(alice)
+    session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )  # fmt: skip
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {
+                    "name": django_settings.SESSION_COOKIE_NAME,
+                    "value": session,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        page = context.new_page()
+        page.goto(f"{live_server.url}/chat/")
+        box = page.locator("#chat-text")
+        box.fill("a film like Alien\x00")  # the server refuses NUL
+        box.press("Enter")
+        page.locator("#flash", has_text="cannot contain NUL").wait_for(timeout=15000)
+        assert box.input_value().startswith("a film like Alien")
+        browser.close()
+    assert not Message.objects.exists()
