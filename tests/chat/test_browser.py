@@ -10,6 +10,28 @@ from django.conf import settings as django_settings
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
 
 
+def _session(client, user) -> str:  # noqa: ANN001
+    """``user``'s session key; taken before Playwright starts, whose event loop forbids the ORM."""
+    client.force_login(user)
+    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+
+def _chat_page(p, live_server, session: str):  # noqa: ANN001, ANN202
+    """Chromium on /chat/, signed in with ``session``."""
+    browser = p.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run"],
+    )  # fmt: skip
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/chat/")
+    return browser, page
+
+
 @pytest.mark.browser
 def test_chat_three_turns_and_rate(transactional_db, live_server, client, alice, catalog, fake_llm):
     from playwright.sync_api import sync_playwright
@@ -17,26 +39,9 @@ def test_chat_three_turns_and_rate(transactional_db, live_server, client, alice,
     from catalog.models import Interaction
 
     ARTIFACTS.mkdir(exist_ok=True)
-    client.force_login(alice)
-    session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    session = _session(client, alice)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        context.add_cookies(
-            [
-                {
-                    "name": django_settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        page = context.new_page()
-        page.goto(f"{live_server.url}/chat/")
+        browser, page = _chat_page(p, live_server, session)
         box = page.locator("#chat-text")
 
         box.fill("something like Alien but funnier")
@@ -81,26 +86,9 @@ def test_a_refused_message_stays_in_the_box(transactional_db, live_server, clien
 
     from chat.models import Message
 
-    client.force_login(alice)
-    session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    session = _session(client, alice)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": django_settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        page = context.new_page()
-        page.goto(f"{live_server.url}/chat/")
+        browser, page = _chat_page(p, live_server, session)
         box = page.locator("#chat-text")
         box.fill("a film like Alien\x00")  # the server refuses NUL
         box.press("Enter")
